@@ -1,0 +1,1 @@
+"""portscope's command line: `portscope list|capture|...`; `portscope` alone opens the TUI."""

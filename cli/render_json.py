@@ -1,0 +1,77 @@
+"""The stable JSON schema of `portscope list --json` (documented in docs/json.md)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from core.inventory import Inventory
+from core.model import Binding, Rule, Snapshot, Socket
+
+LIST_SCHEMA = "portscope.list/1"
+
+
+def binding_id(b: Binding) -> str:
+    """A stable id: family/proto/host:port->target:port (ranges as first-last)."""
+    host_port = "*" if b.host_port is None else _range(b.host_port, b.host_port_last)
+    target_port = "*" if b.target_port is None else _range(b.target_port, b.target_port_last)
+    return f"{b.family}/{b.protocol}/{_addr(b.host_ip)}:{host_port}->{_addr(b.target_ip)}:{target_port}"
+
+
+def _range(first: int, last: int | None) -> str:
+    return f"{first}-{last}" if last is not None else str(first)
+
+
+def _addr(ip: str) -> str:
+    return f"[{ip}]" if ":" in ip else ip
+
+
+def rule_json(r: Rule) -> dict[str, Any]:
+    return {
+        "backend": r.backend,
+        "family": r.family,
+        "table": r.table,
+        "chain": r.chain,
+        "position": r.position,
+        "text": r.text,
+    }
+
+
+def process_json(s: Socket) -> dict[str, Any]:
+    return {"pid": s.pid, "name": s.process, "cmdline": list(s.cmdline), "address": s.address, "port": s.port}
+
+
+def binding_json(b: Binding) -> dict[str, Any]:
+    return {
+        "id": binding_id(b),
+        "family": b.family,
+        "protocol": b.protocol,
+        "host_ip": b.host_ip,
+        "host_port": b.host_port,
+        "host_port_last": b.host_port_last,
+        "target_ip": b.target_ip,
+        "target_port": b.target_port,
+        "target_port_last": b.target_port_last,
+        "owner": b.owner,
+        "carriers": list(b.carriers),
+        "hooks": list(b.hooks),
+        "reported_by_engine": b.reported_by_engine,
+        "container": {"id": b.container_id, "name": b.container_name} if b.container_id else None,
+        "container_port": b.container_port,
+        "evidence": {"rules": [rule_json(r) for r in b.rules], "processes": [process_json(s) for s in b.sockets]},
+    }
+
+
+def list_json(snap: Snapshot, inv: Inventory, bindings: list[Binding]) -> dict[str, Any]:
+    return {
+        "schema": LIST_SCHEMA,
+        "taken_at": snap.taken_at,
+        "host": {"hostname": snap.host.hostname, "kernel": snap.host.kernel, "is_root": snap.host.is_root},
+        "backends": [asdict(b) for b in snap.backends],
+        "engine": asdict(snap.engine),
+        "bindings": [binding_json(b) for b in bindings],
+        "not_bindings": [
+            {"kind": u.kind, "reason": u.reason, "rule": rule_json(u.rule)} for u in inv.unreachable
+        ],
+        "warnings": list(snap.warnings),
+    }

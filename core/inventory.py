@@ -1,0 +1,23 @@
+"""The published ports of a snapshot: DNAT paths resolved, then joined with proxies and containers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from core.join import join
+from core.model import Binding, Snapshot, UnreachableDnat
+from core.resolve import resolve
+
+
+@dataclass(slots=True)
+class Inventory:
+    bindings: list[Binding] = field(default_factory=list)
+    unreachable: list[UnreachableDnat] = field(default_factory=list)
+
+
+def build_inventory(snap: Snapshot) -> Inventory:
+    """Every binding on the host and every DNAT that carries none."""
+    resolution = resolve(snap.tables, snap.host.addresses)
+    owner = "podman" if snap.engine.name and "podman" in snap.engine.name.lower() else "docker"
+    bindings = join(resolution.bindings, snap.sockets, snap.containers, engine_owner=owner)
+    return Inventory(bindings=bindings, unreachable=resolution.unreachable)

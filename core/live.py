@@ -1,0 +1,42 @@
+"""Read a snapshot of the live host: rules, sockets, containers and host facts, concurrently."""
+
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+
+from core.containers import read_containers
+from core.host import read_host_facts
+from core.model import Snapshot
+from core.rules.live import read_rules
+from core.sockets import read_sockets
+
+
+def read_live(docker_host: str | None = None, proc: str = "/proc", timeout: float = 10.0) -> Snapshot:
+    """One consistent read of this host. Nothing here raises for a missing source: it is reported.
+
+    The engine and the rules are read in worker threads while sockets are read here, so the
+    slowest source sets the time, not their sum.
+    """
+    taken_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        engine_job = pool.submit(read_containers, docker_host, min(timeout, 5.0))
+        rules_job = pool.submit(read_rules, proc, timeout)
+        host = read_host_facts(proc)
+        sockets = read_sockets()
+        engine, containers = engine_job.result()
+        rules = rules_job.result()
+    warnings = [f"{b.backend}{'/' + b.family if b.family else ''}: {b.reason}" for b in rules.backends if not b.read]
+    if not host.is_root:
+        warnings.insert(0, "not root: firewall rules and other users' processes are hidden (run with sudo)")
+    return Snapshot(
+        host=host,
+        taken_at=taken_at,
+        backends=rules.backends,
+        sources=rules.sources,
+        tables=rules.tables,
+        sockets=sockets,
+        engine=engine,
+        containers=containers,
+        warnings=warnings,
+    )

@@ -1,0 +1,298 @@
+"""Typed records that every reader produces and every consumer reads.
+
+Readers turn tool output (iptables-save, nft, psutil, the Docker API) into these
+records; nothing downstream sees raw tool output except as evidence text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Family = Literal["ipv4", "ipv6"]
+#: Table families: iptables tables are ipv4/ipv6; a native nft table may be "inet" (both).
+TableFamily = Literal["ipv4", "ipv6", "inet"]
+Backend = Literal["iptables-legacy", "iptables-nft", "nftables", "dump"]
+
+
+@dataclass(frozen=True, slots=True)
+class PortRange:
+    """An inclusive port range; a single port has first == last."""
+
+    first: int
+    last: int
+
+    def __str__(self) -> str:
+        return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
+
+
+@dataclass(frozen=True, slots=True)
+class AddrMatch:
+    """`-d 10.0.0.0/8` or `! -d 127.0.0.0/8`; `network` is CIDR text as the tool printed it."""
+
+    network: str
+    negated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IfaceMatch:
+    """`-i docker0` / `! -o br-x` / `iifname != "lo"`."""
+
+    name: str
+    negated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Matches:
+    """The match conditions of one rule that portscope understands.
+
+    Anything it does not model is kept, as written, in `other`: such a rule is
+    conditional (it may or may not match), never ignored.
+    """
+
+    protocol: str | None = None  # "tcp", "udp", "sctp", ...; None = any
+    protocol_negated: bool = False
+    dports: tuple[PortRange, ...] = ()  # empty = any port
+    dports_negated: bool = False
+    daddr: AddrMatch | None = None
+    saddr: AddrMatch | None = None
+    in_iface: IfaceMatch | None = None
+    out_iface: IfaceMatch | None = None
+    dst_local: bool | None = None  # addrtype --dst-type LOCAL / fib daddr type local
+    family: Family | None = None  # in an inet table: the rule only matches this family (ip daddr, meta nfproto)
+    other: tuple[str, ...] = ()
+
+    @property
+    def unconditional(self) -> bool:
+        """True when the rule matches every packet that reaches it."""
+        return self == UNCONDITIONAL
+
+
+UNCONDITIONAL = Matches()
+
+
+@dataclass(frozen=True, slots=True)
+class NatTarget:
+    """Where a DNAT/REDIRECT sends packets: address (None for REDIRECT) and ports (None = unchanged)."""
+
+    address: str | None
+    ports: PortRange | None = None
+
+
+Verdict = Literal[
+    "dnat", "redirect", "snat", "masquerade", "jump", "goto", "return", "accept", "drop", "reject", "mark", "other"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One rule, with where it came from and its text as the tool prints it."""
+
+    backend: Backend
+    family: TableFamily
+    table: str
+    chain: str
+    position: int  # 1-based within its chain
+    text: str  # `-A CHAIN ...` as iptables-save prints it, or the nft statement line
+    matches: Matches
+    verdict: Verdict
+    jump: str | None = None  # target chain of jump/goto
+    nat: NatTarget | None = None  # dnat/redirect/snat destination
+    nat_family: Family | None = None  # `dnat ip6 to ...` in an inet table; else None
+    comment: str | None = None
+    line: int | None = None  # line number in the source text
+
+
+@dataclass(slots=True)
+class Chain:
+    """A chain and its rules in order.
+
+    `hook` is set for chains the kernel enters directly: iptables built-in chains
+    (prerouting, input, forward, output, postrouting) and nft base chains.
+    `kind` is the nft chain type ("nat", "filter", "route") or the iptables table name.
+    """
+
+    name: str
+    hook: str | None = None
+    kind: str | None = None
+    policy: str | None = None
+    priority: str | None = None
+    rules: list[Rule] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Table:
+    """One table of one backend and family, e.g. iptables-nft ipv4 nat, or nft inet netavark."""
+
+    backend: Backend
+    family: TableFamily
+    name: str
+    chains: dict[str, Chain] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSource:
+    """Raw text read from one tool, kept so a capture can be re-parsed and shown as evidence.
+
+    `format` is one of "iptables-save", "iptables-S", "nft-text", "nft-json".
+    """
+
+    backend: Backend
+    family: TableFamily | None
+    format: str
+    text: str
+    origin: str  # the command or file it came from
+
+
+@dataclass(frozen=True, slots=True)
+class BackendStatus:
+    """Whether a firewall backend was read, and if not, why (one line, with what to do)."""
+
+    backend: Backend
+    family: TableFamily | None
+    read: bool
+    rules: int = 0
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyArgs:
+    """The binding a docker-proxy process carries, from its command line."""
+
+    proto: str
+    host_ip: str
+    host_port: int
+    container_ip: str
+    container_port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Socket:
+    """A TCP listener or a bound UDP socket, with its process where permissions allow."""
+
+    family: Family
+    protocol: str  # "tcp" or "udp"
+    address: str
+    port: int
+    pid: int | None = None
+    process: str | None = None
+    cmdline: tuple[str, ...] = ()
+    proxy: ProxyArgs | None = None  # set when the process is docker-proxy
+
+
+@dataclass(frozen=True, slots=True)
+class PortMapping:
+    """One port binding as Docker reports it: requested (HostConfig) or in force (NetworkSettings)."""
+
+    container_port: int
+    protocol: str
+    host_ip: str  # "" when not given (requested) ; "0.0.0.0" / "::" for all addresses
+    host_port: str  # "" when left for Docker to choose (requested)
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerNetwork:
+    name: str
+    ipv4: str | None
+    ipv6: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    """A container as the Docker Engine API (or Podman's compatible API) reports it."""
+
+    id: str
+    name: str
+    image: str
+    state: str  # running, exited, created, paused, ...
+    network_mode: str
+    networks: tuple[ContainerNetwork, ...] = ()
+    requested: tuple[PortMapping, ...] = ()  # HostConfig.PortBindings (+ PublishAllPorts exposed ports)
+    in_force: tuple[PortMapping, ...] = ()  # NetworkSettings.Ports
+    publish_all: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    """Which container engine answered, or why none did."""
+
+    reachable: bool
+    endpoint: str | None = None
+    version: str | None = None
+    name: str | None = None  # "Docker Engine" / "Podman Engine"
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostFacts:
+    hostname: str
+    kernel: str
+    is_root: bool
+    addresses: tuple[str, ...] = ()  # every address on the host's interfaces
+    ephemeral_range: PortRange | None = None
+    reserved_ports: tuple[PortRange, ...] = ()
+
+
+Owner = Literal["docker", "podman", "cni-portmap", "kube-proxy", "portscope", "manual"]
+Carrier = Literal["dnat", "proxy"]
+
+
+@dataclass(slots=True)
+class Binding:
+    """One published port: (family, protocol, host address, host port) -> target.
+
+    `host_port_last` is set for a port range rule (`--dport 8000:8010`).
+    """
+
+    family: Family
+    protocol: str
+    host_ip: str  # "0.0.0.0" / "::" = all addresses
+    host_port: int | None  # None: every port (a DNAT with no port match)
+    target_ip: str
+    target_port: int | None
+    owner: Owner
+    host_port_last: int | None = None
+    target_port_last: int | None = None
+    carriers: list[Carrier] = field(default_factory=list)
+    container_id: str | None = None
+    container_name: str | None = None
+    container_port: int | None = None
+    reported_by_engine: bool = False  # Docker/Podman lists this binding as in force
+    rules: list[Rule] = field(default_factory=list)  # evidence: entry jumps ... the DNAT rule
+    sockets: list[Socket] = field(default_factory=list)  # evidence: proxy / listener
+    hooks: list[str] = field(default_factory=list)  # prerouting / output: where traffic is caught
+
+    @property
+    def key(self) -> tuple[str, str, str, int | None, str, int | None]:
+        return (self.family, self.protocol, self.host_ip, self.host_port, self.target_ip, self.target_port)
+
+
+@dataclass(slots=True)
+class UnreachableDnat:
+    """A DNAT rule that carries no host binding.
+
+    kind "unreachable": no entry chain reaches it; "virtual-ip": it is reached only for a
+    destination that is not this host's (a service VIP such as a Kubernetes ClusterIP).
+    """
+
+    rule: Rule
+    reason: str
+    kind: str = "unreachable"
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """Everything read from one host at one time: the input of every analysis.
+
+    `sources` hold the raw tool output; `tables` are parsed from them.
+    """
+
+    host: HostFacts
+    taken_at: str  # ISO 8601, UTC
+    backends: list[BackendStatus] = field(default_factory=list)
+    sources: list[RuleSource] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    sockets: list[Socket] = field(default_factory=list)
+    engine: EngineInfo = field(default_factory=lambda: EngineInfo(reachable=False, reason="not read"))
+    containers: list[Container] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)

@@ -1,0 +1,100 @@
+"""What a packet must look like to travel a path of rules: the conjunction of their matches.
+
+Used to walk from the entry chains (PREROUTING, OUTPUT) to each DNAT: a path whose
+conditions contradict each other (`! -d 127.0.0.0/8` then `-d 127.0.0.1`) carries nothing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+from core.model import AddrMatch, Family, Matches, PortRange
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=4096)
+def network(text: str) -> Network | None:
+    """`10.0.0.0/8`, `127.0.0.1`, `fd00::1/128` -> network; None for anything else (a set, a range)."""
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class PathCondition:
+    """The accumulated conditions of a path. `None` fields mean "no constraint"."""
+
+    protocol: str | None = None
+    dports: tuple[PortRange, ...] | None = None
+    daddr: str | None = None  # the most specific positive destination match
+    daddr_excluded: tuple[str, ...] = ()
+    dst_local: bool | None = None
+    family: Family | None = None
+    conditional: bool = False  # some condition on the path is not modelled (statistic, mark, ...)
+
+    def add(self, m: Matches) -> PathCondition | None:
+        """This path extended by a rule's matches, or None when they cannot both hold."""
+        changes: dict[str, object] = {}
+        if m.protocol is not None and not m.protocol_negated:
+            if self.protocol is not None and self.protocol != m.protocol:
+                return None
+            changes["protocol"] = m.protocol
+        if m.dports and not m.dports_negated:
+            ports = m.dports if self.dports is None else _intersect(self.dports, m.dports)
+            if not ports:
+                return None
+            changes["dports"] = ports
+        if m.daddr is not None:
+            result = self._with_daddr(m.daddr, changes)
+            if result is None:
+                return None
+        if m.dst_local is not None:
+            if self.dst_local is not None and self.dst_local != m.dst_local:
+                return None
+            changes["dst_local"] = m.dst_local
+        if m.family is not None:
+            if self.family is not None and self.family != m.family:
+                return None
+            changes["family"] = m.family
+        if m.other or m.dports_negated or m.protocol_negated:
+            changes["conditional"] = True
+        return replace(self, **changes) if changes else self
+
+    def _with_daddr(self, addr: AddrMatch, changes: dict[str, object]) -> bool | None:
+        """Fold a destination match into `changes`; None when it contradicts the path."""
+        new = network(addr.network)
+        if addr.negated:
+            if self.daddr is not None and new is not None:
+                current = network(self.daddr)
+                if current is not None and current.version == new.version and current.subnet_of(new):  # type: ignore[arg-type]
+                    return None
+            changes["daddr_excluded"] = (*self.daddr_excluded, addr.network)
+            return True
+        if new is not None:
+            for excluded in self.daddr_excluded:
+                ex = network(excluded)
+                if ex is not None and ex.version == new.version and new.subnet_of(ex):  # type: ignore[arg-type]
+                    return None
+            if self.daddr is not None:
+                current = network(self.daddr)
+                if current is not None and current.version == new.version and not current.overlaps(new):  # type: ignore[arg-type]
+                    return None
+                if current is not None and current.version == new.version and current.subnet_of(new):  # type: ignore[arg-type]
+                    return True  # the path is already more specific
+        changes["daddr"] = addr.network
+        return True
+
+
+def _intersect(a: tuple[PortRange, ...], b: tuple[PortRange, ...]) -> tuple[PortRange, ...]:
+    """The port ranges in both `a` and `b`."""
+    out = []
+    for x in a:
+        for y in b:
+            lo, hi = max(x.first, y.first), min(x.last, y.last)
+            if lo <= hi:
+                out.append(PortRange(lo, hi))
+    return tuple(out)

@@ -1,0 +1,176 @@
+"""From NAT tables to bindings: walk every path from the entry chains to each DNAT.
+
+Entry chains are the nat chains the kernel enters for packets to this host: iptables' nat
+PREROUTING and OUTPUT, and nft base chains of type nat on the prerouting and output hooks.
+The walk follows jumps and gotos, accumulates each path's conditions (`PathCondition`), drops
+paths that contradict themselves, and stops a chain after a rule that matches everything and
+ends it. Cost is linear in the rules reached from each entry chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from core.model import Binding, Chain, Family, Rule, Table, UnreachableDnat
+from core.owners import owner_of_path
+from core.path_condition import PathCondition, network
+
+ENTRY_HOOKS = ("prerouting", "output")
+_TERMINAL = frozenset({"dnat", "redirect", "return", "accept", "drop", "reject", "goto", "snat", "masquerade"})
+_ANY_ADDRESS: dict[Family, str] = {"ipv4": "0.0.0.0", "ipv6": "::"}
+_LOOPBACK: dict[Family, str] = {"ipv4": "127.0.0.1", "ipv6": "::1"}
+
+
+@dataclass(slots=True)
+class Resolution:
+    """Bindings carried by DNAT rules, and DNAT rules that carry no host binding."""
+
+    bindings: list[Binding] = field(default_factory=list)
+    unreachable: list[UnreachableDnat] = field(default_factory=list)
+
+
+def resolve(tables: Iterable[Table], host_addresses: Iterable[str] = ()) -> Resolution:
+    """Every DNAT binding reachable from an entry chain, merged by key across hooks."""
+    local = {a.split("%")[0] for a in host_addresses}
+    merged: dict[tuple, Binding] = {}
+    reached: set[int] = set()
+    virtual: dict[int, UnreachableDnat] = {}
+    all_dnats: list[Rule] = []
+    for table in tables:
+        all_dnats.extend(r for c in table.chains.values() for r in c.rules if r.verdict in ("dnat", "redirect"))
+        for chain in table.chains.values():
+            if chain.hook in ENTRY_HOOKS and chain.kind == "nat":
+                walker = _Walker(table, chain.hook, local, merged, reached, virtual)
+                walker.walk(chain, PathCondition(family=_table_family(table)), [], frozenset())
+    result = Resolution(bindings=list(merged.values()))
+    for rule in all_dnats:
+        if id(rule) in virtual:
+            result.unreachable.append(virtual[id(rule)])
+        elif id(rule) not in reached:
+            result.unreachable.append(UnreachableDnat(rule, "no entry chain (PREROUTING/OUTPUT) reaches this rule"))
+    return result
+
+
+def _table_family(table: Table) -> Family | None:
+    return None if table.family == "inet" else table.family  # type: ignore[return-value]
+
+
+class _Walker:
+    """Depth-first walk of one table from one entry chain."""
+
+    def __init__(
+        self,
+        table: Table,
+        hook: str,
+        local: set[str],
+        merged: dict[tuple, Binding],
+        reached: set[int],
+        virtual: dict[int, UnreachableDnat],
+    ) -> None:
+        self.table = table
+        self.hook = hook
+        self.local = local
+        self.merged = merged
+        self.reached = reached
+        self.virtual = virtual
+
+    def walk(self, chain: Chain, cond: PathCondition, path: list[Rule], stack: frozenset[str]) -> None:
+        stack = stack | {chain.name}
+        for rule in chain.rules:
+            here = cond.add(rule.matches)
+            if here is not None:
+                if rule.verdict in ("jump", "goto") and rule.jump:
+                    target = self.table.chains.get(rule.jump)
+                    if target is not None and rule.jump not in stack:
+                        self.walk(target, here, [*path, rule], stack)
+                elif rule.verdict in ("dnat", "redirect"):
+                    self.emit(rule, here, [*path, rule])
+            if rule.matches.unconditional and rule.verdict in _TERMINAL:
+                break
+
+    def emit(self, rule: Rule, cond: PathCondition, path: list[Rule]) -> None:
+        """Record the binding(s) a DNAT reached with `cond` carries."""
+        family = _binding_family(rule, cond)
+        if family is None:
+            return
+        host_ip = _host_ip(cond, family)
+        if host_ip is None or not self._is_local(host_ip, cond):
+            self.virtual.setdefault(
+                id(rule),
+                UnreachableDnat(rule, f"destination {cond.daddr} is not an address of this host", "virtual-ip"),
+            )
+            return
+        self.reached.add(id(rule))
+        self.virtual.pop(id(rule), None)
+        protocol = cond.protocol or "all"
+        target_ip = rule.nat.address if rule.nat and rule.nat.address else _LOOPBACK[family]
+        to_ports = rule.nat.ports if rule.nat else None
+        for ports in cond.dports or (None,):
+            first = ports.first if ports else None
+            last = ports.last if ports and ports.last != ports.first else None
+            if to_ports is not None:
+                t_first, t_last = to_ports.first, (to_ports.last if to_ports.last != to_ports.first else None)
+            else:
+                t_first, t_last = first, last
+            key = (family, protocol, host_ip, first, last, target_ip, t_first, t_last)
+            binding = self.merged.get(key)
+            if binding is None:
+                binding = Binding(
+                    family=family,
+                    protocol=protocol,
+                    host_ip=host_ip,
+                    host_port=first,
+                    host_port_last=last,
+                    target_ip=target_ip,
+                    target_port=t_first,
+                    target_port_last=t_last,
+                    owner=owner_of_path(path),
+                    carriers=["dnat"],
+                )
+                self.merged[key] = binding
+            if self.hook not in binding.hooks:
+                binding.hooks.append(self.hook)
+            _add_evidence(binding, path)
+
+    def _is_local(self, host_ip: str, cond: PathCondition) -> bool:
+        """A DNAT for a destination that is not this host's is a service VIP, not a published port."""
+        if cond.daddr is None or cond.dst_local:
+            return True
+        net = network(cond.daddr)
+        if net is None:
+            return False
+        return net.is_loopback or host_ip in self.local
+
+
+def _add_evidence(binding: Binding, path: list[Rule]) -> None:
+    """Add a path's rules to the evidence: the jumps that reach the DNAT first, the DNAT last."""
+    known = {id(r) for r in binding.rules}
+    jumps = [r for r in binding.rules if r is not path[-1]]
+    jumps.extend(r for r in path[:-1] if id(r) not in known)
+    binding.rules[:] = [*jumps, path[-1]]
+
+
+def _binding_family(rule: Rule, cond: PathCondition) -> Family | None:
+    if rule.family in ("ipv4", "ipv6"):
+        return rule.family  # type: ignore[return-value]
+    if rule.nat_family is not None:
+        return rule.nat_family
+    if cond.family is not None:
+        return cond.family
+    address = rule.nat.address if rule.nat else None
+    if address:
+        return "ipv6" if ":" in address else "ipv4"
+    return None
+
+
+def _host_ip(cond: PathCondition, family: Family) -> str | None:
+    """The host address the path is restricted to, "0.0.0.0"/"::" for all; None if not one address."""
+    if cond.daddr is None:
+        return _ANY_ADDRESS[family]
+    net = network(cond.daddr)
+    if net is None:
+        return None
+    if net.num_addresses == 1:
+        return str(net.network_address)
+    return str(net)

@@ -1,0 +1,1 @@
+"""Firewall rule readers and parsers: iptables-save/-S text, nft text and nft JSON."""

@@ -1,0 +1,38 @@
+"""Recognise a rule dump's format and parse it: iptables-save / -S text, nft text, nft JSON."""
+
+from __future__ import annotations
+
+from core.model import Family, RuleSource, Table
+from core.rules.iptables_text import parse_iptables_text
+
+
+def detect_format(text: str) -> str:
+    """"nft-json", "nft-text" or "iptables-save" (which also covers `iptables -S` output)."""
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        return "nft-json"
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        return "nft-text" if line.startswith("table ") else "iptables-save"
+    return "iptables-save"
+
+
+def parse_source(source: RuleSource) -> list[Table]:
+    """Parse a source by its recorded format."""
+    if source.format == "nft-json":
+        from core.rules.nft_json import parse_nft_json
+
+        return parse_nft_json(source.text, source=source.origin)
+    if source.format == "nft-text":
+        from core.rules.nft_text import parse_nft_text
+
+        return parse_nft_text(source.text, source=source.origin)
+    family: Family | None = source.family if source.family in ("ipv4", "ipv6") else None  # type: ignore[assignment]
+    return parse_iptables_text(source.text, backend=source.backend, family=family, source=source.origin)
+
+
+def load_dump(path: str, text: str) -> RuleSource:
+    """A rule dump file as a source (backend "dump"), its format detected from the text."""
+    return RuleSource(backend="dump", family=None, format=detect_format(text), text=text, origin=path)

@@ -1,0 +1,64 @@
+"""Run system tools with argument lists (never a shell), several at once, errors turned into text."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+#: Where system tools live; a non-root user's PATH often lacks the sbin directories.
+_SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/local/sbin"])
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def reason(self) -> str:
+        """One line explaining a failure, with what to do about it."""
+        text = (self.stderr or self.stdout).strip().splitlines()
+        first = text[-1] if text else f"exit status {self.returncode}"
+        if self.returncode == 126 or "ermission denied" in first or "not permitted" in first:
+            return f"{self.argv[0]}: permission denied (run portscope as root, e.g. with sudo)"
+        return f"{self.argv[0]}: {first}"
+
+
+def which(name: str) -> str | None:
+    """The full path of a tool, also searching the sbin directories."""
+    return shutil.which(name, path=_SEARCH_PATH)
+
+
+def run_all(commands: Sequence[Sequence[str]], timeout: float = 10.0) -> list[ToolResult]:
+    """Start every command at once and wait for all; a missing tool or a timeout becomes a failed result."""
+    started: list[tuple[tuple[str, ...], subprocess.Popen[str] | None, str]] = []
+    for argv in commands:
+        argv = tuple(argv)
+        try:
+            proc = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+            )
+            started.append((argv, proc, ""))
+        except OSError as exc:
+            started.append((argv, None, exc.strerror or str(exc)))
+    results = []
+    for argv, proc, error in started:
+        if proc is None:
+            results.append(ToolResult(argv, 127, "", error))
+            continue
+        try:
+            out, err = proc.communicate(timeout=timeout)
+            results.append(ToolResult(argv, proc.returncode, out, err))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            results.append(ToolResult(argv, 124, "", f"timed out after {timeout:g} s"))
+    return results

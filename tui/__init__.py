@@ -1,0 +1,1 @@
+"""portscope's Textual app over core/. It never runs iptables or reads /proc itself."""
