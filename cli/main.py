@@ -39,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="exit 4 when some source could not be read")
     p.set_defaults(func=cmd_list)
 
+    p = sub.add_parser("conflicts", help="diagnose: conflicts, exposure, stale and missing rules",
+                       epilog="exit status: 0 no errors, 1 errors found (warnings and info do not count)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_source_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON (schema portscope.conflicts/1)")
+    p.set_defaults(func=cmd_conflicts)
+
     p = sub.add_parser("capture", help="write everything read to a JSON capture file")
     add_source_options(p)
     p.add_argument("-o", "--output", metavar="FILE", required=True, help="capture file to write ('-' = stdout)")
@@ -98,6 +105,27 @@ def cmd_list(args: argparse.Namespace) -> int:
 
         print_bindings(bindings, Console())
     return 4 if args.strict and snap.warnings else 0
+
+
+def cmd_conflicts(args: argparse.Namespace) -> int:
+    from core.diagnose.run import diagnose
+    from core.inventory import build_inventory
+
+    snap = load_snapshot(args)
+    findings = diagnose(snap, build_inventory(snap))
+    _warn(snap.warnings)
+    if args.json:
+        from cli.render_json import conflicts_json
+
+        json.dump(conflicts_json(snap, findings), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        from rich.console import Console
+
+        from cli.render_table import print_findings
+
+        print_findings(findings, Console())
+    return 1 if any(f.severity == "error" for f in findings) else 0
 
 
 def cmd_capture(args: argparse.Namespace) -> int:

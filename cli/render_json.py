@@ -5,25 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from core.findings import Finding
 from core.inventory import Inventory
 from core.model import Binding, Rule, Snapshot, Socket
 
 LIST_SCHEMA = "portscope.list/1"
-
-
-def binding_id(b: Binding) -> str:
-    """A stable id: family/proto/host:port->target:port (ranges as first-last)."""
-    host_port = "*" if b.host_port is None else _range(b.host_port, b.host_port_last)
-    target_port = "*" if b.target_port is None else _range(b.target_port, b.target_port_last)
-    return f"{b.family}/{b.protocol}/{_addr(b.host_ip)}:{host_port}->{_addr(b.target_ip)}:{target_port}"
-
-
-def _range(first: int, last: int | None) -> str:
-    return f"{first}-{last}" if last is not None else str(first)
-
-
-def _addr(ip: str) -> str:
-    return f"[{ip}]" if ":" in ip else ip
 
 
 def rule_json(r: Rule) -> dict[str, Any]:
@@ -43,7 +29,7 @@ def process_json(s: Socket) -> dict[str, Any]:
 
 def binding_json(b: Binding) -> dict[str, Any]:
     return {
-        "id": binding_id(b),
+        "id": b.id,
         "family": b.family,
         "protocol": b.protocol,
         "host_ip": b.host_ip,
@@ -73,5 +59,34 @@ def list_json(snap: Snapshot, inv: Inventory, bindings: list[Binding]) -> dict[s
         "not_bindings": [
             {"kind": u.kind, "reason": u.reason, "rule": rule_json(u.rule)} for u in inv.unreachable
         ],
+        "warnings": list(snap.warnings),
+    }
+
+
+CONFLICTS_SCHEMA = "portscope.conflicts/1"
+
+
+def finding_json(f: Finding) -> dict[str, Any]:
+    return {
+        "kind": f.kind,
+        "severity": f.severity,
+        "title": f.title,
+        "explanation": f.explanation,
+        "fix": f.fix,
+        "container": f.container,
+        "port": f.port,
+        "protocol": f.protocol,
+        "bindings": list(f.bindings),
+        "evidence": {"rules": [rule_json(r) for r in f.rules], "processes": [process_json(s) for s in f.processes]},
+    }
+
+
+def conflicts_json(snap: Snapshot, findings: list[Finding]) -> dict[str, Any]:
+    counts = {sev: sum(1 for f in findings if f.severity == sev) for sev in ("error", "warning", "info")}
+    return {
+        "schema": CONFLICTS_SCHEMA,
+        "taken_at": snap.taken_at,
+        "counts": counts,
+        "findings": [finding_json(f) for f in findings],
         "warnings": list(snap.warnings),
     }

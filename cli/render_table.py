@@ -6,18 +6,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from cli.render_json import _addr, _range
-from core.model import Binding
+from core.findings import Finding
+from core.model import Binding, bracket, port_text
 
 
 def _host(b: Binding) -> str:
-    port = "*" if b.host_port is None else _range(b.host_port, b.host_port_last)
-    return f"{_addr(b.host_ip)}:{port}/{b.protocol}"
+    return f"{bracket(b.host_ip)}:{port_text(b.host_port, b.host_port_last)}/{b.protocol}"
 
 
 def _target(b: Binding) -> str:
-    port = "*" if b.target_port is None else _range(b.target_port, b.target_port_last)
-    return f"{_addr(b.target_ip)}:{port}" if b.target_ip else "?"
+    port = port_text(b.target_port, b.target_port_last)
+    return f"{bracket(b.target_ip)}:{port}" if b.target_ip else "?"
 
 
 def print_bindings(bindings: list[Binding], console: Console) -> None:
@@ -29,3 +28,21 @@ def print_bindings(bindings: list[Binding], console: Console) -> None:
         cells = (_host(b), b.family, _target(b), b.container_name or "-", b.owner)
         table.add_row(*(escape(c) for c in cells), carried)
     console.print(table)
+
+
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def print_findings(findings: list[Finding], console: Console) -> None:
+    if not findings:
+        console.print("[green]no findings[/]: every published port looks healthy")
+        return
+    for f in findings:
+        console.print(f"[{_STYLE[f.severity]}]{f.severity.upper():7}[/] [bold]{escape(f.title)}[/]  [dim]({f.kind})[/]")
+        console.print(f"        {escape(f.explanation)}", soft_wrap=False)
+        for r in f.rules:
+            console.print(f"        [dim]{r.backend} {r.family} {r.table}/{r.chain} #{r.position}:[/] {escape(r.text)}")
+        for s in f.processes:
+            console.print(f"        [dim]pid {s.pid}:[/] {escape(' '.join(s.cmdline) or str(s.process))}")
+        console.print(f"        [green]fix:[/] {escape(f.fix)}")
+        console.print()

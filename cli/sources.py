@@ -41,7 +41,7 @@ def load_snapshot(args: argparse.Namespace) -> Snapshot:
 def _empty_snapshot() -> Snapshot:
     """A snapshot with no host data: rule dumps alone say nothing about sockets or containers."""
     host = HostFacts(hostname=socket.gethostname(), kernel="", is_root=False)
-    return Snapshot(host=host, taken_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    return Snapshot(host=host, taken_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
 
 
 def _replace_rules(snap: Snapshot, paths: list[str]) -> None:

@@ -6,13 +6,14 @@ from dataclasses import dataclass, field
 
 from core.join import join
 from core.model import Binding, Snapshot, UnreachableDnat
-from core.resolve import resolve
+from core.resolve import Catch, resolve
 
 
 @dataclass(slots=True)
 class Inventory:
     bindings: list[Binding] = field(default_factory=list)
     unreachable: list[UnreachableDnat] = field(default_factory=list)
+    catches: list[Catch] = field(default_factory=list)
 
 
 def build_inventory(snap: Snapshot) -> Inventory:
@@ -20,4 +21,4 @@ def build_inventory(snap: Snapshot) -> Inventory:
     resolution = resolve(snap.tables, snap.host.addresses)
     owner = "podman" if snap.engine.name and "podman" in snap.engine.name.lower() else "docker"
     bindings = join(resolution.bindings, snap.sockets, snap.containers, engine_owner=owner)
-    return Inventory(bindings=bindings, unreachable=resolution.unreachable)
+    return Inventory(bindings=bindings, unreachable=resolution.unreachable, catches=resolution.catches)

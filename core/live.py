@@ -9,7 +9,7 @@ from core.containers import read_containers
 from core.host import read_host_facts
 from core.model import Snapshot
 from core.rules.live import read_rules
-from core.sockets import read_sockets
+from core.sockets import read_endpoints
 
 
 def read_live(docker_host: str | None = None, proc: str = "/proc", timeout: float = 10.0) -> Snapshot:
@@ -18,12 +18,12 @@ def read_live(docker_host: str | None = None, proc: str = "/proc", timeout: floa
     The engine and the rules are read in worker threads while sockets are read here, so the
     slowest source sets the time, not their sum.
     """
-    taken_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    taken_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     with ThreadPoolExecutor(max_workers=2) as pool:
         engine_job = pool.submit(read_containers, docker_host, min(timeout, 5.0))
         rules_job = pool.submit(read_rules, proc, timeout)
         host = read_host_facts(proc)
-        sockets = read_sockets()
+        sockets, connections = read_endpoints()
         engine, containers = engine_job.result()
         rules = rules_job.result()
     warnings = [f"{b.backend}{'/' + b.family if b.family else ''}: {b.reason}" for b in rules.backends if not b.read]
@@ -36,6 +36,7 @@ def read_live(docker_host: str | None = None, proc: str = "/proc", timeout: floa
         sources=rules.sources,
         tables=rules.tables,
         sockets=sockets,
+        connections=connections,
         engine=engine,
         containers=containers,
         warnings=warnings,

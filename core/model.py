@@ -231,6 +231,19 @@ class HostFacts:
     addresses: tuple[str, ...] = ()  # every address on the host's interfaces
     ephemeral_range: PortRange | None = None
     reserved_ports: tuple[PortRange, ...] = ()
+    networks: tuple[tuple[str, str], ...] = ()  # (interface, CIDR) for every interface address
+    route_localnet: tuple[str, ...] = ()  # interfaces with net.ipv4.conf.IF.route_localnet=1
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """A socket that is not a listener (an outbound or accepted connection), for port-range usage."""
+
+    family: Family
+    protocol: str
+    local_port: int
+    pid: int | None = None
+    process: str | None = None
 
 
 Owner = Literal["docker", "podman", "cni-portmap", "kube-proxy", "portscope", "manual"]
@@ -266,6 +279,25 @@ class Binding:
     def key(self) -> tuple[str, str, str, int | None, str, int | None]:
         return (self.family, self.protocol, self.host_ip, self.host_port, self.target_ip, self.target_port)
 
+    @property
+    def id(self) -> str:
+        """A stable id: family/proto/host:port->target:port (ranges as first-last, `*` for any port)."""
+        host = f"{bracket(self.host_ip)}:{port_text(self.host_port, self.host_port_last)}"
+        target = f"{bracket(self.target_ip)}:{port_text(self.target_port, self.target_port_last)}"
+        return f"{self.family}/{self.protocol}/{host}->{target}"
+
+
+def bracket(ip: str) -> str:
+    """An address as it is written before `:port`: IPv6 in brackets."""
+    return f"[{ip}]" if ":" in ip else ip
+
+
+def port_text(first: int | None, last: int | None = None) -> str:
+    """`8080`, `8000-8010`, or `*` for every port."""
+    if first is None:
+        return "*"
+    return f"{first}-{last}" if last is not None else str(first)
+
 
 @dataclass(slots=True)
 class UnreachableDnat:
@@ -293,6 +325,7 @@ class Snapshot:
     sources: list[RuleSource] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     sockets: list[Socket] = field(default_factory=list)
+    connections: list[Connection] = field(default_factory=list)
     engine: EngineInfo = field(default_factory=lambda: EngineInfo(reachable=False, reason="not read"))
     containers: list[Container] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

@@ -35,6 +35,28 @@ class PathCondition:
     dst_local: bool | None = None
     family: Family | None = None
     conditional: bool = False  # some condition on the path is not modelled (statistic, mark, ...)
+    constraints: frozenset[str] = frozenset()  # interface, source and unmodelled matches, as text
+
+    def covers(self, other: PathCondition) -> bool:
+        """True when every packet that satisfies `other` also satisfies this condition.
+
+        Conservative: an unmodelled condition on this side only covers the very same condition.
+        """
+        if self.protocol is not None and self.protocol != other.protocol:
+            return False
+        if self.dports is not None and (other.dports is None or not _ranges_cover(self.dports, other.dports)):
+            return False
+        if self.daddr is not None:
+            mine, theirs = network(self.daddr), network(other.daddr) if other.daddr else None
+            if mine is None or theirs is None or mine.version != theirs.version or not theirs.subnet_of(mine):  # type: ignore[arg-type]
+                return False
+        if not set(self.daddr_excluded) <= set(other.daddr_excluded):
+            return False
+        if self.dst_local is not None and self.dst_local != other.dst_local:
+            return False
+        if self.family is not None and self.family != other.family:
+            return False
+        return self.constraints <= other.constraints
 
     def add(self, m: Matches) -> PathCondition | None:
         """This path extended by a rule's matches, or None when they cannot both hold."""
@@ -60,6 +82,9 @@ class PathCondition:
             if self.family is not None and self.family != m.family:
                 return None
             changes["family"] = m.family
+        extra = _constraints(m)
+        if extra:
+            changes["constraints"] = self.constraints | extra
         if m.other or m.dports_negated or m.protocol_negated:
             changes["conditional"] = True
         return replace(self, **changes) if changes else self
@@ -87,6 +112,27 @@ class PathCondition:
                     return True  # the path is already more specific
         changes["daddr"] = addr.network
         return True
+
+
+def _constraints(m: Matches) -> frozenset[str]:
+    """The conditions `PathCondition` does not fold into fields, as comparable text."""
+    out = set(m.other)
+    if m.in_iface is not None:
+        out.add(f"iif{'!=' if m.in_iface.negated else '='}{m.in_iface.name}")
+    if m.out_iface is not None:
+        out.add(f"oif{'!=' if m.out_iface.negated else '='}{m.out_iface.name}")
+    if m.saddr is not None:
+        out.add(f"saddr{'!=' if m.saddr.negated else '='}{m.saddr.network}")
+    if m.dports_negated:
+        out.add("dport!=" + ",".join(map(str, m.dports)))
+    if m.protocol_negated:
+        out.add(f"proto!={m.protocol}")
+    return frozenset(out)
+
+
+def _ranges_cover(outer: tuple[PortRange, ...], inner: tuple[PortRange, ...]) -> bool:
+    """True when every port of `inner` lies in some range of `outer`."""
+    return all(any(o.first <= i.first and i.last <= o.last for o in outer) for i in inner)
 
 
 def _intersect(a: tuple[PortRange, ...], b: tuple[PortRange, ...]) -> tuple[PortRange, ...]:

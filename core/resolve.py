@@ -22,12 +22,25 @@ _ANY_ADDRESS: dict[Family, str] = {"ipv4": "0.0.0.0", "ipv6": "::"}
 _LOOPBACK: dict[Family, str] = {"ipv4": "127.0.0.1", "ipv6": "::1"}
 
 
+@dataclass(frozen=True, slots=True)
+class Catch:
+    """One DNAT as one entry hook reaches it: the path's condition and its place in evaluation order."""
+
+    table: Table
+    hook: str
+    order: int  # evaluation order within (table, hook)
+    rule: Rule
+    condition: PathCondition
+    path: tuple[Rule, ...]
+
+
 @dataclass(slots=True)
 class Resolution:
-    """Bindings carried by DNAT rules, and DNAT rules that carry no host binding."""
+    """Bindings carried by DNAT rules, DNAT rules that carry no host binding, and every catch."""
 
     bindings: list[Binding] = field(default_factory=list)
     unreachable: list[UnreachableDnat] = field(default_factory=list)
+    catches: list[Catch] = field(default_factory=list)
 
 
 def resolve(tables: Iterable[Table], host_addresses: Iterable[str] = ()) -> Resolution:
@@ -36,14 +49,15 @@ def resolve(tables: Iterable[Table], host_addresses: Iterable[str] = ()) -> Reso
     merged: dict[tuple, Binding] = {}
     reached: set[int] = set()
     virtual: dict[int, UnreachableDnat] = {}
+    catches: list[Catch] = []
     all_dnats: list[Rule] = []
     for table in tables:
         all_dnats.extend(r for c in table.chains.values() for r in c.rules if r.verdict in ("dnat", "redirect"))
         for chain in table.chains.values():
             if chain.hook in ENTRY_HOOKS and chain.kind == "nat":
-                walker = _Walker(table, chain.hook, local, merged, reached, virtual)
+                walker = _Walker(table, chain.hook, local, merged, reached, virtual, catches)
                 walker.walk(chain, PathCondition(family=_table_family(table)), [], frozenset())
-    result = Resolution(bindings=list(merged.values()))
+    result = Resolution(bindings=list(merged.values()), catches=catches)
     for rule in all_dnats:
         if id(rule) in virtual:
             result.unreachable.append(virtual[id(rule)])
@@ -67,6 +81,7 @@ class _Walker:
         merged: dict[tuple, Binding],
         reached: set[int],
         virtual: dict[int, UnreachableDnat],
+        catches: list[Catch],
     ) -> None:
         self.table = table
         self.hook = hook
@@ -74,6 +89,7 @@ class _Walker:
         self.merged = merged
         self.reached = reached
         self.virtual = virtual
+        self.catches = catches
 
     def walk(self, chain: Chain, cond: PathCondition, path: list[Rule], stack: frozenset[str]) -> None:
         stack = stack | {chain.name}
@@ -103,6 +119,7 @@ class _Walker:
             return
         self.reached.add(id(rule))
         self.virtual.pop(id(rule), None)
+        self.catches.append(Catch(self.table, self.hook, len(self.catches), rule, cond, tuple(path)))
         protocol = cond.protocol or "all"
         target_ip = rule.nat.address if rule.nat and rule.nat.address else _LOOPBACK[family]
         to_ports = rule.nat.ports if rule.nat else None

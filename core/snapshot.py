@@ -11,6 +11,7 @@ from typing import Any
 from core.errors import ParseError, SnapshotError
 from core.model import (
     BackendStatus,
+    Connection,
     Container,
     ContainerNetwork,
     EngineInfo,
@@ -36,6 +37,7 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
         "backends": [asdict(b) for b in snap.backends],
         "sources": [asdict(s) for s in snap.sources],
         "sockets": [asdict(s) for s in snap.sockets],
+        "connections": [asdict(c) for c in snap.connections],
         "engine": asdict(snap.engine),
         "containers": [asdict(c) for c in snap.containers],
         "warnings": list(snap.warnings),
@@ -80,6 +82,8 @@ def snapshot_from_dict(data: dict[str, Any]) -> Snapshot:
     host["ephemeral_range"] = PortRange(**rng) if rng else None
     host["reserved_ports"] = tuple(PortRange(**r) for r in host.get("reserved_ports", ()))
     host["addresses"] = tuple(host.get("addresses", ()))
+    host["networks"] = tuple(tuple(n) for n in host.get("networks", ()))
+    host["route_localnet"] = tuple(host.get("route_localnet", ()))
     sources = [RuleSource(**s) for s in data.get("sources", [])]
     tables = [t for s in sources for t in parse_source(s)]
     return Snapshot(
@@ -89,6 +93,7 @@ def snapshot_from_dict(data: dict[str, Any]) -> Snapshot:
         sources=sources,
         tables=tables,
         sockets=[_socket(s) for s in data.get("sockets", [])],
+        connections=[Connection(**c) for c in data.get("connections", [])],
         engine=EngineInfo(**data.get("engine", {"reachable": False})),
         containers=[_container(c) for c in data.get("containers", [])],
         warnings=list(data.get("warnings", [])),

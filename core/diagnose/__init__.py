@@ -1,0 +1,1 @@
+"""Diagnosis: findings about the host's published ports, each from one small check module."""

@@ -1,0 +1,198 @@
+"""Checks that compare what the engine reports with what the kernel does."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterable
+
+from core.diagnose.listener_checks import _running_ips
+from core.findings import Finding
+from core.model import Binding, Container, HostFacts, Snapshot, Socket, Table
+
+#: Interface names of container bridges: a DNAT into their subnets targets a container.
+BRIDGE_PREFIXES = ("docker", "br-", "podman", "cni", "cbr", "nerdctl")
+
+
+def bridge_networks(host: HostFacts) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The subnets of the host's container bridges."""
+    nets = []
+    for iface, cidr in host.networks:
+        if iface.startswith(BRIDGE_PREFIXES):
+            nets.append(ipaddress.ip_interface(cidr).network)
+    return nets
+
+
+def stale_rules(bindings: Iterable[Binding], snap: Snapshot) -> list[Finding]:
+    """A DNAT into a container network whose target address belongs to no running container."""
+    if not snap.engine.reachable:
+        return []
+    running = _running_ips(snap.containers)
+    bridges = bridge_networks(snap.host)
+    out = []
+    for b in bindings:
+        if "dnat" not in b.carriers or b.target_ip in running:
+            continue
+        engine_rule = b.owner in ("docker", "podman")
+        try:
+            target = ipaddress.ip_address(b.target_ip)
+        except ValueError:
+            continue
+        if not engine_rule and not any(target in n for n in bridges):
+            continue
+        out.append(
+            Finding(
+                kind="stale-rule",
+                severity="error",
+                title=f"DNAT {b.protocol}/{b.host_port} -> {b.target_ip}:{b.target_port} targets no running container",
+                explanation=(
+                    f"Traffic to port {b.host_port}/{b.protocol} is rewritten to {b.target_ip}, but no running "
+                    "container has that address: it goes nowhere (or to whichever container gets that address "
+                    "next). Such rules are left by a crashed engine, a removed container or a hand edit."
+                ),
+                fix=_delete(b),
+                rules=list(b.rules),
+                bindings=[b.id],
+                port=b.host_port,
+                protocol=b.protocol,
+            )
+        )
+    return out
+
+
+def _delete(b: Binding) -> str:
+    rule = b.rules[-1] if b.rules else None
+    if rule is None:
+        return "restart the container engine"
+    if rule.backend == "nftables":
+        return f"nft -a list chain {rule.family} {rule.table} {rule.chain}   # then: nft delete rule … handle N"
+    tool = ("ip6tables" if rule.family == "ipv6" else "iptables") + ("-legacy" if rule.backend == "iptables-legacy" else "")
+    return f"{tool} -t {rule.table} -D {rule.chain} {rule.position}"
+
+
+def manages_nat(tables: Iterable[Table], family: str) -> bool:
+    """True when an engine keeps NAT rules for `family` on this host (a DOCKER chain or docker-bridges table)."""
+    for t in tables:
+        if t.family in (family, "inet") and ("DOCKER" in t.chains or t.name == "docker-bridges"):
+            return True
+    return False
+
+
+def missing_rules(bindings: list[Binding], snap: Snapshot) -> list[Finding]:
+    """A port the engine reports as published that no DNAT carries."""
+    out = []
+    v6_managed = manages_nat(snap.tables, "ipv6")
+    for b in bindings:
+        if not b.reported_by_engine or "dnat" in b.carriers:
+            continue
+        if b.family == "ipv6" and not v6_managed:
+            continue  # this engine does not NAT IPv6: docker-proxy alone carries it, by design
+        proxy = "proxy" in b.carriers
+        out.append(
+            Finding(
+                kind="missing-rule",
+                severity="warning" if proxy else "error",
+                title=f"{b.container_name}: {b.host_ip}:{b.host_port}/{b.protocol} is published but has no DNAT rule",
+                explanation=(
+                    f"Docker reports port {b.host_port}/{b.protocol} of {b.container_name} as published, but the "
+                    "kernel has no DNAT rule for it. "
+                    + (
+                        "Only docker-proxy carries it now: the container sees every client as the host's address."
+                        if proxy
+                        else "Nothing carries it: connections are refused or time out."
+                    )
+                    + " This is what a firewalld/ufw reload or an `iptables -F` does to Docker's rules."
+                ),
+                fix=f"docker restart {b.container_name}   # or restart the Docker daemon to re-create every rule",
+                container=b.container_name,
+                bindings=[b.id],
+                port=b.host_port,
+                protocol=b.protocol,
+            )
+        )
+    return out
+
+
+def ports_already_allocated(
+    containers: Iterable[Container], bindings: list[Binding], sockets: Iterable[Socket]
+) -> list[Finding]:
+    """A container that requested a host port it did not get, or that will not start because it is taken."""
+    held: dict[tuple[str, int], list[str]] = defaultdict(list)
+    for s in sockets:
+        held[(s.protocol, s.port)].append(f"{s.process or '?'} (pid {s.pid})")
+    for b in bindings:
+        if b.host_port is not None and b.container_name:
+            held[(b.protocol, b.host_port)].append(f"container {b.container_name}")
+    out = []
+    for c in containers:
+        got = {(m.protocol, m.container_port, m.host_port) for m in c.in_force}
+        for m in c.requested:
+            if not m.host_port.isdigit():
+                continue
+            port = int(m.host_port)
+            if c.state == "running":
+                if (m.protocol, m.container_port, m.host_port) in got:
+                    continue
+                holders = held.get((m.protocol, port), [])
+                why = f"it is held by {', '.join(holders)}" if holders else "the engine did not bind it"
+            else:
+                holders = [h for h in held.get((m.protocol, port), []) if h != f"container {c.name}"]
+                if not holders:
+                    continue
+                why = f"it is now held by {', '.join(holders)}, so the container will fail to start"
+            out.append(
+                Finding(
+                    kind="port-already-allocated",
+                    severity="error",
+                    title=f"{c.name} ({c.state}) asks for host port {port}/{m.protocol}: {why}",
+                    explanation=(
+                        f"Container {c.name} requests host port {port}/{m.protocol} for its port {m.container_port}. "
+                        f"{why[0].upper() + why[1:]}. Docker says 'port is already allocated' or 'address already "
+                        "in use' when it starts."
+                    ),
+                    fix=f"ss -ltnup 'sport = :{port}'   # free the port, or recreate {c.name} with another host port",
+                    container=c.name,
+                    port=port,
+                    protocol=m.protocol,
+                )
+            )
+    return out
+
+
+def family_mismatches(bindings: list[Binding], host: HostFacts) -> list[Finding]:
+    """One container port reachable on IPv4 but not IPv6 (or the reverse), or on different host ports."""
+    by_port: dict[tuple[str, str, int], dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
+    for b in bindings:
+        if b.container_name and b.container_port is not None and b.host_port is not None and b.carriers:
+            by_port[(b.container_name, b.protocol, b.container_port)][b.family].add(b.host_port)
+    has_v6 = any(_global_v6(cidr) for iface, cidr in host.networks if not iface.startswith(BRIDGE_PREFIXES))
+    out = []
+    for (name, proto, cport), fams in by_port.items():
+        v4, v6 = fams.get("ipv4", set()), fams.get("ipv6", set())
+        if v4 and v6 and v4 != v6:
+            detail = f"IPv4 host port {sorted(v4)} but IPv6 host port {sorted(v6)} (moby #43246)"
+        elif has_v6 and bool(v4) != bool(v6):
+            detail = f"only {'IPv4' if v4 else 'IPv6'} carries it although the host has IPv6 addresses"
+        else:
+            continue
+        out.append(
+            Finding(
+                kind="family-mismatch",
+                severity="warning",
+                title=f"{name} {cport}/{proto}: {detail}",
+                explanation=(
+                    f"Port {cport}/{proto} of {name} is published differently on IPv4 and IPv6: {detail}. Clients "
+                    "that resolve the host to the other family reach another port, or nothing."
+                ),
+                fix=f"docker port {name}   # recreate with an explicit host port for both families",
+                container=name,
+                port=cport,
+                protocol=proto,
+            )
+        )
+    return out
+
+
+def _global_v6(cidr: str) -> bool:
+    ip = ipaddress.ip_interface(cidr).ip
+    return ip.version == 6 and not (ip.is_loopback or ip.is_link_local)
