@@ -178,11 +178,9 @@ def parse_rule_tokens(tokens: list[str]) -> ParsedRule:
             if b.module_unmodelled:
                 b.other.append(["-m", b.module])
             i += 2
-        elif tok in ("--dport", "--destination-port") and b.module in _PORT_MODULES | {None}:
-            b.fields["dports"] = parse_ports(value(i + 1))
-            b.fields["dports_negated"] = negated
-            i += 2
-        elif tok in ("--dports", "--destination-ports") and b.module == "multiport":
+        elif (tok in ("--dport", "--destination-port") and b.module in _PORT_MODULES | {None}) or (
+            tok in ("--dports", "--destination-ports") and b.module == "multiport"
+        ):
             b.fields["dports"] = parse_ports(value(i + 1))
             b.fields["dports_negated"] = negated
             i += 2
