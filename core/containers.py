@@ -27,7 +27,11 @@ def read_containers(docker_host: str | None = None, timeout: float = 5.0) -> tup
     if endpoint.startswith("unix://"):
         path = endpoint[len("unix://") :]
         path = "/" + path.lstrip("/")
-        if not os.path.exists(path):
+        try:
+            os.stat(path)
+        except PermissionError:
+            return EngineInfo(reachable=False, endpoint=endpoint, reason=_permission_reason(path)), []
+        except OSError:
             hint = "set DOCKER_HOST to use another engine" if endpoint == DEFAULT_DOCKER_HOST else "check DOCKER_HOST"
             return EngineInfo(reachable=False, endpoint=endpoint, reason=f"no Docker socket at {path} ({hint})"), []
         if not os.access(path, os.R_OK | os.W_OK):

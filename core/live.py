@@ -26,9 +26,18 @@ def read_live(docker_host: str | None = None, proc: str = "/proc", timeout: floa
         sockets, connections = read_endpoints()
         engine, containers = engine_job.result()
         rules = rules_job.result()
-    warnings = [f"{b.backend}{'/' + b.family if b.family else ''}: {b.reason}" for b in rules.backends if not b.read]
-    if not host.is_root:
-        warnings.insert(0, "not root: firewall rules and other users' processes are hidden (run with sudo)")
+    unread = [f"{b.backend}{'/' + b.family if b.family else ''}: {b.reason}" for b in rules.backends if not b.read]
+    if not engine.reachable and engine.reason and "no Docker socket" not in engine.reason:
+        unread.append(f"the Docker API: {engine.reason}")
+    if host.is_root:
+        warnings = unread
+    else:
+        names = sorted({line.split(":")[0].split("/")[0] for line in unread})
+        what = ", ".join(names) if names else "nothing else"
+        warnings = [
+            f"not root: could not read {what}, nor other users' processes — run as root (sudo portscope ...) "
+            "to see every published port"
+        ]
     return Snapshot(
         host=host,
         taken_at=taken_at,

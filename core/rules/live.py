@@ -41,8 +41,12 @@ def read_rules(proc: str = "/proc", timeout: float = 10.0) -> RuleRead:
         _plan(out, jobs, "iptables-nft", family, tool)
     for family, names in (("ipv4", "ip_tables_names"), ("ipv6", "ip6_tables_names")):
         tool = "iptables-legacy-save" if family == "ipv4" else "ip6tables-legacy-save"
-        if _legacy_tables(os.path.join(proc, "net", names)):
+        present = _legacy_tables(os.path.join(proc, "net", names))
+        if present:
             _plan(out, jobs, "iptables-legacy", family, tool)
+        elif present is None:
+            reason = f"cannot read /proc/net/{names}: permission denied (run portscope as root, e.g. with sudo)"
+            out.backends.append(BackendStatus("iptables-legacy", family, read=False, reason=reason))
         else:
             out.backends.append(BackendStatus("iptables-legacy", family, read=True, reason="no legacy tables"))
     nft = which("nft")
@@ -65,13 +69,15 @@ def _plan(out: RuleRead, jobs: list, backend: Backend, family: Family, tool: str
         jobs.append((backend, family, [path]))
 
 
-def _legacy_tables(path: str) -> bool:
-    """True when the kernel has iptables-legacy tables in this network namespace."""
+def _legacy_tables(path: str) -> bool | None:
+    """Whether the kernel has iptables-legacy tables in this network namespace; None if unreadable."""
     try:
         with open(path, encoding="ascii") as f:
             return bool(f.read().strip())
+    except PermissionError:
+        return None
     except OSError:
-        return False
+        return False  # the module is not loaded: no legacy tables
 
 
 def _take_iptables(out: RuleRead, backend: Backend, family: Family, result: ToolResult) -> None:
