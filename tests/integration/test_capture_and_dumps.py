@@ -94,27 +94,26 @@ def _run_as_nobody(engine: Engine, argv: list[str]) -> tuple[int, str, str]:
     import core.live  # noqa: F401
 
     nobody = pwd.getpwnam("nobody")
-    out = tempfile.TemporaryFile(mode="w+")
-    err = tempfile.TemporaryFile(mode="w+")
-    pid = os.fork()
-    if pid == 0:  # child
-        code = 1
-        try:
-            _setns(engine.ns.path)
-            os.setgroups([])
-            os.setgid(nobody.pw_gid)
-            os.setuid(nobody.pw_uid)
-            os.environ["DOCKER_HOST"] = engine.docker_host
-            sys.stdout, sys.stderr = out, err
-            code = cli.main.main(argv)
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    out.seek(0)
-    err.seek(0)
-    return os.waitstatus_to_exitcode(status), out.read(), err.read()
+    with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
+        pid = os.fork()
+        if pid == 0:  # child
+            code = 1
+            try:
+                _setns(engine.ns.path)
+                os.setgroups([])
+                os.setgid(nobody.pw_gid)
+                os.setuid(nobody.pw_uid)
+                os.environ["DOCKER_HOST"] = engine.docker_host
+                sys.stdout, sys.stderr = out, err
+                code = cli.main.main(argv)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        out.seek(0)
+        err.seek(0)
+        return os.waitstatus_to_exitcode(status), out.read(), err.read()
 
 
 def test_without_root_one_line_then_what_can_be_read(web: Engine) -> None:
