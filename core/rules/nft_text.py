@@ -1,0 +1,531 @@
+"""Parse `nft list ruleset` / `nft list table` text into portscope's tables.
+
+The layout is line based, as nft prints it: `table FAMILY NAME {`, then `set`/`map`/`chain`
+blocks (other blocks such as `flowtable` or `counter` are skipped), one rule a line. Tabs or
+spaces may indent; `#` comments (`# Warning: ...`, `# handle 5`) are ignored. A rule line is cut
+into tokens (plain `str.split` unless it has quotes or braces) and then into terms that
+`nft_statements` turns into records; the one shape container engines write thousands of times
+(`iifname != "br-x" tcp dport 8080 counter dnat to 192.0.2.2:80 comment "DNAT"`) is read by a
+single regex instead. Rules are translated when the input ends, so sets may be declared after use.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from core.errors import ParseError
+from core.model import Chain, Table, TableFamily
+from core.rules.nft_statements import (
+    NAT_KINDS,
+    SKIPPED_FAMILIES,
+    TABLE_FAMILIES,
+    VERDICT_NAMES,
+    Comment,
+    Match,
+    NatStmt,
+    Note,
+    RuleSite,
+    Term,
+    Value,
+    VerdictStmt,
+    VmapStmt,
+    build_rules,
+    set_elements,
+    split_elements,
+    unquote,
+)
+
+_TOKEN = re.compile(r'"[^"]*"|\{[^{}]*\}|[^\s"{]+|\S')
+_COUNTER = re.compile(r"\bcounter packets \d+ bytes \d+")
+_BASE_CHAIN = re.compile(
+    r"type (\S+) hook (\S+)(?: device \S+| devices = \{[^}]*\})? priority ([^;]+);(?:\s*policy (\S+);)?\s*"
+)
+_TABLE = re.compile(r'table\s+(?:(\w+)\s+)?("[^"]*"|\S+)\s*\{$')
+
+PAYLOAD_PROTOCOLS = frozenset(
+    [
+        "ip",
+        "ip6",
+        "tcp",
+        "udp",
+        "udplite",
+        "sctp",
+        "dccp",
+        "th",
+        "icmp",
+        "icmpv6",
+        "igmp",
+        "ether",
+        "vlan",
+        "arp",
+        "ah",
+        "esp",
+        "comp",
+        "gre",
+    ]
+)
+UNQUALIFIED_META = frozenset(["iifname", "oifname", "iif", "oif", "iifgroup", "oifgroup"])
+_BINOPS = frozenset({"&", "|", "^", "<<", ">>"})
+_RELOPS = frozenset({"==", "!=", "<", ">", "<=", ">=", "eq", "ne", "lt", "gt", "le", "ge"})
+_FIB_RESULTS = frozenset({"type", "oif", "oifname"})
+_LOG_OPTIONS = frozenset({"prefix", "level", "group", "snaplen", "queue-threshold", "flags"})
+_NAT_FLAGS = frozenset({"random", "fully-random", "persistent", "netmap"})
+
+
+def parse_nft_text(text: str, source: str = "nft") -> list[Table]:
+    """Parse nft's text listing; raise ParseError (with its line) on input that is not one."""
+    parser = _Parser(source)
+    lines = text.split("\n")
+    for number, raw in enumerate(lines, 1):
+        parser.feed(raw, number)
+    return parser.finish(len(lines))
+
+
+# --- rule lines --------------------------------------------------------------------------------
+
+_PAD = [""] * 6  # appended to a rule's tokens so that looking a few tokens ahead never runs off the end
+
+
+def rule_text(line: str) -> str:
+    """The rule as shown to users: `counter packets N bytes M` reduced to `counter`."""
+    if "counter packets " not in line:
+        return line
+    line = line.replace("counter packets 0 bytes 0", "counter")  # the usual case, without a regex
+    return _COUNTER.sub("counter", line) if "counter packets " in line else line
+
+
+def tokenize(line: str) -> list[str]:
+    """Tokens of one rule: words, `"quoted strings"`, `{ anonymous, sets }`."""
+    if "{" in line:
+        return _TOKEN.findall(line)
+    if '"' not in line:
+        return line.split()
+    tokens: list[str] = []
+    for index, part in enumerate(line.split('"')):
+        if index % 2:
+            tokens.append(f'"{part}"')
+        else:
+            tokens.extend(part.split())
+    return tokens if line.count('"') % 2 == 0 else _TOKEN.findall(line)
+
+
+# The shape of almost every rule a container engine writes (`iifname != "br-x" ip daddr 127.0.0.1
+# tcp dport 8080 counter dnat to 192.0.2.2:80 comment "DNAT"`, `tcp dport 8080 jump nv_..._dnat`),
+# read with one regex. It yields exactly the terms the general path would (a test checks this).
+_FAST_RULE = re.compile(
+    r'(?:(iifname|oifname) (?:(!=) )?("[^"\\{}]*") )?'
+    r"(?:(ip6?) ([ds]addr) (?:(!=) )?([0-9A-Fa-f.:/]+) )?"
+    r"(tcp|udp|sctp) dport (?:(!=) )?(\d+(?:-\d+)?)"
+    r"( counter)?"
+    r" (?:dnat (?:(ip6?) )?to ([0-9A-Fa-f.:\[\]-]+)|(jump|goto) ([^\s\"{}#]+))"
+    r'(?: comment ("[^"\\{}]*"))?$'
+)
+
+
+def fast_terms(text: str) -> list[Term] | None:
+    """Terms of a rule of the common engine shape, or None to use the general path."""
+    found = _FAST_RULE.match(text)
+    if found is None:
+        return None
+    (iface, iface_op, name, ip, addr_field, addr_op, addr, proto, port_op, port, counter) = found.groups()[:11]
+    nat_family, nat_target, verdict, chain, comment = found.groups()[11:]
+    terms: list[Term] = []
+    if iface:
+        terms.append(_simple_match(iface, iface_op, name))
+    if ip:
+        terms.append(_simple_match(f"{ip} {addr_field}", addr_op, addr))
+    terms.append(_simple_match(f"{proto} dport", port_op, port))
+    if counter:
+        terms.append(_COUNTER_NOTE)
+    if verdict:
+        terms.append(VerdictStmt(verdict, chain, f"{verdict} {chain}"))
+    else:
+        nat_text = f"dnat {nat_family} to {nat_target}" if nat_family else f"dnat to {nat_target}"
+        terms.append(NatStmt("dnat", nat_family, nat_target, nat_text))
+    if comment:
+        terms.append(Comment(comment[1:-1], f"comment {comment}"))
+    return terms
+
+
+def _simple_match(key: str, op: str | None, value: str) -> Match:
+    return Match(key, op or "", value, f"{key} {op} {value}" if op else f"{key} {value}")
+
+
+def terms_from_tokens(tokens: list[str]) -> list[Term]:
+    """Cut a rule's tokens into terms; never fails (what it cannot read becomes a `cond` note)."""
+    terms: list[Term] = []
+    n = len(tokens)
+    padded = tokens + _PAD
+    i = 0
+    while i < n:
+        reader = _READERS.get(padded[i])
+        term, end = reader(padded, i, n) if reader is not None else (None, i)
+        if term is None or end <= i:  # not a known statement: group words up to the next one that is
+            end = i + 1
+            while end < n and padded[end] not in _READERS:
+                end += 1
+            term = Note("cond", " ".join(padded[i:end]))
+        terms.append(term)
+        i = end
+    return terms
+
+
+# Each reader gets the padded tokens, the index of its first word and the real token count, and
+# returns (term, index after it); (None, i) when the words do not form that statement.
+Reader = Callable[[list[str], int, int], tuple[Term | None, int]]
+
+
+def _key_end(t: list[str], i: int, n: int) -> int:
+    """Index after the selector at `t[i]` (`tcp dport`, `meta l4proto`, `iifname`, `fib daddr . iif type`)."""
+    word = t[i]
+    if word in UNQUALIFIED_META:
+        return i + 1
+    if word in PAYLOAD_PROTOCOLS or word == "meta":
+        return i + 2 if i + 1 < n else i
+    if word == "ct":
+        j = i + 1
+        j += t[j] in ("original", "reply")
+        j += t[j] in ("ip", "ip6")
+        return j + 1 if j < n else i
+    if word == "fib":
+        for j in range(i + 1, min(i + 8, n)):
+            if t[j] in _FIB_RESULTS:
+                return j + 1
+    return i
+
+
+def _read_expression(t: list[str], i: int, n: int) -> tuple[Term | None, int]:
+    """`KEY [binop X]... [OP] VALUE`, `KEY vmap VALUE` or `KEY set EXPR`."""
+    j = _key_end(t, i, n)
+    if j == i:
+        return None, i
+    follower = t[j]
+    if follower in _SPECIAL_FOLLOWERS:
+        return _read_complex_expression(t, i, j, n)
+    key = t[i] if j == i + 1 else " ".join(t[i:j])
+    op = ""
+    if follower in _RELOPS:
+        op, j = follower, j + 1
+    if j >= n:
+        return Note("cond", " ".join(t[i:j])), j
+    token = t[j]
+    if t[j + 1] == "/" and j + 2 < n:  # `tcp flags syn / syn,ack`
+        value: Value = f"{token} / {t[j + 2]}"
+        return Match(key, op, value, f"{key} {value}"), j + 3
+    value = split_elements(token[1:-1]) if token[0] == "{" and token[-1] == "}" else token
+    text = f"{key} {op} {token}" if op else f"{key} {token}"
+    return Match(key, op, value, text), j + 1
+
+
+def _read_complex_expression(t: list[str], i: int, j: int, n: int) -> tuple[Term | None, int]:
+    """Keys joined with ` . `, keys with binary operations, verdict maps and `set` statements."""
+    while t[j] == "." and j + 1 < n and _key_end(t, j + 1, n) > j + 1:
+        j = _key_end(t, j + 1, n)
+    while t[j] in _BINOPS and j + 1 < n:
+        j += 2
+    key = " ".join(t[i:j])
+    if t[j] == "vmap" and j + 1 < n:
+        return VmapStmt(key, _value(t[j + 1]), f"{key} vmap {t[j + 1]}"), j + 2
+    if t[j] == "set":
+        end = _operand_end(t, j + 1, n)
+        return Note("mark" if key == "meta mark" else "effect", " ".join(t[i:end])), end
+    op = ""
+    if t[j] in _RELOPS:
+        op, j = t[j], j + 1
+    if j >= n:
+        return Note("cond", " ".join(t[i:j])), j
+    return Match(key, op, _value(t[j]), " ".join(t[i : j + 1])), j + 1
+
+
+def _operand_end(t: list[str], i: int, n: int) -> int:
+    """Index after an operand: a key or a literal, then `binop operand` pairs, then `map X`."""
+    if i >= n:
+        return i
+    j = _key_end(t, i, n)
+    j = j if j > i else i + 1
+    while t[j] in _BINOPS and j + 1 < n:
+        j += 2
+    if t[j] == "map" and j + 1 < n:
+        j += 2
+    return j
+
+
+def _value(token: str) -> Value:
+    """`{ a, b }` -> its elements; any other token as printed."""
+    if token[:1] == "{" and token[-1:] == "}":
+        return split_elements(token[1:-1])
+    return token
+
+
+def _read_verdict(t: list[str], i: int, n: int) -> tuple[Term | None, int]:
+    word, end, target = t[i], i + 1, None
+    if word in ("jump", "goto"):
+        if i + 1 >= n:
+            return None, i
+        target, end = unquote(t[i + 1]), i + 2
+    elif word == "reject" and t[end] == "with":
+        end += 3 + (t[end + 2] == "type")
+    elif word == "queue":
+        while end < n and t[end] not in _READERS:
+            end += 1
+    end = min(end, n)
+    return VerdictStmt(word, target, word if end == i + 1 else " ".join(t[i:end])), end
+
+
+def _read_nat(t: list[str], i: int, n: int) -> tuple[Term | None, int]:
+    """`dnat [ip|ip6] to TARGET [flags]`; a computed target (`... map @m`) gives target None."""
+    j, family, target = i + 1, None, ""
+    if t[j] in ("ip", "ip6") and t[j + 1] in ("to", "addr", "prefix"):
+        family, j = t[j], j + 1
+    if t[j] == "to" and j + 1 < n:
+        start = j + 1
+        if _key_end(t, start, n) > start or t[start + 1] == "map":
+            j, target = _operand_end(t, start, n), None
+        else:
+            j, target = start + 1, t[start]
+    elif j < n and t[j] not in _READERS and not _is_nat_flags(t[j]):
+        target = None  # `dnat ip addr . port to ...` and other forms portscope does not model
+        while j < n and t[j] != "comment":
+            j += 1
+    while j < n and t[j] not in _READERS and _is_nat_flags(t[j]):
+        j += 1
+    return NatStmt(t[i], family, target, " ".join(t[i:j])), j
+
+
+def _is_nat_flags(token: str) -> bool:
+    return all(flag in _NAT_FLAGS for flag in token.split(","))
+
+
+def _read_counter(t: list[str], i: int, n: int) -> tuple[Term | None, int]:
+    end = i + 5 if t[i + 1] == "packets" else i + 3 if t[i + 1] == "name" else i + 1
+    end = min(end, n)
+    return (_COUNTER_NOTE if end == i + 1 else Note("counter", " ".join(t[i:end]))), end
+
+
+def _read_comment(t: list[str], i: int, n: int) -> tuple[Term | None, int]:
+    if i + 1 >= n:
+        return None, i
+    return Comment(unquote(t[i + 1]), f"comment {t[i + 1]}"), i + 2
+
+
+def _read_log(t: list[str], i: int, n: int) -> tuple[Term | None, int]:
+    end = i + 1
+    while t[end] in _LOG_OPTIONS and end + 1 < n:
+        end += 2
+    return Note("log", " ".join(t[i:end])), end
+
+
+def _read_limit(t: list[str], i: int, n: int) -> tuple[Term | None, int]:
+    """`limit rate [over] N[ unit]/period [burst N [unit]]` or `limit name X`: a condition."""
+    j = i + 1
+    if t[j] == "name":
+        j += 2
+    elif t[j] == "rate":
+        j += 1 + (t[j + 1] == "over")
+        j += 1 if "/" in t[j] else 2
+        if t[j] == "burst":
+            j += 2 + (t[j + 2] in ("packets", "bytes", "kbytes", "mbytes"))
+    end = min(j, n)
+    return Note("cond", " ".join(t[i:end])), end
+
+
+def _read_notrack(t: list[str], i: int, n: int) -> tuple[Term | None, int]:
+    return Note("effect", "notrack"), i + 1
+
+
+def _read_xt(t: list[str], i: int, n: int) -> tuple[Term | None, int]:
+    """`xt target "DNAT"` / `xt match "addrtype"` (iptables-nft rules nft cannot translate)."""
+    end = min(i + 3, n)
+    return Note("effect" if t[i + 1] == "target" else "cond", " ".join(t[i:end])), end
+
+
+_COUNTER_NOTE = Note("counter", "counter")
+_SPECIAL_FOLLOWERS = _BINOPS | {".", "vmap", "set"}
+_READERS: dict[str, Reader] = {
+    **dict.fromkeys(PAYLOAD_PROTOCOLS | UNQUALIFIED_META | {"meta", "ct", "fib"}, _read_expression),
+    **dict.fromkeys(VERDICT_NAMES, _read_verdict),
+    **dict.fromkeys(NAT_KINDS, _read_nat),
+    "counter": _read_counter,
+    "comment": _read_comment,
+    "log": _read_log,
+    "limit": _read_limit,
+    "notrack": _read_notrack,
+    "xt": _read_xt,
+}
+
+
+# --- blocks ------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _PendingRule:
+    chain: str
+    position: int
+    text: str
+    line: int
+
+
+@dataclass(slots=True)
+class _TableState:
+    table: Table
+    sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    rules: list[_PendingRule] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # rules seen per chain
+    skip: bool = False
+
+
+class _Parser:
+    """A line-by-line state machine over the block structure."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.tables: dict[tuple[str, str], _TableState] = {}
+        self.table: _TableState | None = None
+        self.chain: Chain | None = None
+        self.block: tuple[str, str] | None = None  # (kind, name) of the set/map/other block being read
+        self.depth = 0  # nesting inside a skipped block
+        self.elements: list[str] | None = None  # lines of an `elements = { ...` still open
+        self.element_lines: list[str] = []
+
+    def error(self, message: str, line: int) -> ParseError:
+        return ParseError(message, line, self.source)
+
+    def feed(self, raw: str, number: int) -> None:
+        line = _strip_comment(raw).strip()
+        if not line:
+            return
+        if self.elements is not None:
+            self._continue_elements(line)
+        elif self.block is not None:
+            self._in_block(line, number)
+        elif self.chain is not None:
+            self._in_chain(line, number)
+        elif self.table is not None:
+            self._in_table(line, number)
+        else:
+            self._top(line, number)
+
+    def finish(self, last_line: int) -> list[Table]:
+        if self.table is not None:
+            what = f"table {self.table.table.name}" if self.chain is None else f"chain {self.chain.name}"
+            raise self.error(f"unexpected end of input: {what} is not closed with '}}'", last_line)
+        for state in self.tables.values():
+            _translate(state)
+        return [state.table for state in self.tables.values() if not state.skip]
+
+    def _top(self, line: str, number: int) -> None:
+        if line.startswith("define "):
+            return
+        header = _TABLE.match(line)
+        if header is None:
+            raise self.error(f"expected 'table FAMILY NAME {{', found {line[:60]!r}", number)
+        family, name = header.group(1) or "ip", header.group(2)
+        if family not in TABLE_FAMILIES and family not in SKIPPED_FAMILIES:
+            raise self.error(f"unknown table family {family!r}", number)
+        name = unquote(name)
+        state = self.tables.get((family, name))
+        if state is None:
+            fam: TableFamily = TABLE_FAMILIES.get(family, "inet")  # a skipped family's table is never returned
+            state = _TableState(Table(backend="nftables", family=fam, name=name), skip=family in SKIPPED_FAMILIES)
+            self.tables[(family, name)] = state
+        self.table = state
+
+    def _in_table(self, line: str, number: int) -> None:
+        if line == "}":
+            self.table = None
+            return
+        if not line.endswith("{"):
+            if not line.startswith(("flags ", "comment ")):
+                raise self.error(f"expected a chain, set or map block, found {line[:60]!r}", number)
+            return
+        kind = line.split(None, 1)[0]
+        name = unquote(line[len(kind) : -1].strip())
+        if not name:
+            raise self.error(f"{kind} block without a name", number)
+        if kind == "chain":
+            assert self.table is not None
+            chains = self.table.table.chains
+            self.chain = chains.setdefault(name, Chain(name=name))
+        else:  # set, map, flowtable, counter, quota, ct helper ... : only sets and maps are read
+            self.block, self.depth = (kind, name), 0
+            if kind in ("set", "map"):
+                self.element_lines = []
+
+    def _in_chain(self, line: str, number: int) -> None:
+        assert self.chain is not None and self.table is not None
+        if line == "}":
+            self.chain = None
+        elif line.startswith("type "):
+            self._base_chain(line, number)
+        elif line.endswith("{"):
+            raise self.error(f"unexpected block inside chain {self.chain.name}: {line[:60]!r}", number)
+        elif line.startswith(("policy ", "devices ")) or (line.startswith('comment "') and line.count('"') == 2):
+            return  # chain properties
+        elif not self.table.skip:
+            name = self.chain.name
+            position = self.table.counts.get(name, 0) + 1
+            self.table.counts[name] = position
+            self.table.rules.append(_PendingRule(name, position, rule_text(line), number))
+
+    def _base_chain(self, line: str, number: int) -> None:
+        """`type nat hook prerouting priority dstnat; policy accept;`."""
+        assert self.chain is not None
+        header = _BASE_CHAIN.fullmatch(line)
+        if header is None:
+            raise self.error(f"malformed base chain header: {line[:60]!r}", number)
+        self.chain.kind, self.chain.hook, priority, self.chain.policy = header.groups()
+        self.chain.priority = priority.strip()
+
+    def _in_block(self, line: str, number: int) -> None:
+        assert self.block is not None and self.table is not None
+        kind, name = self.block
+        if line == "}" and self.depth == 0:
+            if kind in ("set", "map"):
+                self.table.sets[name] = set_elements(" ".join(self.element_lines))
+            self.block = None
+        elif line == "}" or line.endswith("{"):
+            self.depth += 1 if line.endswith("{") else -1
+        elif kind in ("set", "map") and line.startswith("elements = {"):
+            self.elements = []
+            self._continue_elements(line[len("elements = {") :])
+
+    def _continue_elements(self, line: str) -> None:
+        """Collect a (possibly multi-line) `elements = { ... }` up to its closing brace."""
+        assert self.elements is not None
+        closed = line.endswith("}") and _balanced(line)
+        self.elements.append(line[:-1] if closed else line)
+        if closed:
+            self.element_lines.extend(self.elements)
+            self.elements = None
+
+
+def _balanced(line: str) -> bool:
+    """True if the `}` ending `line` is outside a quoted string."""
+    return line.count('"') % 2 == 0
+
+
+def _strip_comment(raw: str) -> str:
+    """Drop a `#` comment (`# handle 5`, `# Warning: ...`) unless the `#` is inside a quoted string."""
+    cut = raw.find("#")
+    if cut < 0:
+        return raw
+    if '"' in raw[:cut]:
+        quoted = False
+        for i, char in enumerate(raw):
+            if char == '"':
+                quoted = not quoted
+            elif char == "#" and not quoted:
+                return raw[:i]
+        return raw
+    return raw[:cut]
+
+
+def _translate(state: _TableState) -> None:
+    """Turn the table's rule lines into records, now that all its sets and maps are known."""
+    table = state.table
+    for pending in state.rules:
+        site = RuleSite(table.family, table.name, pending.chain, pending.position, pending.text, pending.line)
+        terms = fast_terms(pending.text) or terms_from_tokens(tokenize(pending.text))
+        table.chains[pending.chain].rules.extend(build_rules(terms, site, state.sets))
