@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from cli.publish_cmds import add_publish_commands
 from cli.sources import add_source_options, load_snapshot
 from core.errors import PortscopeError
 
@@ -29,8 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("list", help="list published ports", epilog=EXIT_CODES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "list", help="list published ports", epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_source_options(p)
     p.add_argument("--json", action="store_true", help="print JSON (schema portscope.list/1, docs/json.md)")
     p.add_argument("--container", metavar="NAME", help="only this container (name or id prefix)")
@@ -39,9 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="exit 4 when some source could not be read")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("conflicts", help="diagnose: conflicts, exposure, stale and missing rules",
-                       epilog="exit status: 0 no errors, 1 errors found (warnings and info do not count)",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "conflicts",
+        help="diagnose: conflicts, exposure, stale and missing rules",
+        epilog="exit status: 0 no errors, 1 errors found (warnings and info do not count)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_source_options(p)
     p.add_argument("--json", action="store_true", help="print JSON (schema portscope.conflicts/1)")
     p.set_defaults(func=cmd_conflicts)
@@ -50,14 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_source_options(p)
     p.add_argument("-o", "--output", metavar="FILE", required=True, help="capture file to write ('-' = stdout)")
     p.set_defaults(func=cmd_capture)
+    add_tui_command(sub)
+    add_publish_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["list", *(argv or sys.argv[1:])])
+    args = parser.parse_args(_default_to_tui(sys.argv[1:] if argv is None else argv))
     try:
         return args.func(args)
     except PortscopeError as exc:
@@ -70,8 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # one line for the user; the traceback with PORTSCOPE_DEBUG=1
         if os.environ.get("PORTSCOPE_DEBUG"):
             raise
-        print(f"portscope: internal error: {type(exc).__name__}: {exc} (rerun with PORTSCOPE_DEBUG=1 and report it)",
-              file=sys.stderr)
+        print(
+            f"portscope: internal error: {type(exc).__name__}: {exc} (rerun with PORTSCOPE_DEBUG=1 and report it)",
+            file=sys.stderr,
+        )
         return 1
 
 
@@ -85,6 +92,14 @@ def _warn(warnings: list[str]) -> None:
         print(f"portscope: {line}", file=sys.stderr)
 
 
+def _dump(doc: dict) -> None:
+    """JSON to stdout: indented for a person at a terminal, compact (and C-encoded, fast) for scripts."""
+    if sys.stdout.isatty():
+        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+    else:  # json.dumps (not dump) without indent takes the C encoder
+        sys.stdout.write(json.dumps(doc, separators=(",", ":")) + "\n")
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from cli.filters import filter_bindings
     from core.inventory import build_inventory
@@ -96,8 +111,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         from cli.render_json import list_json
 
-        json.dump(list_json(snap, inv, bindings), sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        _dump(list_json(snap, inv, bindings))
     else:
         from rich.console import Console
 
@@ -117,8 +131,7 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
     if args.json:
         from cli.render_json import conflicts_json
 
-        json.dump(conflicts_json(snap, findings), sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        _dump(conflicts_json(snap, findings))
     else:
         from rich.console import Console
 
@@ -140,3 +153,37 @@ def cmd_capture(args: argparse.Namespace) -> int:
         write_capture(snap, args.output)
         print(f"portscope: wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def _default_to_tui(argv: Sequence[str]) -> list[str]:
+    """No command (nothing, or options only such as `--snapshot FILE`) means the TUI."""
+    argv = list(argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        return ["tui", *argv]
+    return argv
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 (manual only) or more")
+    return value
+
+
+def add_tui_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tui", help="the interactive view (the default when no command is given)")
+    p.add_argument("--snapshot", metavar="FILE", help="open a capture (from `portscope capture`) read-only")
+    p.add_argument(
+        "--refresh",
+        metavar="SECONDS",
+        type=_seconds,
+        default=None,
+        help="live refresh interval (default 5; 0 = only when you press r)",
+    )
+    p.set_defaults(func=cmd_tui)
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from tui.app import run_app  # lazy: no other command pays for Textual
+
+    return run_app(snapshot=args.snapshot, refresh=args.refresh)

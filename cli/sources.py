@@ -56,6 +56,6 @@ def _replace_rules(snap: Snapshot, paths: list[str]) -> None:
         tables.extend(parse_source(source))
         sources.append(source)
     snap.sources, snap.tables = sources, tables
-    count = sum(len(c.rules) for t in tables for c in t.chains.values())
+    count = sum(c.size for t in tables for c in t.chains.values())
     snap.backends = [BackendStatus("dump", None, read=True, rules=count, reason=", ".join(paths))]
     snap.warnings = [w for w in snap.warnings if "firewall" not in w]

@@ -15,7 +15,7 @@ TableFamily = Literal["ipv4", "ipv6", "inet"]
 Backend = Literal["iptables-legacy", "iptables-nft", "nftables", "dump"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PortRange:
     """An inclusive port range; a single port has first == last."""
 
@@ -26,7 +26,7 @@ class PortRange:
         return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class AddrMatch:
     """`-d 10.0.0.0/8` or `! -d 127.0.0.0/8`; `network` is CIDR text as the tool printed it."""
 
@@ -34,7 +34,7 @@ class AddrMatch:
     negated: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class IfaceMatch:
     """`-i docker0` / `! -o br-x` / `iifname != "lo"`."""
 
@@ -42,7 +42,7 @@ class IfaceMatch:
     negated: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=True)
 class Matches:
     """The match conditions of one rule that portscope understands.
 
@@ -65,13 +65,23 @@ class Matches:
     @property
     def unconditional(self) -> bool:
         """True when the rule matches every packet that reaches it."""
-        return self == UNCONDITIONAL
+        return not (
+            self.protocol
+            or self.dports
+            or self.daddr
+            or self.saddr
+            or self.in_iface
+            or self.out_iface
+            or self.dst_local is not None
+            or self.family
+            or self.other
+        )
 
 
 UNCONDITIONAL = Matches()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class NatTarget:
     """Where a DNAT/REDIRECT sends packets: address (None for REDIRECT) and ports (None = unchanged)."""
 
@@ -84,7 +94,7 @@ Verdict = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=True)
 class Rule:
     """One rule, with where it came from and its text as the tool prints it."""
 
@@ -103,21 +113,65 @@ class Rule:
     line: int | None = None  # line number in the source text
 
 
-@dataclass(slots=True)
 class Chain:
     """A chain and its rules in order.
 
     `hook` is set for chains the kernel enters directly: iptables built-in chains
     (prerouting, input, forward, output, postrouting) and nft base chains.
     `kind` is the nft chain type ("nat", "filter", "route") or the iptables table name.
+
+    A reader may leave rule lines unparsed (`defer`): they are parsed on first access to
+    `rules`, so a chain nobody looks at (10,000 filter ACCEPTs during `list`) costs nothing.
     """
 
-    name: str
-    hook: str | None = None
-    kind: str | None = None
-    policy: str | None = None
-    priority: str | None = None
-    rules: list[Rule] = field(default_factory=list)
+    __slots__ = ("_dnat_hint", "_parse", "_pending", "_rules", "hook", "kind", "name", "policy", "priority")
+
+    def __init__(
+        self,
+        name: str,
+        hook: str | None = None,
+        kind: str | None = None,
+        policy: str | None = None,
+        priority: str | None = None,
+        rules: list[Rule] | None = None,
+    ) -> None:
+        self.name = name
+        self.hook = hook
+        self.kind = kind
+        self.policy = policy
+        self.priority = priority
+        self._rules: list[Rule] = rules if rules is not None else []
+        self._pending: list = []
+        self._parse = None
+        self._dnat_hint = False
+
+    def defer(self, item: object, parse, may_dnat: bool) -> None:
+        """Queue a rule line for `parse(chain, items) -> list[Rule]` on first access."""
+        self._pending.append(item)
+        self._parse = parse
+        self._dnat_hint = self._dnat_hint or may_dnat
+
+    @property
+    def rules(self) -> list[Rule]:
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self._rules.extend(self._parse(self, pending))
+        return self._rules
+
+    @property
+    def size(self) -> int:
+        """The number of rules, without parsing them."""
+        return len(self._rules) + len(self._pending)
+
+    @property
+    def may_dnat(self) -> bool:
+        """False only when the chain surely holds no DNAT/REDIRECT (checked without parsing)."""
+        if self._dnat_hint:
+            return True
+        return any(r.verdict in ("dnat", "redirect") for r in self._rules)
+
+    def __repr__(self) -> str:
+        return f"Chain({self.name!r}, hook={self.hook!r}, kind={self.kind!r}, rules={self.size})"
 
 
 @dataclass(slots=True)

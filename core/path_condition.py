@@ -7,7 +7,7 @@ conditions contradict each other (`! -d 127.0.0.0/8` then `-d 127.0.0.1`) carrie
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 from core.model import AddrMatch, Family, Matches, PortRange
@@ -60,45 +60,43 @@ class PathCondition:
 
     def add(self, m: Matches) -> PathCondition | None:
         """This path extended by a rule's matches, or None when they cannot both hold."""
-        changes: dict[str, object] = {}
+        protocol, dports, daddr, excluded = self.protocol, self.dports, self.daddr, self.daddr_excluded
+        dst_local, family, conditional, constraints = self.dst_local, self.family, self.conditional, self.constraints
         if m.protocol is not None and not m.protocol_negated:
-            if self.protocol is not None and self.protocol != m.protocol:
+            if protocol is not None and protocol != m.protocol:
                 return None
-            changes["protocol"] = m.protocol
+            protocol = m.protocol
         if m.dports and not m.dports_negated:
-            ports = m.dports if self.dports is None else _intersect(self.dports, m.dports)
-            if not ports:
+            dports = m.dports if dports is None else _intersect(dports, m.dports)
+            if not dports:
                 return None
-            changes["dports"] = ports
         if m.daddr is not None:
-            result = self._with_daddr(m.daddr, changes)
-            if result is None:
+            folded = self._with_daddr(m.daddr)
+            if folded is None:
                 return None
+            daddr, excluded = folded
         if m.dst_local is not None:
-            if self.dst_local is not None and self.dst_local != m.dst_local:
+            if dst_local is not None and dst_local != m.dst_local:
                 return None
-            changes["dst_local"] = m.dst_local
+            dst_local = m.dst_local
         if m.family is not None:
-            if self.family is not None and self.family != m.family:
+            if family is not None and family != m.family:
                 return None
-            changes["family"] = m.family
-        extra = _constraints(m)
-        if extra:
-            changes["constraints"] = self.constraints | extra
-        if m.other or m.dports_negated or m.protocol_negated:
-            changes["conditional"] = True
-        return replace(self, **changes) if changes else self
+            family = m.family
+        if m.in_iface or m.out_iface or m.saddr or m.other or m.dports_negated or m.protocol_negated:
+            constraints = constraints | _constraints(m)
+            conditional = conditional or bool(m.other or m.dports_negated or m.protocol_negated)
+        return PathCondition(protocol, dports, daddr, excluded, dst_local, family, conditional, constraints)
 
-    def _with_daddr(self, addr: AddrMatch, changes: dict[str, object]) -> bool | None:
-        """Fold a destination match into `changes`; None when it contradicts the path."""
+    def _with_daddr(self, addr: AddrMatch) -> tuple[str | None, tuple[str, ...]] | None:
+        """(destination, exclusions) with a destination match folded in; None when it contradicts the path."""
         new = network(addr.network)
         if addr.negated:
             if self.daddr is not None and new is not None:
                 current = network(self.daddr)
                 if current is not None and current.version == new.version and current.subnet_of(new):  # type: ignore[arg-type]
                     return None
-            changes["daddr_excluded"] = (*self.daddr_excluded, addr.network)
-            return True
+            return self.daddr, (*self.daddr_excluded, addr.network)
         if new is not None:
             for excluded in self.daddr_excluded:
                 ex = network(excluded)
@@ -109,9 +107,8 @@ class PathCondition:
                 if current is not None and current.version == new.version and not current.overlaps(new):  # type: ignore[arg-type]
                     return None
                 if current is not None and current.version == new.version and current.subnet_of(new):  # type: ignore[arg-type]
-                    return True  # the path is already more specific
-        changes["daddr"] = addr.network
-        return True
+                    return self.daddr, self.daddr_excluded  # the path is already more specific
+        return addr.network, self.daddr_excluded
 
 
 def _constraints(m: Matches) -> frozenset[str]:

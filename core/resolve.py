@@ -22,7 +22,7 @@ _ANY_ADDRESS: dict[Family, str] = {"ipv4": "0.0.0.0", "ipv6": "::"}
 _LOOPBACK: dict[Family, str] = {"ipv4": "127.0.0.1", "ipv6": "::1"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Catch:
     """One DNAT as one entry hook reaches it: the path's condition and its place in evaluation order."""
 
@@ -52,7 +52,9 @@ def resolve(tables: Iterable[Table], host_addresses: Iterable[str] = ()) -> Reso
     catches: list[Catch] = []
     all_dnats: list[Rule] = []
     for table in tables:
-        all_dnats.extend(r for c in table.chains.values() for r in c.rules if r.verdict in ("dnat", "redirect"))
+        all_dnats.extend(
+            r for c in table.chains.values() if c.may_dnat for r in c.rules if r.verdict in ("dnat", "redirect")
+        )
         for chain in table.chains.values():
             if chain.hook in ENTRY_HOOKS and chain.kind == "nat":
                 walker = _Walker(table, chain.hook, local, merged, reached, virtual, catches)
@@ -162,6 +164,9 @@ class _Walker:
 
 def _add_evidence(binding: Binding, path: list[Rule]) -> None:
     """Add a path's rules to the evidence: the jumps that reach the DNAT first, the DNAT last."""
+    if not binding.rules:
+        binding.rules.extend(path)
+        return
     known = {id(r) for r in binding.rules}
     jumps = [r for r in binding.rules if r is not path[-1]]
     jumps.extend(r for r in path[:-1] if id(r) not in known)

@@ -92,7 +92,7 @@ def _take_iptables(out: RuleRead, backend: Backend, family: Family, result: Tool
         return
     out.sources.append(RuleSource(backend, family, "iptables-save", result.stdout, origin))
     out.tables.extend(tables)
-    count = sum(len(c.rules) for t in tables for c in t.chains.values())
+    count = sum(c.size for t in tables for c in t.chains.values())
     out.backends.append(BackendStatus(backend, family, read=True, rules=count))
 
 
@@ -124,6 +124,6 @@ def _read_native(out: RuleRead, nft: str, listing: ToolResult, timeout: float) -
             return
         out.sources.append(RuleSource("nftables", None, "nft-json", result.stdout, origin))
         out.tables.extend(tables)
-        count += sum(len(c.rules) for t in tables for c in t.chains.values())
+        count += sum(c.size for t in tables for c in t.chains.values())
     reason = None if wanted else "no native nftables tables"
     out.backends.append(BackendStatus("nftables", None, read=True, rules=count, reason=reason))
