@@ -56,9 +56,7 @@ def list_json(snap: Snapshot, inv: Inventory, bindings: list[Binding]) -> dict[s
         "backends": [asdict(b) for b in snap.backends],
         "engine": asdict(snap.engine),
         "bindings": [binding_json(b) for b in bindings],
-        "not_bindings": [
-            {"kind": u.kind, "reason": u.reason, "rule": rule_json(u.rule)} for u in inv.unreachable
-        ],
+        "not_bindings": [{"kind": u.kind, "reason": u.reason, "rule": rule_json(u.rule)} for u in inv.unreachable],
         "warnings": list(snap.warnings),
     }
 

@@ -7,7 +7,7 @@ from core.rules.iptables_text import parse_iptables_text
 
 
 def detect_format(text: str) -> str:
-    """"nft-json", "nft-text" or "iptables-save" (which also covers `iptables -S` output)."""
+    """Which parser a dump needs: "nft-json", "nft-text" or "iptables-save" (also `iptables -S`)."""
     stripped = text.lstrip()
     if stripped.startswith("{"):
         return "nft-json"
