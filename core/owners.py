@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 from core.model import Owner, Rule
 
@@ -10,6 +11,7 @@ from core.model import Owner, Rule
 PORTSCOPE_PREFIX = "PORTSCOPE"
 
 
+@lru_cache(maxsize=4096)
 def owner_of_chain(table: str, chain: str) -> Owner | None:
     """The engine that owns a chain, or None for a chain no engine is known to use."""
     if chain.startswith(PORTSCOPE_PREFIX) or table == "portscope":
@@ -31,7 +33,7 @@ def owner_of_path(path: Iterable[Rule]) -> Owner:
     The chain nearest the DNAT that an engine owns decides; a DNAT reached only through
     chains no engine owns (PREROUTING, OUTPUT, a user's chain) is "manual".
     """
-    for rule in reversed(list(path)):
+    for rule in reversed(path if isinstance(path, list | tuple) else list(path)):
         owner = owner_of_chain(rule.table, rule.chain)
         if owner is not None:
             return owner

@@ -164,13 +164,16 @@ class _Walker:
 
 def _add_evidence(binding: Binding, path: list[Rule]) -> None:
     """Add a path's rules to the evidence: the jumps that reach the DNAT first, the DNAT last."""
-    if not binding.rules:
-        binding.rules.extend(path)
+    rules = binding.rules
+    if not rules:
+        rules.extend(path)
         return
-    known = {id(r) for r in binding.rules}
-    jumps = [r for r in binding.rules if r is not path[-1]]
-    jumps.extend(r for r in path[:-1] if id(r) not in known)
-    binding.rules[:] = [*jumps, path[-1]]
+    final = path[-1]
+    if rules[-1] is not final and not any(r is final for r in rules):
+        rules.append(final)  # a second DNAT for the same binding
+    for jump in path[:-1]:
+        if not any(r is jump for r in rules):
+            rules.insert(len(rules) - 1, jump)
 
 
 def _binding_family(rule: Rule, cond: PathCondition) -> Family | None:

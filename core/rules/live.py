@@ -5,9 +5,10 @@ Which path reads what (numbers in the README):
 - iptables-legacy: `iptables-legacy-save` / `ip6tables-legacy-save`, only when the kernel has legacy
   tables in this network namespace (/proc/net/ip_tables_names); bulk text is ~90x faster than
   walking rules through python-iptables, which portscope keeps for atomic legacy writes.
-- native nftables: `nft list tables`, then `nft -j list table` for each table that is not one of
-  iptables-nft's own (those are read above), so a host with 10,000 iptables-nft rules does not pay
-  for nft's slower JSON rendering of them.
+- native nftables: `nft list chains` (it names every table, and unlike `nft list tables` it does
+  not load every rule: 4 ms against 1.4-6 s with 30,000 iptables-nft rules), then `nft -j list
+  table` for each table that is not one of iptables-nft's own (those are read above), so a host
+  with 10,000 iptables-nft rules does not pay for nft's slower JSON rendering of them.
 All commands of a stage run at once.
 """
 
@@ -50,7 +51,7 @@ def read_rules(proc: str = "/proc", timeout: float = 10.0) -> RuleRead:
         else:
             out.backends.append(BackendStatus("iptables-legacy", family, read=True, reason="no legacy tables"))
     nft = which("nft")
-    commands = [argv for *_, argv in jobs] + ([[nft, "list", "tables"]] if nft else [])
+    commands = [argv for *_, argv in jobs] + ([[nft, "list", "chains"]] if nft else [])
     results = run_all(commands, timeout)
     for (backend, family, _), result in zip(jobs, results, strict=False):
         _take_iptables(out, backend, family, result)
@@ -104,8 +105,10 @@ def _read_native(out: RuleRead, nft: str, listing: ToolResult, timeout: float) -
     xt_owned = {(t.family, t.name) for t in out.tables if t.backend == "iptables-nft"}
     wanted = []
     for line in listing.stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[0] == "table" and parts[1] in _NFT_FAMILIES:
+        if not line.startswith("table "):
+            continue
+        parts = line.rstrip(" {").split()
+        if len(parts) == 3 and parts[1] in _NFT_FAMILIES:
             if (_NFT_FAMILIES[parts[1]], parts[2]) in xt_owned:
                 continue
             wanted.append([nft, "-j", "list", "table", parts[1], parts[2]])
