@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable
+from typing import Any
 
 from core.containers import read_containers
 from core.host import read_host_facts
@@ -19,13 +21,12 @@ def read_live(docker_host: str | None = None, proc: str = "/proc", timeout: floa
     slowest source sets the time, not their sum.
     """
     taken_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        engine_job = pool.submit(read_containers, docker_host, min(timeout, 5.0))
-        rules_job = pool.submit(read_rules, proc, timeout)
-        host = read_host_facts(proc)
-        sockets, connections = read_endpoints()
-        engine, containers = engine_job.result()
-        rules = rules_job.result()
+    engine_job = _Job(read_containers, docker_host, min(timeout, 5.0))
+    rules_job = _Job(read_rules, proc, timeout)
+    host = read_host_facts(proc)
+    sockets, connections = read_endpoints()
+    engine, containers = engine_job.result()
+    rules = rules_job.result()
     unread = [f"{b.backend}{'/' + b.family if b.family else ''}: {b.reason}" for b in rules.backends if not b.read]
     if not engine.reachable and engine.reason and "no Docker socket" not in engine.reason:
         unread.append(f"the Docker API: {engine.reason}")
@@ -50,3 +51,28 @@ def read_live(docker_host: str | None = None, proc: str = "/proc", timeout: floa
         containers=containers,
         warnings=warnings,
     )
+
+
+class _Job:
+    """Run a function in a thread; `result()` waits and returns its value or raises its error.
+
+    (A bare thread, not concurrent.futures: its import alone costs more than the work saved.)
+    """
+
+    def __init__(self, func: Callable[..., Any], *args: Any) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(func, *args), daemon=True)
+        self._thread.start()
+
+    def _run(self, func: Callable[..., Any], *args: Any) -> None:
+        try:
+            self._value = func(*args)
+        except BaseException as exc:  # handed to the caller in result()
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value

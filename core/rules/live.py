@@ -112,10 +112,11 @@ def _read_native(out: RuleRead, nft: str, listing: ToolResult, timeout: float) -
             if (_NFT_FAMILIES[parts[1]], parts[2]) in xt_owned:
                 continue
             wanted.append([nft, "-j", "list", "table", parts[1], parts[2]])
-    from core.rules.nft_json import parse_nft_json
-
     count = 0
-    for result in run_all(wanted, timeout):
+    results = run_all(wanted, timeout) if wanted else []
+    if results:
+        from core.rules.nft_json import parse_nft_json  # only when there are native tables
+    for result in results:
         if not result.ok:
             out.backends.append(BackendStatus("nftables", None, read=False, reason=result.reason()))
             return

@@ -1,0 +1,183 @@
+"""`portscope publish|unpublish|block|unblock|apply|status|reconcile|watch`.
+
+Only argparse is imported here: `core.publish` is imported by each command when it runs, so
+`portscope list` pays nothing for these commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+EXIT_CODES = """exit status:
+  0  done (status: no drift)
+  1  status: stored bindings and the kernel differ (drift)
+  2  bad input, or the host port is taken (--force to publish anyway)
+  4  not root
+  5  the container engine cannot be reached
+  6  the kernel refused a rule (nothing was changed), or this firewall backend cannot be written
+"""
+
+
+def add_publish_commands(sub: Any) -> None:
+    """Register the publish family of subcommands on `sub` (the main parser's subparsers)."""
+
+    def add(name: str, help_text: str, func: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXIT_CODES,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+        p.set_defaults(func=func)
+        return p
+
+    p = add("publish", "publish a port of a running container with portscope's own rules", cmd_publish)
+    p.add_argument("container", metavar="CONTAINER", help="container name, id prefix, or a plain IP address")
+    p.add_argument("spec", metavar="[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]", help="as docker run -p")
+    p.add_argument("--dry-run", action="store_true", help="print the exact rules that would be written")
+    p.add_argument("--force", action="store_true", help="publish although the host port is in use")
+    p.add_argument("--reason", metavar="TEXT", help="why (kept in the state and the audit log)")
+
+    p = add("unpublish", "remove one of portscope's bindings", cmd_unpublish)
+    p.add_argument("binding", metavar="BINDING", help="binding id (ps-xxxxxxxx) or HOST_PORT[/PROTO]")
+    p.add_argument("--dry-run", action="store_true", help="print the exact rules that would be written")
+
+    p = add("block", "drop outside traffic to a port published by Docker (the container keeps running)", cmd_block)
+    p.add_argument("binding", metavar="BINDING", help="a `portscope list` binding id or HOST_PORT[/PROTO]")
+    p.add_argument("--dry-run", action="store_true", help="print the exact rules that would be written")
+    p.add_argument("--reason", metavar="TEXT", help="why (kept in the state and the audit log)")
+
+    p = add("unblock", "remove a block", cmd_unblock)
+    p.add_argument("binding", metavar="BINDING", help="block id (ps-xxxxxxxx) or HOST_PORT[/PROTO]")
+    p.add_argument("--dry-run", action="store_true", help="print the exact rules that would be written")
+
+    p = add("apply", "re-create every stored binding (after a reboot, a flush, a daemon restart)", cmd_apply)
+    p.add_argument("--dry-run", action="store_true", help="print the exact rules that would be written")
+
+    p = add("reconcile", "move rules to containers' current addresses; flag removed containers", cmd_reconcile)
+    p.add_argument("--dry-run", action="store_true", help="print the exact rules that would be written")
+
+    p = add("status", "stored bindings against the kernel's rules (exit 1 on drift)", cmd_status)
+    p.add_argument("--json", action="store_true", help="print JSON (schema portscope.status/1)")
+
+    add("watch", "reconcile on every container start/restart/die until SIGTERM or SIGINT", cmd_watch)
+
+
+def _err(line: str) -> None:
+    print(f"portscope: {line}", file=sys.stderr)
+
+
+def _print_change(verb: str, change: Any, dry_run: bool) -> int:
+    b = change.binding
+    where = f" ({b.last_ip})" if b is not None and b.last_ip and b.kind == "publish" and verb != "unpublished" else ""
+    for line in change.warnings:
+        _err(f"warning: {line}")
+    for line in change.notes:
+        _err(line)
+    if dry_run:
+        print(f"# would be {verb}: {b.describe()}{where}")
+        _print_batches(change.outcome)
+    else:
+        print(f"{verb} {b.describe()}{where}")
+    return 0
+
+
+def _print_batches(outcome: Any) -> None:
+    if not outcome.batches:
+        print("# no rule changes")
+    for family, batch in outcome.batches.items():
+        print(f"# {family}: restore --noflush")
+        sys.stdout.write(batch)
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from core.publish.ops import publish
+
+    change = publish(args.container, args.spec, dry_run=args.dry_run, force=args.force, reason=args.reason)
+    return _print_change("published", change, args.dry_run)
+
+
+def cmd_unpublish(args: argparse.Namespace) -> int:
+    from core.publish.ops import unpublish
+
+    return _print_change("unpublished", unpublish(args.binding, dry_run=args.dry_run), args.dry_run)
+
+
+def cmd_block(args: argparse.Namespace) -> int:
+    from core.publish.ops import block
+
+    return _print_change("blocked", block(args.binding, dry_run=args.dry_run, reason=args.reason), args.dry_run)
+
+
+def cmd_unblock(args: argparse.Namespace) -> int:
+    from core.publish.ops import unblock
+
+    return _print_change("unblocked", unblock(args.binding, dry_run=args.dry_run), args.dry_run)
+
+
+def _converge(action: str, args: argparse.Namespace) -> int:
+    from core.publish.maintain import converge
+
+    report = converge(action, dry_run=args.dry_run)
+    _print_report(report)
+    if args.dry_run:
+        _print_batches(report.outcome)
+    return 0
+
+
+def _print_report(report: Any) -> None:
+    for line in report.placement.notes:
+        _err(line)
+    for b, old, new in report.placement.moved:
+        print(f"moved {b.id} ({b.container_name}): {old} -> {new}")
+    for b in report.placement.flagged:
+        why = "is gone: binding kept, no rules" if b.health == "orphaned" else "is not running: no rules until it is"
+        print(f"flagged {b.id}: container {b.container_name} {why}")
+    changed = report.outcome is not None and bool(report.outcome.batches)
+    print(f"{len(report.bindings)} binding(s); rules {'rewritten' if changed else 'already in place'}")
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    return _converge("apply", args)
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    return _converge("reconcile", args)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from core.publish.maintain import status
+
+    report = status()
+    placed = {p.binding.id: p.target_ip for p in report.placement.placed}
+    if args.json:
+        doc = {
+            "schema": "portscope.status/1",
+            "bindings": [{**b.to_dict(), "target_now": placed.get(b.id)} for b in report.bindings],
+            "drift": report.drift,
+        }
+        json.dump(doc, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        for b in report.bindings:
+            why = f"  # {b.why}" if b.why else ""
+            print(f"{b.describe()}  [{b.health}] {placed.get(b.id) or '-'}  {b.who} {b.when}{why}")
+        if not report.bindings:
+            print("no portscope bindings")
+        for line in report.drift:
+            print(f"drift: {line}")
+        if not report.drift:
+            print("in sync with the kernel")
+    return 1 if report.drifted else 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from core.publish.watch import watch
+
+    def show(result: Any) -> None:
+        if isinstance(result, Exception):
+            _err(f"reconcile failed: {result}")
+        else:
+            _print_report(result)
+        sys.stdout.flush()
+
+    return watch(on_reconcile=show)

@@ -1,0 +1,49 @@
+"""The audit log: one JSON line per change in `audit.log` beside the state file (0600)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import pwd
+from collections.abc import Sequence
+
+
+def who() -> str:
+    """The person behind the change: $SUDO_USER when run with sudo, else the current user."""
+    sudo = os.environ.get("SUDO_USER")
+    if sudo:
+        return sudo
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def record(
+    folder: str,
+    action: str,
+    what: str,
+    result: str,
+    added: Sequence[str] = (),
+    removed: Sequence[str] = (),
+    reason: str | None = None,
+) -> None:
+    """Append one entry; the log is for people, so a failure to write it never undoes a change."""
+    entry = {
+        "when": now(),
+        "who": who(),
+        "action": action,
+        "what": what,
+        "reason": reason,
+        "rules_added": list(added),
+        "rules_removed": list(removed),
+        "result": result,
+    }
+    fd = os.open(os.path.join(folder, "audit.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
+        f.write(json.dumps(entry, sort_keys=True) + "\n")

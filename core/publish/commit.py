@@ -1,0 +1,140 @@
+"""Write our chains in one `iptables-restore --noflush -w` batch per family, all-or-nothing.
+
+A noflush restore leaves every chain it does not name alone; declaring `:PORTSCOPE - [0:0]` in it
+flushes that chain, so our chains are rebuilt whole and nobody else's rules are touched. Jumps into
+our chains are added only when the dump read just before lacks them.
+
+iptables-restore (legacy and nft alike, iptables 1.8) commits each table at its COMMIT line, so a
+batch can fail after an earlier table went in, and a second family's batch can fail after the
+first's. Every failure is therefore rolled back from a fresh dump to the view read before: our
+chains re-filled with their previous rules, jumps we added removed, chains we created deleted.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from core.errors import ToolError
+from core.model import Family
+from core.publish.backend import Backend
+from core.publish.errors import RuleRefusedError
+from core.publish.saved import TABLE_ORDER, OurView, TableView, jump_target, ours_only, parse_save, same
+
+FAMILIES: tuple[Family, ...] = ("ipv4", "ipv6")
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a commit did: the batches written, the rule lines added and removed, per family."""
+
+    batches: dict[str, str] = field(default_factory=dict)
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+def read_views(backend: Backend, families: Sequence[Family] = FAMILIES) -> dict[Family, tuple[OurView, str]]:
+    """Our part of each family's dump, and the dump itself."""
+    out: dict[Family, tuple[OurView, str]] = {}
+    for family in families:
+        text = _run(backend.save_argv(family), None).stdout
+        out[family] = (parse_save(text), text)
+    return out
+
+
+def build_batch(wanted: OurView, current: OurView, inject: Mapping[str, Sequence[str]] | None = None) -> str:
+    """The restore text that turns `current` into `wanted`; empty when nothing changes."""
+    inject = inject or {}
+    names = set(ours_only(wanted)) | set(ours_only(current)) | set(inject)
+    lines: list[str] = []
+    for name in sorted(names, key=lambda n: (TABLE_ORDER.index(n) if n in TABLE_ORDER else 9, n)):
+        want, have = wanted.get(name, TableView()), current.get(name, TableView())
+        body = [f":{chain} - [0:0]" for chain in want.chains]
+        body += [line for rules in want.chains.values() for line in rules]
+        body += list(inject.get(name, ()))
+        wanted_keys = {j.key for j in want.jumps}
+        seen: Counter[tuple[str, str]] = Counter()
+        for jump in have.jumps:
+            seen[jump.key] += 1
+            if jump.key not in wanted_keys or seen[jump.key] > 1 or jump_target(jump.spec) not in want.chains:
+                body.append(f"-D {jump.chain} {jump.spec}")
+        present = {j.key for j in have.jumps}
+        body += [f"-I {j.chain} {j.position} {j.spec}" for j in want.jumps if j.key not in present]
+        for chain in have.chains:
+            if chain not in want.chains:
+                body += [f"-F {chain}", f"-X {chain}"]
+        if body:
+            lines += [f"*{name}", *body, "COMMIT"]
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def commit(
+    backend: Backend,
+    wanted: Mapping[Family, OurView],
+    inject: Mapping[str, Sequence[str]] | None = None,
+    dry_run: bool = False,
+) -> Outcome:
+    """Make the kernel hold exactly `wanted` of ours, for every family; RuleRefusedError leaves all as it was."""
+    before = {f: view for f, (view, _) in read_views(backend).items()}
+    outcome = Outcome()
+    for family in FAMILIES:
+        want = wanted.get(family, {})
+        batch = build_batch(want, before[family], inject if family == "ipv4" else None)
+        if not batch or (same(want, before[family]) and not (inject and family == "ipv4")):
+            continue
+        outcome.batches[family] = batch
+        old, new = _lines(before[family]), _lines(want)
+        outcome.added += [line for line in new if line not in old]
+        outcome.removed += [line for line in old if line not in new]
+    if dry_run:
+        return outcome
+    done: list[Family] = []
+    for family, batch in outcome.batches.items():
+        result = _run(backend.restore_argv(family), batch, check=False)  # type: ignore[arg-type]
+        if result.returncode != 0:
+            undo_errors = _roll_back(backend, before, [*done, family])  # type: ignore[list-item]
+            reason = _one_line(result.stderr or result.stdout) or f"exit status {result.returncode}"
+            extra = f"; rolling back failed too ({undo_errors}): run `portscope apply`" if undo_errors else ""
+            raise RuleRefusedError(f"the kernel refused the rules ({reason}); nothing was changed{extra}")
+        done.append(family)  # type: ignore[arg-type]
+    return outcome
+
+
+def _roll_back(backend: Backend, before: Mapping[Family, OurView], families: Sequence[Family]) -> str:
+    """Put our part of each family back as it was; returns what failed, or ""."""
+    errors = []
+    for family in reversed(families):
+        fresh = parse_save(_run(backend.save_argv(family), None).stdout)
+        batch = build_batch(before[family], fresh)
+        if not batch:
+            continue
+        result = _run(backend.restore_argv(family), batch, check=False)
+        if result.returncode != 0:
+            errors.append(f"{family}: {_one_line(result.stderr)}")
+    return "; ".join(errors)
+
+
+def _lines(view: OurView) -> list[str]:
+    out = []
+    for name, table in ours_only(view).items():
+        out += [f"-t {name} {line}" for line in table.rule_lines()]
+        out += [f"-t {name} -A {j.chain} {j.spec}" for j in table.jumps]
+    return out
+
+
+def _run(argv: Sequence[str], stdin: str | None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    try:
+        proc = subprocess.run(list(argv), input=stdin or "", capture_output=True, text=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ToolError(f"{argv[0]}: {exc}") from None
+    if check and proc.returncode != 0:
+        raise ToolError(f"{argv[0]}: {_one_line(proc.stderr) or proc.returncode} (run portscope as root)")
+    return proc
+
+
+def _one_line(text: str) -> str:
+    """Tool output as one line, without the version banner iptables-nft-restore prints before an error."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return "; ".join(line for line in lines if not line.endswith("):") and not line.endswith(":"))[:400]

@@ -1,0 +1,135 @@
+"""portscope's chains, rendered completely from the stored bindings and their targets' current addresses.
+
+Rule text is exactly what `iptables-save` prints back, so the rendered view can be compared with a
+dump line by line. Everything that goes into a line is validated here again: addresses through
+`ipaddress`, ports as ints, protocols from a fixed set, interface names by pattern, comments only
+from our own ids.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from core.model import Family
+from core.publish.model import StoredBinding
+from core.publish.saved import Jump, OurView, TableView
+from core.publish.validate import PROTOCOLS, check_binding_id, check_port
+
+NAT = "PORTSCOPE"
+NAT_OUTPUT = "PORTSCOPE-OUTPUT"  # loopback-only DNATs: jumped from OUTPUT, never from PREROUTING
+POSTROUTING = "PORTSCOPE-POSTROUTING"
+FORWARD = "PORTSCOPE-FORWARD"
+RAW = "PORTSCOPE-RAW"  # drops loopback-addressed packets that did not come from lo
+_IFACE = re.compile(r"[A-Za-z0-9_.@:-]{1,15}")
+_LOCAL_JUMP = "-m addrtype --dst-type LOCAL -j "
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """A binding with the address its target has now (and the interface it sits behind, if known)."""
+
+    binding: StoredBinding
+    target_ip: str
+    bridge: str | None = None
+
+
+def render(placed: list[Placed], family: Family, tables_present: dict[str, set[str]]) -> OurView:
+    """The wanted view of our chains for one family. `tables_present` maps a table to its chains now
+    (to jump from DOCKER-USER where it exists, else FORWARD)."""
+    mine = [p for p in placed if p.binding.family == family]
+    nat, post, out_nat, fwd_drop, fwd_accept, raw = [], [], [], [], [], []
+    for p in mine:
+        b = p.binding
+        if b.kind == "publish":
+            rules = _publish(p, family)
+            (out_nat if b.loopback else nat).append(rules["dnat"])
+            post.append(rules["masq"])
+            if b.loopback:
+                raw.append(rules["raw"])
+            else:
+                fwd_accept.append(rules["accept"])
+        else:
+            fwd_drop.append(_block(p, family))
+    view: OurView = {}
+    if nat or out_nat or post:
+        t = view.setdefault("nat", TableView())
+        if nat:
+            t.chains[NAT] = [f"-A {NAT} {r}" for r in nat]
+            t.jumps += [Jump("PREROUTING", _LOCAL_JUMP + NAT), Jump("OUTPUT", _LOCAL_JUMP + NAT)]
+        if out_nat:
+            t.chains[NAT_OUTPUT] = [f"-A {NAT_OUTPUT} {r}" for r in out_nat]
+            t.jumps.append(Jump("OUTPUT", f"-d 127.0.0.0/8 -j {NAT_OUTPUT}"))
+        t.chains[POSTROUTING] = [f"-A {POSTROUTING} {r}" for r in post]
+        t.jumps.append(Jump("POSTROUTING", f"-j {POSTROUTING}"))
+    if fwd_drop or fwd_accept:
+        t = view.setdefault("filter", TableView())
+        t.chains[FORWARD] = [f"-A {FORWARD} {r}" for r in fwd_drop + fwd_accept]
+        parent = "DOCKER-USER" if "DOCKER-USER" in tables_present.get("filter", set()) else "FORWARD"
+        t.jumps.append(Jump(parent, f"-j {FORWARD}"))
+    if raw:
+        t = view.setdefault("raw", TableView())
+        t.chains[RAW] = [f"-A {RAW} {r}" for r in raw]
+        t.jumps.append(Jump("PREROUTING", f"-j {RAW}"))
+    return view
+
+
+def _publish(p: Placed, family: Family) -> dict[str, str]:
+    b = p.binding
+    proto, hport, cport = _proto(b.protocol), check_port(b.host_port), check_port(b.container_port)
+    cip = _addr(p.target_ip, family)
+    comment = _comment(b.id)
+    port_match = f"-p {proto} -m {proto} --dport"
+    host = ipaddress.ip_address(b.host_ip)
+    if host.version != (4 if family == "ipv4" else 6):
+        raise ValueError(f"host address {host} is not {family}")
+    loopback_net = "127.0.0.0/8" if family == "ipv4" else "::1/128"
+    dst = f"! -d {loopback_net}" if host.is_unspecified else f"-d {_host(host)}"
+    to = f"{cip}:{cport}" if family == "ipv4" else f"[{cip}]:{cport}"
+    src = "127.0.0.0/8" if b.loopback else _host(ipaddress.ip_address(cip))
+    return {
+        "dnat": f"{dst} {port_match} {hport} {comment} -j DNAT --to-destination {to}",
+        "masq": f"-s {src} -d {_host(ipaddress.ip_address(cip))} {port_match} {cport} {comment} -j MASQUERADE",
+        "accept": f"-d {_host(ipaddress.ip_address(cip))} {port_match} {cport} {comment} -j ACCEPT",
+        "raw": f"-d {_host(host)} ! -i lo {port_match} {hport} {comment} -j DROP",
+    }
+
+
+def _block(p: Placed, family: Family) -> str:
+    """DROP outside traffic that came in through host_port (conntrack's original port) to the target."""
+    b = p.binding
+    proto, hport, cport = _proto(b.protocol), check_port(b.host_port), check_port(b.container_port)
+    cip = _host(ipaddress.ip_address(_addr(p.target_ip, family)))
+    iface = f"! -i {_iface(p.bridge)} " if p.bridge else ""
+    return (
+        f"-d {cip} {iface}-p {proto} -m {proto} --dport {cport} -m conntrack --ctorigdstport {hport} "
+        f"{_comment(b.id)} -j DROP"
+    )
+
+
+def _proto(proto: str) -> str:
+    if proto not in PROTOCOLS:
+        raise ValueError(f"protocol {proto!r}")
+    return proto
+
+
+def _addr(text: str, family: Family) -> str:
+    addr = ipaddress.ip_address(text)
+    if addr.version != (4 if family == "ipv4" else 6):
+        raise ValueError(f"target {addr} is not {family}")
+    return str(addr)
+
+
+def _host(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    return f"{addr}/{addr.max_prefixlen}"
+
+
+def _iface(name: str) -> str:
+    if not _IFACE.fullmatch(name):
+        raise ValueError(f"interface name {name!r}")
+    return name
+
+
+def _comment(binding_id: str) -> str:
+    return f'-m comment --comment "portscope:{check_binding_id(binding_id)}"'
