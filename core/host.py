@@ -54,11 +54,20 @@ def read_networks() -> tuple[tuple[str, str], ...]:
             if addr.family not in (socket.AF_INET, socket.AF_INET6):
                 continue
             try:
-                iface = ipaddress.ip_interface(f"{addr.address.partition('%')[0]}/{addr.netmask or ''}".rstrip("/"))
+                iface = ipaddress.ip_interface(f"{addr.address.partition('%')[0]}/{_prefix(addr.netmask)}")
             except ValueError:
                 continue
             found.add((name, str(iface)))
     return tuple(sorted(found))
+
+
+def _prefix(netmask: str | None) -> int | str:
+    """A netmask as a prefix length: psutil gives IPv6 masks as `ffff:ffff::`, which ipaddress refuses."""
+    if not netmask:
+        return ""
+    if ":" in netmask:
+        return bin(int(ipaddress.IPv6Address(netmask))).count("1")
+    return netmask
 
 
 def read_route_localnet(proc: str = "/proc") -> tuple[str, ...]:

@@ -136,3 +136,22 @@ def test_kernel_written_values_in_a_throwaway_namespace() -> None:
         out = ns.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2]).stdout
     # The kernel keeps a bitmap: it prints the list sorted, with adjacent ports merged.
     assert out.split() == ["20000-29999", "8080", "9000-9011"]
+
+
+def test_networks_include_ipv6_with_prefix_lengths() -> None:
+    """psutil reports IPv6 netmasks as `ffff:ffff::`; every interface address must still be listed."""
+    import ipaddress
+
+    import psutil
+
+    from core.host import read_networks
+
+    expected = {
+        (name, a.address.partition("%")[0])
+        for name, addrs in psutil.net_if_addrs().items()
+        for a in addrs
+        if a.family in (socket.AF_INET, socket.AF_INET6)
+    }
+    got = {(name, str(ipaddress.ip_interface(cidr).ip)) for name, cidr in read_networks()}
+    assert got == expected
+    assert ("lo", "::1") in got or not any(a == "::1" for _, a in expected)
