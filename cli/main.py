@@ -13,11 +13,13 @@ from cli.sources import add_source_options, load_snapshot
 from core.errors import PortscopeError
 
 EXIT_CODES = """exit status:
-  0  done (rules that could not be read are named on stderr)
-  1  unexpected error
-  2  bad usage, or a capture file that cannot be read
+  0  done (what could not be read is named on stderr)
+  1  unexpected error; `conflicts`: errors were found; `status`: drift
+  2  bad usage or input, a capture that cannot be read, a host port that is taken
   3  a rule dump that cannot be parsed (the message names the line)
-  4  --strict and some source could not be read (e.g. not root)
+  4  not root (for changes), or --strict and some source could not be read
+  5  the container engine cannot be reached (for changes)
+  6  the kernel refused a rule (nothing was changed), or the firewall backend cannot be written
 """
 
 
