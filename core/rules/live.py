@@ -43,7 +43,9 @@ def read_rules(proc: str = "/proc", timeout: float = 10.0) -> RuleRead:
     for family, names in (("ipv4", "ip_tables_names"), ("ipv6", "ip6_tables_names")):
         tool = "iptables-legacy-save" if family == "ipv4" else "ip6tables-legacy-save"
         present = _legacy_tables(os.path.join(proc, "net", names))
-        if present:
+        if present and which(tool) is None:
+            _read_with_libiptc(out, family, present)
+        elif present:
             _plan(out, jobs, "iptables-legacy", family, tool)
         elif present is None:
             reason = f"cannot read /proc/net/{names}: permission denied (run portscope as root, e.g. with sudo)"
@@ -70,15 +72,29 @@ def _plan(out: RuleRead, jobs: list, backend: Backend, family: Family, tool: str
         jobs.append((backend, family, [path]))
 
 
-def _legacy_tables(path: str) -> bool | None:
-    """Whether the kernel has iptables-legacy tables in this network namespace; None if unreadable."""
+def _legacy_tables(path: str) -> list[str] | None:
+    """The iptables-legacy tables the kernel has in this network namespace; None if unreadable."""
     try:
         with open(path, encoding="ascii") as f:
-            return bool(f.read().strip())
+            return f.read().split()
     except PermissionError:
         return None
     except OSError:
-        return False  # the module is not loaded: no legacy tables
+        return []  # the module is not loaded: no legacy tables
+
+
+def _read_with_libiptc(out: RuleRead, family: Family, tables: list[str]) -> None:
+    """No iptables-legacy-save on this host: read the legacy tables through python-iptables instead."""
+    from core.rules.libiptc import legacy_save_text
+
+    try:
+        text = legacy_save_text(family, tables)
+    except Exception as exc:  # python-iptables missing, or libiptc refusing (e.g. IPv6 NAT targets)
+        reason = f"iptables-legacy-save not found and python-iptables failed ({exc}): install iptables"
+        out.backends.append(BackendStatus("iptables-legacy", family, read=False, reason=reason))
+        return
+    result = ToolResult(("python-iptables",), 0, text, "")
+    _take_iptables(out, "iptables-legacy", family, result)
 
 
 def _take_iptables(out: RuleRead, backend: Backend, family: Family, result: ToolResult) -> None:
