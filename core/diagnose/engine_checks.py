@@ -66,16 +66,15 @@ def _delete(b: Binding) -> str:
         return "restart the container engine"
     if rule.backend == "nftables":
         return f"nft -a list chain {rule.family} {rule.table} {rule.chain}   # then: nft delete rule … handle N"
-    tool = ("ip6tables" if rule.family == "ipv6" else "iptables") + ("-legacy" if rule.backend == "iptables-legacy" else "")
+    tool = ("ip6tables" if rule.family == "ipv6" else "iptables") + (
+        "-legacy" if rule.backend == "iptables-legacy" else ""
+    )
     return f"{tool} -t {rule.table} -D {rule.chain} {rule.position}"
 
 
 def manages_nat(tables: Iterable[Table], family: str) -> bool:
     """True when an engine keeps NAT rules for `family` on this host (a DOCKER chain or docker-bridges table)."""
-    for t in tables:
-        if t.family in (family, "inet") and ("DOCKER" in t.chains or t.name == "docker-bridges"):
-            return True
-    return False
+    return any(t.family in (family, "inet") and ("DOCKER" in t.chains or t.name == "docker-bridges") for t in tables)
 
 
 def missing_rules(bindings: list[Binding], snap: Snapshot) -> list[Finding]:
@@ -116,13 +115,19 @@ def missing_rules(bindings: list[Binding], snap: Snapshot) -> list[Finding]:
 def ports_already_allocated(
     containers: Iterable[Container], bindings: list[Binding], sockets: Iterable[Socket]
 ) -> list[Finding]:
-    """A container that requested a host port it did not get, or that will not start because it is taken."""
-    held: dict[tuple[str, int], list[str]] = defaultdict(list)
+    """A container that requested a host port it did not get, or that will not start because it is taken.
+
+    Holders are indexed by (protocol, port); a socket holds a request when their addresses overlap (either
+    is a wildcard, or they are equal). Docker's own proxies and placeholders count: a second container
+    asking for a port another one publishes gets "port is already allocated".
+    """
+    socks: dict[tuple[str, int], list[Socket]] = defaultdict(list)
     for s in sockets:
-        held[(s.protocol, s.port)].append(f"{s.process or '?'} (pid {s.pid})")
+        socks[(s.protocol, s.port)].append(s)
+    owners: dict[tuple[str, int], set[str]] = defaultdict(set)
     for b in bindings:
         if b.host_port is not None and b.container_name:
-            held[(b.protocol, b.host_port)].append(f"container {b.container_name}")
+            owners[(b.protocol, b.host_port)].add(b.container_name)
     out = []
     for c in containers:
         got = {(m.protocol, m.container_port, m.host_port) for m in c.in_force}
@@ -130,16 +135,20 @@ def ports_already_allocated(
             if not m.host_port.isdigit():
                 continue
             port = int(m.host_port)
+            if c.state == "running" and (m.protocol, m.container_port, m.host_port) in got:
+                continue
+            procs = [s for s in socks.get((m.protocol, port), ()) if _overlaps(m.host_ip, s.address)]
+            if c.state != "running":  # its own bindings are gone while it is stopped: anything there is another's
+                procs = [s for s in procs if s.proxy is None or s.proxy.container_ip not in _ips(c)]
+            others = sorted(owners.get((m.protocol, port), set()) - {c.name})
+            holders = [f"{s.process or '?'} (pid {s.pid if s.pid is not None else '?'})" for s in procs]
+            holders += [f"container {name}" for name in others]
             if c.state == "running":
-                if (m.protocol, m.container_port, m.host_port) in got:
-                    continue
-                holders = held.get((m.protocol, port), [])
                 why = f"it is held by {', '.join(holders)}" if holders else "the engine did not bind it"
-            else:
-                holders = [h for h in held.get((m.protocol, port), []) if h != f"container {c.name}"]
-                if not holders:
-                    continue
+            elif holders:
                 why = f"it is now held by {', '.join(holders)}, so the container will fail to start"
+            else:
+                continue
             out.append(
                 Finding(
                     kind="port-already-allocated",
@@ -151,6 +160,7 @@ def ports_already_allocated(
                         "in use' when it starts."
                     ),
                     fix=f"ss -ltnup 'sport = :{port}'   # free the port, or recreate {c.name} with another host port",
+                    processes=procs,
                     container=c.name,
                     port=port,
                     protocol=m.protocol,
@@ -159,40 +169,86 @@ def ports_already_allocated(
     return out
 
 
+def _overlaps(requested_ip: str, address: str) -> bool:
+    """True when a socket on `address` takes the host address a container requested ("" = all)."""
+    return requested_ip in _ALL or address in _ALL or requested_ip == address
+
+
+_ALL = frozenset({"", "0.0.0.0", "::", "*"})
+
+
+def _ips(c: Container) -> set[str]:
+    return {ip for n in c.networks for ip in (n.ipv4, n.ipv6) if ip}
+
+
 def family_mismatches(bindings: list[Binding], host: HostFacts) -> list[Finding]:
-    """One container port reachable on IPv4 but not IPv6 (or the reverse), or on different host ports."""
+    """One container port the engine publishes on different host ports per family (warning), or on one family
+    only while the host has a global IPv6 address (info: Docker without --ipv6 never publishes IPv6 NAT).
+
+    Only bindings the engine reports count: a hand DNAT to a container is not the engine's publication.
+    """
     by_port: dict[tuple[str, str, int], dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
+    ids: dict[tuple[str, str, int], list[str]] = defaultdict(list)
     for b in bindings:
-        if b.container_name and b.container_port is not None and b.host_port is not None and b.carriers:
-            by_port[(b.container_name, b.protocol, b.container_port)][b.family].add(b.host_port)
-    has_v6 = any(_global_v6(cidr) for iface, cidr in host.networks if not iface.startswith(BRIDGE_PREFIXES))
+        # reported but carried by nothing is missing-rule's business
+        published = b.reported_by_engine and b.carriers and b.container_name and b.host_port is not None
+        if published and b.container_port is not None:
+            key = (b.container_name, b.protocol, b.container_port)
+            by_port[key][b.family].add(b.host_port)
+            ids[key].append(b.id)
+    global_v6 = sorted(
+        cidr.split("/")[0]
+        for iface, cidr in host.networks
+        if not iface.startswith(BRIDGE_PREFIXES) and _global_v6(cidr)
+    )
     out = []
     for (name, proto, cport), fams in by_port.items():
         v4, v6 = fams.get("ipv4", set()), fams.get("ipv6", set())
         if v4 and v6 and v4 != v6:
+            severity = "warning"
             detail = f"IPv4 host port {sorted(v4)} but IPv6 host port {sorted(v6)} (moby #43246)"
-        elif has_v6 and bool(v4) != bool(v6):
-            detail = f"only {'IPv4' if v4 else 'IPv6'} carries it although the host has IPv6 addresses"
+            why = "Clients that resolve the host to the other family reach another port, or nothing."
+        elif global_v6 and bool(v4) != bool(v6):
+            severity = "info"
+            only = "IPv4" if v4 else "IPv6"
+            detail = f"published on {only} only although the host has the global IPv6 address {global_v6[0]}"
+            why = (
+                "Clients that reach the host over the other family get nothing: Docker without --ipv6 (and with "
+                "the userland proxy off) writes IPv4 NAT rules only."
+            )
         else:
             continue
+        host_ports = sorted(v4 | v6)
         out.append(
             Finding(
                 kind="family-mismatch",
-                severity="warning",
+                severity=severity,  # type: ignore[arg-type]
                 title=f"{name} {cport}/{proto}: {detail}",
-                explanation=(
-                    f"Port {cport}/{proto} of {name} is published differently on IPv4 and IPv6: {detail}. Clients "
-                    "that resolve the host to the other family reach another port, or nothing."
-                ),
-                fix=f"docker port {name}   # recreate with an explicit host port for both families",
+                explanation=f"Port {cport}/{proto} of {name} is published differently on IPv4 and IPv6: {detail}. "
+                + why,
+                fix=f"docker port {name}   # recreate with an explicit host port for both families, or enable IPv6 "
+                "in the engine (or the userland proxy)",
                 container=name,
-                port=cport,
+                bindings=ids[(name, proto, cport)],
+                port=host_ports[0],
                 protocol=proto,
             )
         )
     return out
 
 
+#: Addresses a remote IPv6 client cannot reach the host on from the internet.
+_NOT_GLOBAL_V6 = tuple(
+    ipaddress.ip_network(n) for n in ("fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8", "::/128", "::1/128")
+)
+
+
 def _global_v6(cidr: str) -> bool:
+    """A global-scope IPv6 address: not ULA, link-local, site-local, multicast, loopback or IPv4-mapped.
+
+    Documentation prefixes (2001:db8::/32) count: the kernel gives them global scope too.
+    """
     ip = ipaddress.ip_interface(cidr).ip
-    return ip.version == 6 and not (ip.is_loopback or ip.is_link_local)
+    if not isinstance(ip, ipaddress.IPv6Address) or ip.ipv4_mapped is not None:
+        return False
+    return not any(ip in net for net in _NOT_GLOBAL_V6)

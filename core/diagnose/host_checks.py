@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 
 from core.diagnose.engine_checks import BRIDGE_PREFIXES
+from core.diagnose.listener_checks import ENGINE_PROCESSES
 from core.findings import Finding
-from core.model import Binding, Chain, Container, HostFacts, PortRange, Table, bracket
+from core.model import Binding, Chain, Container, HostFacts, PortRange, Rule, Socket, Table, bracket
 from core.path_condition import network
 
 _WILDCARD = frozenset({"0.0.0.0", "::"})
@@ -82,7 +84,8 @@ def exposed(bindings: Iterable[Binding], tables: list[Table]) -> list[Finding]:
                 severity="warning",
                 title=f"{b.host_port}/{b.protocol} is open to the world although INPUT would block it",
                 explanation=(
-                    f"The host's INPUT rules{firewall} drop new connections to port {b.host_port}/{b.protocol}, but "
+                    f"The host's INPUT {'rules' if evidence else 'policy'}{firewall} drop"
+                    f"{'' if evidence else 's'} new connections to port {b.host_port}/{b.protocol}, but "
                     f"{b.owner}'s DNAT rewrites them to {b.target_ip} before INPUT is consulted: they are forwarded, "
                     "not delivered locally, so the firewall never sees them. "
                     + (
@@ -147,45 +150,81 @@ def loopback_reachable(bindings: Iterable[Binding], tables: list[Table]) -> list
     return out
 
 
-def _guards(rule, b: Binding) -> bool:
+def _guards(rule: Rule, b: Binding) -> bool:
+    """True when `rule` (a raw PREROUTING `! -i lo` DROP) surely drops every packet to the binding."""
     m = rule.matches
+    if m.saddr is not None or m.other or m.protocol_negated or m.dports_negated:
+        return False  # only some packets
     if m.daddr is not None:
-        net = network(m.daddr.network)
-        if net is None or str(net.network_address) != b.host_ip and not net.is_loopback:
+        net, target = network(m.daddr.network), network(b.host_ip)
+        if m.daddr.negated or net is None or target is None or net.version != target.version:
+            return False
+        if not target.subnet_of(net):  # type: ignore[arg-type]
             return False
     if m.protocol and m.protocol != b.protocol:
         return False
     return not m.dports or any(r.first <= (b.host_port or 0) <= r.last for r in m.dports)
 
 
-def route_localnet(host: HostFacts) -> list[Finding]:
-    """net.ipv4.conf.IF.route_localnet=1: packets to 127.0.0.0/8 are routed from that interface."""
+def route_localnet(host: HostFacts, sockets: Iterable[Socket]) -> list[Finding]:
+    """net.ipv4.conf.IF.route_localnet=1 while a host service listens on 127.0.0.0/8: it is reachable from IF.
+
+    The sysctl alone puts nothing at risk; it matters when something that trusts "loopback only" listens
+    there. The engine's own sockets (dockerd, docker-proxy) carry published ports and do not count.
+    Warning for a host interface (or `all`), info for a container bridge (Docker sets it there itself).
+    """
+    at_risk = [s for s in sockets if _on_loopback_v4(s.address) and not _engine_socket(s)]
+    if not at_risk:
+        return []
+    who = ", ".join(
+        f"{s.process or '?'} (pid {s.pid if s.pid is not None else '?'}) on {s.address}:{s.port}/{s.protocol}"
+        for s in at_risk[:3]
+    ) + (f" and {len(at_risk) - 3} more" if len(at_risk) > 3 else "")
     out = []
     for iface in host.route_localnet:
+        if iface in ("lo", "default"):
+            continue  # loopback is loopback anyway; `default` is only the value new interfaces start with
         bridge = iface.startswith(BRIDGE_PREFIXES)
+        where = "every interface" if iface == "all" else iface
         out.append(
             Finding(
                 kind="route-localnet",
                 severity="info" if bridge else "warning",
-                title=f"route_localnet=1 on {iface}",
+                title=f"route_localnet=1 on {iface}: {who} can be reached from {where}",
                 explanation=(
                     f"net.ipv4.conf.{iface}.route_localnet is 1, so packets addressed to 127.0.0.0/8 that arrive on "
-                    f"{iface} are routed instead of dropped. Services bound to 127.0.0.1 may be reachable from "
+                    f"{where} are routed instead of dropped as martians, and {who} answers them. A service bound to "
+                    "127.0.0.1 because it trusts only local clients is reachable from "
                     + (
                         "the containers on that bridge (Docker sets this with the userland proxy off)."
                         if bridge
-                        else "neighbours on that link."
+                        else "the neighbours on that link."
                     )
                 ),
-                fix=f"sysctl -w net.ipv4.conf.{iface}.route_localnet=0",
+                fix=f"sysctl -w net.ipv4.conf.{iface}.route_localnet=0"
+                + ("   # Docker sets it again when it needs it" if bridge else ""),
+                processes=at_risk,
             )
         )
     return out
 
 
-def ephemeral_overlaps(
-    bindings: Iterable[Binding], containers: Iterable[Container], host: HostFacts
-) -> list[Finding]:
+def _on_loopback_v4(address: str) -> bool:
+    """127.0.0.0/8, also written IPv4-mapped (::ffff:127.0.0.1) by a dual-stack socket."""
+    try:
+        ip = ipaddress.ip_address(address.partition("%")[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return isinstance(ip, ipaddress.IPv4Address) and ip.is_loopback
+
+
+def _engine_socket(s: Socket) -> bool:
+    return s.proxy is not None or (s.process or "") in ENGINE_PROCESSES
+
+
+def ephemeral_overlaps(bindings: Iterable[Binding], containers: Iterable[Container], host: HostFacts) -> list[Finding]:
     """A host port the user chose inside the ephemeral range and not reserved: a client may take it first."""
     rng = host.ephemeral_range
     if rng is None:

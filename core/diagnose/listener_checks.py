@@ -43,15 +43,32 @@ def shadowed_listeners(bindings: Iterable[Binding], sockets: Iterable[Socket]) -
 def _shadow_finding(b: Binding, rivals: list[Socket]) -> Finding:
     who = ", ".join(f"{s.process or '?'} (pid {s.pid if s.pid is not None else '?'})" for s in rivals)
     target = b.container_name or b.target_ip
+    other_family = [s for s in rivals if s.family != b.family]
+    if other_family and len(other_family) == len(rivals):
+        fam, other = ("IPv4", "IPv6") if b.family == "ipv4" else ("IPv6", "IPv4")
+        split = (
+            f"The DNAT catches {fam} only, and {who} listens on {other}: clients that reach this host over {other} "
+            f"(including `localhost` where it resolves to {'::1' if other == 'IPv6' else '127.0.0.1'}) get the "
+            f"process, {fam} clients get the container."
+        )
+    elif "output" in b.hooks:
+        split = (
+            "Clients are sent to the container, except those whose packets the DNAT does not catch (another "
+            "address, or loopback where the rule excludes it), which reach the process."
+        )
+    else:
+        split = (
+            "The DNAT sits in PREROUTING only, so clients from other machines are sent to the container while "
+            "clients on this host reach the process."
+        )
     return Finding(
         kind="shadowed-listener",
         severity="error",
         title=f"{who} listens on {b.protocol}/{b.host_port}, which a DNAT sends to {target}",
         explanation=(
             f"Port {b.host_port}/{b.protocol} is published to {target} by a DNAT rule, and {who} also listens on "
-            "it. Clients from other machines are sent to the container; clients on this host that connect to "
-            "localhost reach the process instead. Each side sees a different service on the same port — with "
-            "the userland proxy off nothing stops a host process from taking a published port."
+            f"it. {split} Each side sees a different service on the same port — with the userland proxy off "
+            "nothing stops a host process from taking a published port."
         ),
         fix=f"ss -ltnup 'sport = :{b.host_port}'   # then stop {rivals[0].process or 'the process'} or move it to "
         "another port",
@@ -77,8 +94,7 @@ def orphaned_proxies(bindings: Iterable[Binding], containers: Iterable[Container
                     Finding(
                         kind="stale-rule",
                         severity="warning",
-                        title=f"docker-proxy pid {s.pid} holds {b.protocol}/{b.host_port} for a container "
-                        "that is gone",
+                        title=f"docker-proxy pid {s.pid} holds {b.protocol}/{b.host_port} for a container that is gone",
                         explanation=(
                             f"docker-proxy (pid {s.pid}) forwards port {b.host_port}/{b.protocol} to "
                             f"{s.proxy.container_ip}:{s.proxy.container_port}, but no running container has that "
@@ -96,11 +112,4 @@ def orphaned_proxies(bindings: Iterable[Binding], containers: Iterable[Container
 
 
 def _running_ips(containers: Iterable[Container]) -> set[str]:
-    return {
-        ip
-        for c in containers
-        if c.state == "running"
-        for n in c.networks
-        for ip in (n.ipv4, n.ipv6)
-        if ip
-    }
+    return {ip for c in containers if c.state == "running" for n in c.networks for ip in (n.ipv4, n.ipv6) if ip}

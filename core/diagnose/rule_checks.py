@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from core.findings import Finding
-from core.model import Table
+from core.model import Rule, Table
 from core.resolve import Catch
 
 
@@ -53,8 +53,8 @@ def _shadow_finding(winner: Catch, loser: Catch) -> Finding:
         title=f"DNAT for {proto} port {port if port is not None else '*'} is dead: an earlier rule catches it",
         explanation=(
             f"Two DNAT rules capture the same packets on the {loser.hook} hook. The kernel evaluates "
-            f"{_where(winner)} first (chain order), so it sends them to {w.nat.address if w.nat else '?'}; "
-            f"{_where(loser)} never matches and its target {lo.nat.address if lo.nat else '?'} gets nothing."
+            f"{_where(winner)} first (chain order), so it sends them to {_target(w)}; {_where(loser)} never "
+            f"matches there and its target {_target(lo)} gets nothing from that hook."
         ),
         fix=_delete_command(lo),
         rules=[*winner.path, *loser.path],
@@ -63,7 +63,14 @@ def _shadow_finding(winner: Catch, loser: Catch) -> Finding:
     )
 
 
-def _delete_command(rule) -> str:
+def _target(rule: Rule) -> str:
+    if rule.nat is None:
+        return "?"
+    address = rule.nat.address or "this host"
+    return f"{address}:{rule.nat.ports}" if rule.nat.ports else address
+
+
+def _delete_command(rule: Rule) -> str:
     """The command that removes `rule` (for iptables: `iptables -t T -D CHAIN N`)."""
     if rule.backend in ("iptables-nft", "iptables-legacy", "dump"):
         tool = "ip6tables" if rule.family == "ipv6" else "iptables"
@@ -108,14 +115,23 @@ def dead_jumps(tables: Iterable[Table]) -> list[Finding]:
 
 
 def two_backends(tables: Iterable[Table]) -> list[Finding]:
-    """Rules in both iptables-legacy and nf_tables: both run, and `iptables` may show the other one."""
+    """Rules in both iptables-legacy and nf_tables: both run, and `iptables` may show the other one.
+
+    The evidence is the first few rules of the smaller side, usually the odd one out.
+    """
     counts: dict[str, int] = defaultdict(int)
+    samples: dict[str, list[Rule]] = defaultdict(list)
     for table in tables:
-        counts[table.backend] += sum(len(c.rules) for c in table.chains.values())
-    legacy = counts.get("iptables-legacy", 0)
-    nft = counts.get("iptables-nft", 0) + counts.get("nftables", 0)
+        side = "legacy" if table.backend == "iptables-legacy" else "nft" if table.backend != "dump" else "dump"
+        for chain in table.chains.values():
+            counts[side] += len(chain.rules)
+            room = _SAMPLES - len(samples[side])
+            if room > 0:
+                samples[side].extend(chain.rules[:room])
+    legacy, nft = counts.get("legacy", 0), counts.get("nft", 0)
     if not legacy or not nft:
         return []
+    odd = "legacy" if legacy <= nft else "nft"
     return [
         Finding(
             kind="two-backends",
@@ -124,9 +140,14 @@ def two_backends(tables: Iterable[Table]) -> list[Finding]:
             explanation=(
                 "The kernel runs both rule sets, one after the other. The `iptables` command shows only one of "
                 "them (see `iptables -V`), so a rule you cannot find may be in the other. Usually one engine was "
-                "started with a different iptables than the rest of the system."
+                f"started with a different iptables than the rest of the system; the {odd} side has fewer rules, "
+                "its first ones are listed as evidence."
             ),
             fix="iptables-legacy-save; iptables-nft-save   # compare, then pick one backend "
             "(update-alternatives --config iptables) and restart the engines",
+            rules=samples[odd],
         )
     ]
+
+
+_SAMPLES = 5

@@ -19,7 +19,7 @@ def diagnose(snap: Snapshot, inv: Inventory) -> list[Finding]:
         *engine_checks.missing_rules(b, snap),
         *host_checks.exposed(b, snap.tables),
         *host_checks.ephemeral_overlaps(b, snap.containers, snap.host),
-        *host_checks.route_localnet(snap.host),
+        *host_checks.route_localnet(snap.host, snap.sockets),
         *engine_checks.ports_already_allocated(snap.containers, b, snap.sockets),
         *engine_checks.family_mismatches(b, snap.host),
         *host_checks.loopback_reachable(b, snap.tables),

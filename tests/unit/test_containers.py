@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from typing import Any
 import pytest
 
 from core.containers import container_from_inspect, engine_name_version, parse_port_key, read_containers
-from core.model import Container, ContainerNetwork, PortMapping
+from core.model import ContainerNetwork, PortMapping
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "docker"
 REPO = Path(__file__).parents[2]
@@ -136,54 +135,6 @@ def test_engine_name_and_version_from_podman() -> None:
     # Podman's Docker-compatible /version lists itself as a component named "Podman Engine".
     data = {"Version": "4.9.3", "Components": [{"Name": "Podman Engine", "Version": "4.9.3"}]}
     assert engine_name_version(data) == ("Podman Engine", "4.9.3")
-
-
-# --- the live engine ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def live_host() -> str:
-    host = os.environ.get("DOCKER_HOST")
-    if not host:
-        pytest.skip("DOCKER_HOST is not set: no engine to test against")
-    info, _ = read_containers(host)
-    if not info.reachable:
-        pytest.skip(f"engine at {host} not reachable: {info.reason}")
-    return host
-
-
-def _cli_inspect(host: str, names: list[str]) -> list[dict[str, Any]]:
-    docker = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else shutil.which("docker")
-    if docker is None:
-        pytest.skip("no docker CLI to cross-check with")
-    env = {**os.environ, "DOCKER_HOST": host}
-    out = subprocess.run([docker, "inspect", *names], env=env, check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
-
-
-def test_read_containers_live(live_host: str) -> None:
-    info, containers = read_containers(live_host)
-    assert info.reachable and info.reason is None
-    assert info.endpoint == live_host
-    assert info.name in ("Docker Engine", "Podman Engine")
-    assert info.version
-    assert [c.name for c in containers] == sorted(c.name for c in containers)
-    # The SDK path gives the same records as the docker CLI's own inspect output.
-    by_name = {c.name: c for c in containers}
-    for data in _cli_inspect(live_host, list(by_name)):
-        assert container_from_inspect(data) == by_name[data["Name"].lstrip("/")]
-
-
-def test_read_containers_live_sandbox_containers(live_host: str) -> None:
-    _, containers = read_containers(live_host)
-    by_name: dict[str, Container] = {c.name: c for c in containers}
-    if not {"web", "eph", "blank", "none"} <= set(by_name):
-        pytest.skip("the engine does not run the sandbox containers")
-    web = by_name["web"]
-    assert PortMapping(80, "tcp", "127.0.0.1", "9000") in web.in_force
-    assert PortMapping(53, "udp", "", "5353") in web.requested
-    assert by_name["eph"].publish_all
-    assert by_name["none"].in_force == ()
 
 
 # --- absent, refused, hung and forbidden engines --------------------------------------------------------
