@@ -77,13 +77,23 @@ def manages_nat(tables: Iterable[Table], family: str) -> bool:
     return any(t.family in (family, "inet") and ("DOCKER" in t.chains or t.name == "docker-bridges") for t in tables)
 
 
+def _families_read(snap: Snapshot) -> set[str]:
+    """The address families whose iptables/nftables rules were actually read."""
+    families: set[str] = set()
+    for b in snap.backends:
+        if b.read and b.backend != "iptables-legacy" or (b.read and b.rules):
+            families.update(("ipv4", "ipv6") if b.family in (None, "inet") else (b.family,))
+    return families
+
+
 def missing_rules(bindings: list[Binding], snap: Snapshot) -> list[Finding]:
     """A port the engine reports as published that no DNAT carries."""
     out = []
     v6_managed = manages_nat(snap.tables, "ipv6")
+    read = _families_read(snap)
     for b in bindings:
-        if not b.reported_by_engine or "dnat" in b.carriers:
-            continue
+        if not b.reported_by_engine or "dnat" in b.carriers or b.family not in read:
+            continue  # (a family whose rules could not be read, e.g. without root, proves nothing)
         if b.family == "ipv6" and not v6_managed:
             continue  # this engine does not NAT IPv6: docker-proxy alone carries it, by design
         proxy = "proxy" in b.carriers

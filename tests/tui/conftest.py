@@ -1,0 +1,78 @@
+"""Fixtures for the TUI tests: the shipped sample capture and apps over it."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from core.model import Snapshot
+from core.snapshot import read_capture
+from tui.app import PortscopeApp
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run `async def` tests here in a fresh event loop (no asyncio plugin needed)."""
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    asyncio.run(pyfuncitem.obj(**args))
+    return True
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample.json"
+SIZE = (120, 36)
+
+
+@pytest.fixture
+def sample() -> Snapshot:
+    return read_capture(str(SAMPLE))
+
+
+def capture_app(**kwargs) -> PortscopeApp:
+    """The app as `portscope --snapshot examples/sample.json` opens it."""
+    return PortscopeApp(partial(read_capture, str(SAMPLE)), refresh=0, source=str(SAMPLE), **kwargs)
+
+
+def live_app(load: Callable[[], Snapshot], **kwargs) -> PortscopeApp:
+    """The app in live mode over an injected loader."""
+    kwargs.setdefault("refresh", 0)
+    return PortscopeApp(load, **kwargs)
+
+
+def non_root(snap: Snapshot) -> Snapshot:
+    """The sample as a non-root read sees it: no rules, a warning."""
+    return dataclasses.replace(
+        snap,
+        host=dataclasses.replace(snap.host, is_root=False),
+        tables=[],
+        sources=[],
+        backends=[
+            dataclasses.replace(b, read=False, rules=0, reason="permission denied (run as root)") for b in snap.backends
+        ],
+        warnings=["not root: firewall rules and other users' processes are hidden (run with sudo)"],
+    )
+
+
+async def wait_until(pilot: Pilot, condition: Callable[[], bool], tries: int = 400) -> None:
+    """Let the app run until `condition()` holds (a bounded number of short pauses)."""
+    for _ in range(tries):
+        if condition():
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("condition never held")
+
+
+async def loaded(pilot: Pilot, reads: int = 1) -> None:
+    """Wait until the app has finished `reads` reads and processed their messages."""
+    app = pilot.app
+    await wait_until(pilot, lambda: app.reads >= reads and not app.reading)  # type: ignore[attr-defined]
+    await pilot.pause()
+    await pilot.pause()

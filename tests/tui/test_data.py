@@ -1,0 +1,96 @@
+"""tui/data.py, tui/cells.py, tui/header.py: core records to rows, pure and without Textual."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from core.snapshot import read_capture
+from tests.tui.conftest import SAMPLE, non_root
+from tui.cells import Cell, Row, clip, filter_rows
+from tui.data import COLUMNS, VIEWS, build_model, mark_rules, release
+from tui.details import copy_text, detail
+from tui.header import banner_lines, header_parts
+
+
+def test_every_view_has_rows_with_unique_keys_and_one_cell_per_column(sample) -> None:
+    model = build_model(sample)
+    for view in VIEWS:
+        rows = model.rows[view]
+        assert rows, view
+        assert len({r.key for r in rows}) == len(rows)
+        assert all(len(r.cells) == len(COLUMNS[view]) for r in rows)
+        assert len(model.widths[view]) == len(COLUMNS[view])
+
+
+def test_rows_reference_what_core_found(sample) -> None:
+    model = build_model(sample)
+    assert {r.key for r in model.rows["ports"]} == {b.id for b in model.inventory.bindings}
+    assert {r.key for r in model.rows["containers"]} == {c.id for c in sample.containers}
+    assert [model.conflicts[r.key] for r in model.rows["conflicts"]] == model.findings
+    assert {f.severity for f in model.findings} == {"error", "warning", "info"}  # the sample has every severity
+    flagged = {r.key for r in model.rows["ports"] if r.cells[0].text}
+    assert flagged == {bid for f in model.findings for bid in f.bindings}
+
+
+def test_keys_are_stable_across_reads() -> None:
+    a, b = build_model(read_capture(str(SAMPLE))), build_model(read_capture(str(SAMPLE)))
+    for view in VIEWS:
+        assert [r.key for r in a.rows[view]] == [r.key for r in b.rows[view]]
+        assert [r.sig for r in a.rows[view]] == [r.sig for r in b.rows[view]]
+
+
+def test_filter_matches_every_word_in_any_column() -> None:
+    rows = [Row("a", (Cell("web"), Cell("8080/tcp")), "web 8080/tcp python3"), Row("b", (Cell("db"),), "db 5432/tcp")]
+    assert [r.key for r in filter_rows(rows, "TCP")] == ["a", "b"]
+    assert [r.key for r in filter_rows(rows, "tcp python")] == ["a"]
+    assert filter_rows(rows, "  ") == rows
+
+
+def test_cells_sort_by_value_and_measure_once() -> None:
+    ports = [Cell("0.0.0.0:9000/tcp", sort=(9000,)), Cell("0.0.0.0:80/tcp", sort=(80,))]
+    assert sorted(ports, key=lambda c: c.sort_key)[0].text == "0.0.0.0:80/tcp"
+    assert Cell("✖").width == 1 and Cell("abc").width == 3
+    assert clip("a  b\nc") == "a b c" and clip("x" * 100, 10) == "x" * 9 + "…"
+
+
+def test_rules_of_a_binding_are_marked(sample) -> None:
+    model = build_model(sample)
+    bid = next(k for k in model.bindings if "9000" in k)
+    marked = mark_rules(model.rows["rules"], model.binding_rules[bid])
+    assert {r.key for r in marked if r.cells[0].text == "▶"} == set(model.binding_rules[bid])
+
+
+def test_details_and_copy_texts(sample) -> None:
+    model = build_model(sample)
+    for view in VIEWS:
+        for row in model.rows[view]:
+            assert detail(model, view, row.key).plain
+            assert copy_text(model, view, row.key)
+    finding = model.findings[0]
+    key = model.rows["conflicts"][0].key
+    assert copy_text(model, "conflicts", key) == finding.fix
+    assert finding.explanation in detail(model, "conflicts", key).plain
+    assert detail(model, "ports", "no/such/key").plain == "(gone since the last read)"
+
+
+def test_header_takes_the_time_from_the_snapshot(sample) -> None:
+    assert header_parts(sample) == ["vm", "iptables-nft 43 rules", "Docker 20.10.24", "root", "2026-11-27 22:30:56 UTC"]
+    assert banner_lines(sample) == []
+    hidden = non_root(sample)
+    assert "not root" in header_parts(hidden) and "no rules read" in header_parts(hidden)
+    assert any("hidden" in line for line in banner_lines(hidden))
+
+
+def test_release_takes_apart_only_what_the_model_made(sample) -> None:
+    model = build_model(sample)
+    sockets = list(sample.sockets)
+    release(model, chunk=2)
+    assert not any(model.rows.values()) and not model.bindings and not model.inventory.bindings
+    assert sample.sockets == sockets  # the snapshot (maybe shared by the loader) is left whole
+
+
+def test_data_never_imports_textual() -> None:
+    code = "import sys, tui.data, tui.details, tui.cells, tui.header; print('textual' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

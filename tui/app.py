@@ -1,0 +1,443 @@
+"""The portscope app: six views over one snapshot, read in a worker thread and refreshed in place.
+
+The data source is injected (`load`), so tests pass a capture loader, or one that raises or hangs.
+Reads never overlap: the next one is armed with `set_timer` only after the last one finished.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import ClassVar
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from core.errors import PortscopeError
+from core.model import Snapshot
+from tui.commands import PortscopeCommands
+from tui.data import TITLES, Model, build_model, release
+from tui.header import banner_lines, header_parts
+from tui.keymap import help_sections
+from tui.screens.detail import DetailScreen
+from tui.screens.help import HelpScreen
+from tui.widgets.banner import Banner
+from tui.widgets.conflicts_view import ConflictsView
+from tui.widgets.containers_view import ContainersView
+from tui.widgets.detail_pane import DetailPane
+from tui.widgets.ephemeral_view import EphemeralView
+from tui.widgets.filter_bar import FilterBar
+from tui.widgets.keyed_table import KeyedTable
+from tui.widgets.listeners_view import ListenersView
+from tui.widgets.ports_view import PortsView
+from tui.widgets.rules_view import RulesView
+from tui.widgets.status_line import StatusLine
+from tui.widgets.table_view import TableView
+
+VIEW_CLASSES: tuple[type[TableView], ...] = (
+    PortsView,
+    ContainersView,
+    ConflictsView,
+    EphemeralView,
+    ListenersView,
+    RulesView,
+)
+#: Young-generation collections between two full ones (Python's default is 10).
+FULL_GC_EVERY = 10_000
+#: Seconds after a new model is shown before the old one is freed (in a worker, in chunks).
+RELEASE_DELAY = 0.5
+
+
+def describe_error(err: BaseException) -> str:
+    """One line for a failed read."""
+    if isinstance(err, PortscopeError):
+        return str(err)
+    if isinstance(err, PermissionError):
+        where = f" ({err.filename})" if err.filename else ""
+        return f"permission denied{where}: run with sudo to read everything"
+    if isinstance(err, OSError):
+        return err.strerror or str(err)
+    return f"{type(err).__name__}: {err}"
+
+
+class PortscopeApp(App[None]):
+    """Every port published to containers on this host, live or from a capture."""
+
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses elsewhere (bench) find it too
+    TITLE = "portscope"
+    COMMANDS = App.COMMANDS | {PortscopeCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="quit", tooltip="Leave portscope"),
+        Binding("question_mark", "help", "Help", id="help", tooltip="Show every key and what it does"),
+        Binding("slash", "filter", "Filter", id="filter",
+                tooltip="Filter the current view as you type (port, container, address, process)"),
+        Binding("r", "refresh", "Refresh", id="refresh", tooltip="Read the host (or the capture) again now"),
+        Binding("p", "pause", "Pause", id="pause", tooltip="Pause or resume the periodic live refresh"),
+        Binding("d", "toggle_detail", "Detail pane", show=False, id="toggle-detail",
+                tooltip="Hide or show the detail pane under the table"),
+        *(
+            Binding(str(n), f"show_view('{cls.VIEW}')", TITLES[cls.VIEW], show=False, id=f"show-{cls.VIEW}",
+                    tooltip=f"Switch to the {TITLES[cls.VIEW]} view")
+            for n, cls in enumerate(VIEW_CLASSES, start=1)
+        ),
+    ]  # fmt: skip
+
+    def __init__(
+        self,
+        load: Callable[[], Snapshot],
+        *,
+        refresh: float = 5.0,
+        source: str | None = None,
+        read_timeout: float = 15.0,
+    ) -> None:
+        """`load` reads one snapshot (it runs in a thread); `refresh` seconds between reads (0: only on `r`);
+        `source` names a capture file (None: the live host); a read slower than `read_timeout` is reported."""
+        super().__init__()
+        self.load = load
+        self.refresh_interval = refresh
+        self.source = source
+        self.read_timeout = read_timeout
+        self.model: Model | None = None
+        self.paused = False
+        self.reading = False
+        self.stale: str | None = None
+        self.reads = 0  # finished reads, good or bad
+        self.selected_binding: str | None = None
+        self._next_read: Timer | None = None
+        self._watchdog: Timer | None = None
+        self._read_started = 0.0
+        self._gc_thresholds = gc.get_threshold()
+        self._fresh: Model | None = None
+        self._retired: list[Model] = []
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status")
+        yield Banner(id="banner")
+        with TabbedContent(id="views", initial=VIEW_CLASSES[0].VIEW):
+            for cls in VIEW_CLASSES:
+                with TabPane(TITLES[cls.VIEW], id=cls.VIEW):
+                    yield cls()
+        yield DetailPane(id="detail")
+        yield FilterBar(id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        # A full garbage collection walks every object: with a large host (thousands of bindings) that
+        # is a stall of several hundred ms, and the default policy runs one after nearly every read.
+        # Reads make no reference cycles worth collecting soon, so full collections are made rare.
+        self._gc_thresholds = gc.get_threshold()
+        gc.set_threshold(self._gc_thresholds[0], self._gc_thresholds[1], FULL_GC_EVERY)
+        self.query_one(Banner).show([])
+        self.query_one(FilterBar).display = False
+        self._show_status()
+        self.current_view.table.focus()
+        self.start_read()
+
+    def on_unmount(self) -> None:
+        gc.set_threshold(*self._gc_thresholds)
+
+    @property
+    def views(self) -> list[TableView]:
+        return list(self.query(TableView))
+
+    def view(self, name: str) -> TableView:
+        return self.query_one(f"#view-{name}", TableView)
+
+    @property
+    def current_view(self) -> TableView:
+        active = self.query_one(TabbedContent).active or VIEW_CLASSES[0].VIEW
+        return self.view(active)
+
+    @property
+    def mode_text(self) -> str:
+        if self.source is not None:
+            return f"capture {os.path.basename(self.source)}"
+        if self.refresh_interval <= 0:
+            return "live, refresh with r"
+        return "live, paused" if self.paused else f"live, every {self.refresh_interval:g} s"
+
+    @property
+    def closing_down(self) -> bool:
+        """True once the app is exiting (a timer or a worker may still fire: they must not touch widgets)."""
+        return self._exit or not self.query(StatusLine)
+
+    # ------------------------------------------------------------------ reading
+
+    def start_read(self) -> None:
+        """Start a read in the worker unless one is running."""
+        if self.reading or self.closing_down:
+            return
+        self._cancel_next()
+        self.reading = True
+        self._read_started = time.monotonic()
+        self._watchdog = self.set_timer(self.read_timeout, self._read_is_slow)
+        self._show_status()
+        self.read_snapshot()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="read", description="read the host")
+    def read_snapshot(self) -> None:
+        """Load and analyse a snapshot; every row is built here, off the main thread.
+
+        The model is handed over in `_fresh`, not as the worker's result: a finished worker lives on in
+        reference cycles, and a model kept by one would only be freed by a full garbage collection —
+        a long main-thread stall with a large host.
+        """
+        self._fresh = build_model(self.load())
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a read ends: apply its data, or report its error and keep the last data."""
+        if event.worker.group != "read" or event.state not in (
+            WorkerState.SUCCESS,
+            WorkerState.ERROR,
+            WorkerState.CANCELLED,
+        ):
+            return
+        if self.closing_down:
+            return
+        self.reading = False
+        self.reads += 1
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
+        if event.state == WorkerState.SUCCESS:
+            self.stale = None
+            fresh, self._fresh = self._fresh, None
+            if fresh is not None:
+                self.apply(fresh)
+        elif event.state == WorkerState.ERROR:
+            message = describe_error(event.worker.error) if event.worker.error else "unknown error"
+            self.stale = f"last read failed: {message}"
+            keep = "showing the last good data" if self.model else "no data yet"
+            self.notify(f"{message} — {keep}; r tries again", title="Read failed", severity="error", timeout=8)
+        self._show_status()
+        self._arm_next()
+
+    def _read_is_slow(self) -> None:
+        """The read outlived `read_timeout`: say so; the UI keeps the last data and stays usable."""
+        self._watchdog = None
+        if not self.reading or self.closing_down:
+            return
+        waited = time.monotonic() - self._read_started
+        self.stale = f"read still running after {waited:.0f} s (Docker socket not answering?)"
+        self.notify(
+            f"Reading the host has taken {waited:.0f} s: the Docker socket or a firewall tool may hang. "
+            "The last data stays on screen, marked stale; it updates when the read ends.",
+            title="Read timed out",
+            severity="warning",
+            timeout=10,
+        )
+        self._show_status()
+
+    def release_models(self) -> None:
+        if self._retired and not self.closing_down:
+            self._release_worker()
+
+    @work(thread=True, exit_on_error=False, group="release", description="free old data")
+    def _release_worker(self) -> None:
+        """Free replaced models off the main thread, in chunks (see `tui.data.release`)."""
+        while self._retired:
+            release(self._retired.pop())
+
+    def _arm_next(self) -> None:
+        if self.source is None and self.refresh_interval > 0 and not self.paused:
+            self._next_read = self.set_timer(self.refresh_interval, self.start_read)
+
+    def _cancel_next(self) -> None:
+        if self._next_read is not None:
+            self._next_read.stop()
+            self._next_read = None
+
+    def apply(self, model: Model) -> None:
+        """Show a new model in every view, in place: selections and scroll positions stay."""
+        previous = self.model
+        self.model = model
+        with self.batch_update():
+            for view in self.views:
+                view.show(model)
+            self.query_one(Banner).show(banner_lines(model.snap))
+            self._update_labels()
+            self._update_detail()
+        engine = model.snap.engine
+        was = previous.snap.engine if previous else None
+        if previous is not None:
+            self._retired.append(previous)
+            del previous
+            self.set_timer(RELEASE_DELAY, self.release_models)  # after the screen has been redrawn
+        if not engine.reachable and (was is None or was.reachable or was.reason != engine.reason):
+            self.notify(engine.reason or "the container engine did not answer", title="No Docker",
+                        severity="warning", timeout=8)  # fmt: skip
+
+    # ------------------------------------------------------------------ keeping the chrome in step
+
+    def _show_status(self) -> None:
+        parts = header_parts(self.model.snap) if self.model else ["no data yet"]
+        self.query_one(StatusLine).show(parts, self.mode_text, stale=self.stale, reading=self.reading)
+        self.screen.set_class(bool(self.stale), "-stale")
+
+    def _update_labels(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        for view in self.views:
+            shown, total = view.counts
+            count = f"{shown}/{total}" if view.query_text else str(total)
+            tab, label = tabs.get_tab(view.VIEW), f"{view.title} {count}"
+            if tab.label_text != label:  # an unchanged label would still cost a layout pass
+                tab.label = label
+
+    def _update_detail(self) -> None:
+        view = self.current_view
+        self.query_one(DetailPane).show(view.detail_text(), (view.VIEW, view.table.selected_key))
+
+    def on_keyed_table_synced(self, event: KeyedTable.Synced) -> None:
+        self._update_labels()
+        if event.table.parent is self.current_view:
+            self._update_detail()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        view = event.data_table.parent
+        if isinstance(view, PortsView):
+            self.selected_binding = view.table.selected_key
+            rules = self.model.binding_rules.get(self.selected_binding or "", frozenset()) if self.model else None
+            self.query_one(RulesView).mark(rules or frozenset())
+        if view is self.current_view:
+            self._update_detail()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter (or a click on the selected row) opens the full detail."""
+        if event.data_table.parent is self.current_view:
+            self.action_details()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        view = self.current_view
+        view.activate()
+        bar = self.query_one(FilterBar)
+        bar.value = view.query_text
+        bar.display = bool(view.query_text)
+        if not bar.has_focus:
+            view.table.focus()
+        self._update_detail()
+
+    def on_input_changed(self, event: FilterBar.Changed) -> None:
+        if isinstance(event.input, FilterBar):
+            self.current_view.set_filter(event.value)
+            self._update_labels()
+
+    # ------------------------------------------------------------------ actions
+
+    def action_show_view(self, name: str) -> None:
+        """Switch to a view (1-6, the tabs, or the palette)."""
+        self.query_one(TabbedContent).active = name
+        self.view(name).activate()
+        self.view(name).table.focus()
+
+    def action_refresh(self) -> None:
+        """Read again now (a read that is still running is not doubled)."""
+        if self.reading:
+            waited = time.monotonic() - self._read_started
+            self.notify(f"A read is already running ({waited:.0f} s so far)", timeout=3)
+            return
+        self.start_read()
+
+    def action_pause(self) -> None:
+        """Pause or resume the periodic refresh."""
+        if self.source is not None or self.refresh_interval <= 0:
+            self.notify("Live refresh is off here (a capture, or --refresh 0): r reads again", timeout=4)
+            return
+        self.paused = not self.paused
+        if self.paused:
+            self._cancel_next()
+            self.notify("Live refresh paused: p resumes, r reads once", timeout=3)
+        else:
+            self.notify(f"Live refresh resumed (every {self.refresh_interval:g} s)", timeout=3)
+            self.start_read()
+        self._show_status()
+
+    def action_filter(self) -> None:
+        bar = self.query_one(FilterBar)
+        bar.value = self.current_view.query_text
+        bar.display = True
+        bar.focus()
+
+    def action_clear_filter(self) -> None:
+        bar = self.query_one(FilterBar)
+        bar.value = ""
+        self.current_view.set_filter("")
+        bar.display = False
+        self._update_labels()
+        self.current_view.table.focus()
+
+    def action_focus_view(self) -> None:
+        """Back from the filter bar to the table (the filter stays)."""
+        view = self.current_view
+        self.query_one(FilterBar).display = bool(view.query_text)
+        view.table.focus()
+
+    def action_toggle_detail(self) -> None:
+        pane = self.query_one(DetailPane)
+        pane.display = not pane.display
+
+    def action_details(self) -> None:
+        view = self.current_view
+        key = view.table.selected_key
+        if key is None or self.model is None:
+            self.notify("Nothing selected", severity="warning", timeout=3)
+            return
+        row = view.table.row_data(key)
+        title = f"{view.title}: {row.cells[1].text if row and len(row.cells) > 1 else key}"
+        self.push_screen(DetailScreen(title, view.detail_text(), view.copy_text()))
+
+    def action_copy(self) -> None:
+        self.current_view.action_copy()
+
+    def action_sort_next(self) -> None:
+        self.current_view.table.action_sort_next()
+
+    def action_sort_reverse(self) -> None:
+        self.current_view.table.action_sort_reverse()
+
+    def action_goto_rules(self) -> None:
+        """Open Rules at the first rule behind the binding selected in Ports."""
+        rules = self.query_one(RulesView)
+        if not rules.marked:
+            self.notify("Select a binding in Ports first", severity="warning", timeout=3)
+            return
+        self.action_show_view("rules")
+        shown = rules.table.shown_keys
+        first = next((i for i, k in enumerate(shown) if k in rules.marked), None)
+        if first is not None:
+            rules.table.move_cursor(row=first)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(help_sections(self)))
+
+
+def run_app(snapshot: str | None = None, refresh: float | None = None) -> int:
+    """Run the TUI on the live host, or read-only on a capture file. Returns an exit status."""
+    if snapshot is not None:
+        from core.snapshot import read_capture
+
+        load: Callable[[], Snapshot] = partial(read_capture, snapshot)
+        interval = 0.0 if refresh is None else refresh
+    else:
+        from core.live import read_live
+
+        load = read_live
+        interval = 5.0 if refresh is None else refresh
+    app = PortscopeApp(load, refresh=interval, source=snapshot)
+    app.run()
+    code = app.return_code or 0
+    if app.reading:  # a read still hangs (e.g. on the Docker socket): do not wait for its thread at exit
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

@@ -1,0 +1,466 @@
+"""Pure data for the TUI: core records turned into keyed table rows (no Textual, no I/O).
+
+`build_model(snap)` runs core's analyses and builds every view's rows; the app calls it in a
+worker thread, so the main thread only diffs rows into tables.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from core.diagnose.run import diagnose
+from core.ephemeral import EphemeralReport, ephemeral_report
+from core.findings import SEVERITY_ORDER, Finding
+from core.inventory import Inventory, build_inventory
+from core.model import Binding, Container, PortMapping, Rule, Snapshot, Socket, bracket, port_text
+from tui.cells import SEVERITY_MARK, Cell, Column, Row, clip, column_widths, mark_cell
+
+VIEWS: tuple[str, ...] = ("ports", "containers", "conflicts", "ephemeral", "listeners", "rules")
+TITLES: dict[str, str] = {
+    "ports": "Ports",
+    "containers": "Containers",
+    "conflicts": "Conflicts",
+    "ephemeral": "Ephemeral",
+    "listeners": "Listeners",
+    "rules": "Rules",
+}
+
+
+COLUMNS: dict[str, tuple[Column, ...]] = {
+    "ports": (
+        Column("mark", "!"),
+        Column("host", "HOST"),
+        Column("target", "CONTAINER PORT"),
+        Column("container", "CONTAINER"),
+        Column("owner", "OWNER"),
+        Column("carried", "CARRIED BY"),
+        Column("state", "STATE"),
+        Column("issues", "ISSUES"),
+    ),
+    "containers": (
+        Column("mark", "!"),
+        Column("name", "NAME"),
+        Column("image", "IMAGE"),
+        Column("state", "STATE"),
+        Column("networks", "NETWORKS"),
+        Column("requested", "REQUESTED"),
+        Column("in_force", "IN FORCE"),
+    ),
+    "conflicts": (
+        Column("severity", "SEVERITY"),
+        Column("kind", "KIND"),
+        Column("port", "PORT"),
+        Column("container", "CONTAINER"),
+        Column("title", "TITLE"),
+    ),
+    "ephemeral": (
+        Column("what", "WHAT"),
+        Column("port", "PORT"),
+        Column("who", "WHO"),
+        Column("note", "NOTE"),
+    ),
+    "listeners": (
+        Column("mark", "!"),
+        Column("address", "ADDRESS"),
+        Column("proto", "PROTO"),
+        Column("pid", "PID"),
+        Column("process", "PROCESS"),
+        Column("published", "PUBLISHED TO"),
+        Column("command", "COMMAND"),
+    ),
+    "rules": (
+        Column("mark", "▶"),
+        Column("source", "BACKEND"),
+        Column("chain", "TABLE/CHAIN"),
+        Column("position", "#"),
+        Column("verdict", "VERDICT"),
+        Column("rule", "RULE"),
+    ),
+}
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def ip_key(ip: str) -> tuple[int, bytes]:
+    """Sort addresses numerically (IPv4 before IPv6); anything else last."""
+    try:
+        a = ipaddress.ip_address(ip.split("%")[0])
+    except ValueError:
+        return (9, ip.encode())
+    return (a.version, a.packed)
+
+
+def host_text(b: Binding) -> str:
+    return f"{bracket(b.host_ip)}:{port_text(b.host_port, b.host_port_last)}/{b.protocol}"
+
+
+def target_text(b: Binding) -> str:
+    return f"{bracket(b.target_ip)}:{port_text(b.target_port, b.target_port_last)}" if b.target_ip else "?"
+
+
+def carried_text(b: Binding) -> tuple[str, str]:
+    """(text, style) for the carriers: DNAT, proxy, both — or nothing (red)."""
+    if "dnat" in b.carriers and "proxy" in b.carriers:
+        return "both", ""
+    if "dnat" in b.carriers:
+        return "DNAT", ""
+    if "proxy" in b.carriers:
+        return "proxy", ""
+    return "nothing", "bold red"
+
+
+def rule_key(r: Rule) -> str:
+    """A rule's stable key: backend/family/table/chain/text (positions shift when a rule above goes)."""
+    return f"{r.backend}/{r.family}/{r.table}/{r.chain}/{r.text}"
+
+
+def rule_where(r: Rule) -> str:
+    return f"{r.backend} {r.family} {r.table}/{r.chain} #{r.position}"
+
+
+def socket_key(s: Socket) -> str:
+    return f"{s.family}/{s.protocol}/{bracket(s.address)}:{s.port}/{s.pid if s.pid is not None else '?'}"
+
+
+def finding_key(f: Finding) -> str:
+    return f"{f.kind}|{f.title}"
+
+
+def mapping_text(m: PortMapping, requested: bool) -> str:
+    """`127.0.0.1:9000→80/tcp`; a port left to Docker shows as `auto`."""
+    host = m.host_port or "auto"
+    ip = f"{bracket(m.host_ip)}:" if m.host_ip and not (requested and m.host_ip in ("0.0.0.0", "::")) else ""
+    return f"{ip}{host}→{m.container_port}/{m.protocol}"
+
+
+def worst(findings: Iterable[Finding]) -> str | None:
+    """The most severe severity among `findings`, or None."""
+    return min((f.severity for f in findings), key=SEVERITY_ORDER.__getitem__, default=None)
+
+
+def _unique(key: str, seen: set[str]) -> str:
+    """`key`, or `key#2`, `key#3`… when taken: keys must be unique within a table."""
+    out, n = key, 1
+    while out in seen:
+        n += 1
+        out = f"{key}#{n}"
+    seen.add(out)
+    return out
+
+
+def _search(*parts: object) -> str:
+    return " ".join(str(p) for p in parts if p not in (None, "")).casefold()
+
+
+# --------------------------------------------------------------------------- the model
+
+
+@dataclass(frozen=True, slots=True)
+class RangeUse:
+    """One use of a port in the ephemeral range (Ephemeral view row)."""
+
+    what: str  # "docker" (engine chose it), "published" (user chose it), "listener", "outbound"
+    port: int
+    protocol: str
+    who: str
+    note: str
+    binding: str | None = None
+    pid: int | None = None
+
+
+@dataclass(slots=True)
+class Model:
+    """Everything the views show for one snapshot, indexed by row key."""
+
+    snap: Snapshot
+    inventory: Inventory
+    findings: list[Finding]
+    ephemeral: EphemeralReport
+    rows: dict[str, list[Row]] = field(default_factory=dict)
+    widths: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    bindings: dict[str, Binding] = field(default_factory=dict)
+    containers: dict[str, Container] = field(default_factory=dict)
+    conflicts: dict[str, Finding] = field(default_factory=dict)
+    range_uses: dict[str, RangeUse] = field(default_factory=dict)
+    listeners: dict[str, Socket] = field(default_factory=dict)
+    rules: dict[str, Rule] = field(default_factory=dict)
+    findings_by_binding: dict[str, list[Finding]] = field(default_factory=dict)
+    binding_rules: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def count(self, view: str) -> int:
+        return len(self.rows.get(view, ()))
+
+    def severity_counts(self) -> dict[str, int]:
+        counts = {"error": 0, "warning": 0, "info": 0}
+        for f in self.findings:
+            counts[f.severity] += 1
+        return counts
+
+    def container_of(self, b: Binding) -> Container | None:
+        return self.containers.get(b.container_id or "")
+
+
+def build_model(snap: Snapshot) -> Model:
+    """Run core's inventory, diagnosis and ephemeral report; build every view's rows."""
+    inv = build_inventory(snap)
+    findings = diagnose(snap, inv)
+    report = ephemeral_report(snap, inv.bindings)
+    model = Model(snap=snap, inventory=inv, findings=findings, ephemeral=report)
+    by_binding: dict[str, list[Finding]] = defaultdict(list)
+    for f in findings:
+        for bid in dict.fromkeys(f.bindings):
+            by_binding[bid].append(f)
+    model.findings_by_binding = dict(by_binding)
+    model.containers = {c.id: c for c in snap.containers}
+    model.rows["ports"] = _port_rows(model)
+    model.rows["containers"] = _container_rows(model)
+    model.rows["conflicts"] = _conflict_rows(model)
+    model.rows["ephemeral"] = _range_rows(model)
+    model.rows["listeners"] = _listener_rows(model)
+    model.rows["rules"] = _rule_rows(model)
+    model.widths = {view: column_widths(COLUMNS[view], rows) for view, rows in model.rows.items()}
+    return model
+
+
+def release(model: Model, chunk: int = 500) -> None:
+    """Take apart what `build_model` made, a chunk at a time (from a worker thread).
+
+    Dropping a large model at once is one long deallocation that holds the GIL and freezes the UI;
+    between chunks the main thread gets its turn. The snapshot, which a loader may share between
+    reads, is left whole.
+    """
+    lists = [*model.rows.values(), model.findings, model.inventory.bindings, model.inventory.catches]
+    for part in lists:
+        while part:
+            del part[-chunk:]
+    maps = [model.bindings, model.containers, model.conflicts, model.range_uses, model.listeners, model.rules,
+            model.findings_by_binding, model.binding_rules]  # fmt: skip
+    for mapping in maps:
+        keys = list(mapping)
+        for start in range(0, len(keys), chunk):
+            for key in keys[start : start + chunk]:
+                del mapping[key]
+
+
+def _port_rows(model: Model) -> list[Row]:
+    rows, seen = [], set()
+    for b in model.inventory.bindings:
+        key = _unique(b.id, seen)
+        model.bindings[key] = b
+        model.binding_rules[key] = frozenset(rule_key(r) for r in b.rules)
+        found = model.findings_by_binding.get(b.id, [])
+        sev = worst(found)
+        container = model.container_of(b)
+        carried, carried_style = carried_text(b)
+        if container is not None:
+            state, state_style = container.state, "green" if container.state == "running" else "yellow"
+        elif b.owner in ("docker", "podman") and b.container_id is None:
+            state, state_style = "no container", "yellow"
+        else:
+            state, state_style = "-", "dim"
+        issues = ", ".join(dict.fromkeys(f.kind for f in found))
+        name = b.container_name or "-"
+        cells = (
+            mark_cell(sev),
+            Cell(host_text(b), sort=(b.host_port if b.host_port is not None else -1, b.protocol, ip_key(b.host_ip))),
+            Cell(target_text(b), sort=(ip_key(b.target_ip), b.target_port or 0)),
+            Cell(name, "" if b.container_name else "dim"),
+            Cell(b.owner),
+            Cell(carried, carried_style),
+            Cell(state, state_style),
+            Cell(issues, SEVERITY_MARK[sev][1] if sev else "", sort=(SEVERITY_ORDER.get(sev or "", 9), issues)),
+        )
+        procs = " ".join(f"{s.process} {s.pid}" for s in b.sockets)
+        search = _search(*(c.text for c in cells), b.id, b.family, b.container_id, procs, " ".join(b.hooks))
+        order = (b.host_port if b.host_port is not None else -1, b.protocol, ip_key(b.host_ip), b.family, key)
+        rows.append(Row(key, cells, search, order))
+    return rows
+
+
+def _container_rows(model: Model) -> list[Row]:
+    rows = []
+    for c in model.containers.values():
+        found = [f for f in model.findings if f.container == c.name]
+        nets = ", ".join(f"{n.name} {n.ipv4 or n.ipv6 or '-'}" for n in c.networks) or c.network_mode
+        requested = ", ".join(mapping_text(m, True) for m in c.requested) or "-"
+        in_force = ", ".join(mapping_text(m, False) for m in c.in_force) or "-"
+        missing = c.state == "running" and len(c.in_force) < len(c.requested)
+        cells = (
+            mark_cell(worst(found)),
+            Cell(c.name),
+            Cell(clip(c.image, 40)),
+            Cell(c.state, "green" if c.state == "running" else "yellow"),
+            Cell(clip(nets)),
+            Cell(clip(requested), "dim" if requested == "-" else ""),
+            Cell(clip(in_force), "yellow" if missing else ("dim" if in_force == "-" else "")),
+        )
+        search = _search(*(cl.text for cl in cells), c.id, c.network_mode)
+        rows.append(Row(c.id, cells, search, (c.name, c.id)))
+    return rows
+
+
+def _conflict_rows(model: Model) -> list[Row]:
+    rows, seen = [], set()
+    for n, f in enumerate(model.findings):
+        key = _unique(finding_key(f), seen)
+        model.conflicts[key] = f
+        mark, style = SEVERITY_MARK[f.severity]
+        rank = SEVERITY_ORDER[f.severity]
+        port = f"{f.port}/{f.protocol}" if f.port is not None else "-"
+        cells = (
+            Cell(f"{mark} {f.severity}", style, sort=(rank, n)),
+            Cell(f.kind),
+            Cell(port, "" if f.port is not None else "dim", sort=(f.port if f.port is not None else -1,)),
+            Cell(f.container or "-", "" if f.container else "dim"),
+            Cell(clip(f.title, 64)),
+        )
+        procs = " ".join(f"{s.process} {s.pid}" for s in f.processes)
+        search = _search(*(c.text for c in cells), f.title, " ".join(f.bindings), procs)
+        rows.append(Row(key, cells, search, (rank, n)))
+    return rows
+
+
+def range_uses(snap: Snapshot, report: EphemeralReport) -> list[RangeUse]:
+    """What holds ports in the ephemeral range: Docker's picks, user picks, listeners, outbound sockets."""
+    rng = report.range
+    if rng is None:
+        return []
+    out = [
+        RangeUse(
+            "docker",
+            b.host_port or 0,
+            b.protocol,
+            f"{b.container_name or b.target_ip}:{b.container_port or b.target_port}",
+            "Docker chose it (port left blank)",
+            binding=b.id,
+        )
+        for b in report.engine_chosen
+    ]
+    out += [
+        RangeUse(
+            "published",
+            b.host_port or 0,
+            b.protocol,
+            f"{b.container_name or b.target_ip}:{b.container_port or b.target_port}",
+            "chosen inside the range: a client may take it first",
+            binding=b.id,
+        )
+        for b in report.user_chosen
+    ]
+    inside = lambda port: rng.first <= port <= rng.last  # noqa: E731
+    out += [
+        RangeUse("listener", s.port, s.protocol, f"{s.process or '?'} ({s.pid or '?'})", f"listens on {s.address}",
+                 pid=s.pid)
+        for s in snap.sockets
+        if inside(s.port)
+    ]  # fmt: skip
+    out += [
+        RangeUse("outbound", c.local_port, c.protocol, f"{c.process or '?'} ({c.pid or '?'})",
+                 "local end of a connection", pid=c.pid)
+        for c in snap.connections
+        if inside(c.local_port)
+    ]  # fmt: skip
+    return out
+
+
+_WHAT_ORDER = {"docker": 0, "published": 1, "listener": 2, "outbound": 3}
+_WHAT_STYLE = {"docker": "cyan", "published": "yellow", "listener": "", "outbound": "dim"}
+
+
+def _range_rows(model: Model) -> list[Row]:
+    rows, seen = [], set()
+    for use in range_uses(model.snap, model.ephemeral):
+        key = _unique(f"{use.what}/{use.protocol}/{use.port}/{use.pid if use.pid is not None else '-'}", seen)
+        model.range_uses[key] = use
+        cells = (
+            Cell(use.what, _WHAT_STYLE[use.what], sort=(_WHAT_ORDER[use.what],)),
+            Cell(f"{use.port}/{use.protocol}", sort=(use.port, use.protocol)),
+            Cell(clip(use.who)),
+            Cell(use.note, "dim"),
+        )
+        search = _search(*(c.text for c in cells), use.binding, use.pid)
+        rows.append(Row(key, cells, search, (_WHAT_ORDER[use.what], use.port, use.protocol, key)))
+    return rows
+
+
+def _listener_rows(model: Model) -> list[Row]:
+    by_port: dict[tuple[str, int], list[Binding]] = defaultdict(list)
+    for b in model.inventory.bindings:
+        if b.host_port is not None:
+            by_port[(b.protocol, b.host_port)].append(b)
+    flagged: dict[str, str] = {}  # socket key -> worst severity of the findings that name it
+    for f in model.findings:
+        for s in f.processes:
+            prev = flagged.get(socket_key(s))
+            flagged[socket_key(s)] = f.severity if prev is None else worst_of(prev, f.severity)
+    rows, seen = [], set()
+    for s in model.snap.sockets:
+        key = _unique(socket_key(s), seen)
+        model.listeners[key] = s
+        published = by_port.get((s.protocol, s.port), [])
+        pub = ", ".join(dict.fromkeys(f"{'proxy' if s.proxy else 'DNAT'}→{b.container_name or b.target_ip}"
+                                      for b in published))  # fmt: skip
+        sev = flagged.get(socket_key(s))
+        cells = (
+            mark_cell(sev),
+            Cell(f"{bracket(s.address)}:{s.port}", sort=(s.port, ip_key(s.address))),
+            Cell(s.protocol + ("6" if s.family == "ipv6" else "")),
+            Cell(str(s.pid) if s.pid is not None else "?", "" if s.pid is not None else "dim", sort=(s.pid or 0,)),
+            Cell(s.process or "?", "" if s.process else "dim"),
+            Cell(clip(pub), "cyan" if pub else "dim") if pub else Cell("-", "dim"),
+            Cell(clip(" ".join(s.cmdline)) or "-", "dim" if not s.cmdline else ""),
+        )
+        search = _search(*(c.text for c in cells), " ".join(s.cmdline), s.family)
+        rows.append(Row(key, cells, search, (s.port, s.protocol, ip_key(s.address), key)))
+    return rows
+
+
+def worst_of(a: str, b: str) -> str:
+    return a if SEVERITY_ORDER[a] <= SEVERITY_ORDER[b] else b
+
+
+def nat_tables(snap: Snapshot) -> list:
+    """The tables that hold NAT chains: iptables `nat`, and nft tables with a chain of type nat."""
+    return [t for t in snap.tables if t.name == "nat" or any(c.kind == "nat" for c in t.chains.values())]
+
+
+_VERDICT_STYLE = {"dnat": "bold", "redirect": "bold", "jump": "cyan", "goto": "cyan", "return": "dim"}
+
+
+def _rule_rows(model: Model) -> list[Row]:
+    rows, seen = [], set()
+    for t_index, table in enumerate(nat_tables(model.snap)):
+        for c_index, chain in enumerate(table.chains.values()):
+            for r in chain.rules:
+                key = _unique(rule_key(r), seen)
+                model.rules[key] = r
+                cells = (
+                    Cell("", sort=(1,)),
+                    Cell(f"{r.backend} {r.family}"),
+                    Cell(f"{r.table}/{r.chain}"),
+                    Cell(str(r.position), sort=(r.position,)),
+                    Cell(r.verdict, _VERDICT_STYLE.get(r.verdict, "")),
+                    Cell(clip(r.text, 64)),
+                )
+                search = _search(*(c.text for c in cells), r.text, r.comment)
+                rows.append(Row(key, cells, search, (t_index, c_index, r.position)))
+    return rows
+
+
+def mark_rules(rows: Sequence[Row], marked: frozenset[str]) -> list[Row]:
+    """Rules rows with those in `marked` (the selected binding's path) flagged and bold."""
+    if not marked:
+        return list(rows)
+    out = []
+    for row in rows:
+        if row.key in marked:
+            rest = row.cells[1:]
+            cells = (Cell("▶", "bold magenta", sort=(0,)), *(Cell(c.text, f"{c.style} bold magenta", c.sort)
+                                                             for c in rest))  # fmt: skip
+            row = Row(row.key, cells, row.search, row.order)
+        out.append(row)
+    return out

@@ -1,0 +1,59 @@
+"""Every key of the app, collected from the classes' BINDINGS (so `?` can never fall out of date)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.app import App
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from tui.screens.detail import DetailScreen
+from tui.screens.help import Sections
+from tui.widgets.filter_bar import FilterBar
+from tui.widgets.keyed_table import KeyedTable
+from tui.widgets.table_view import TableView
+
+MOUSE = [
+    ("click a tab", "Switch view", "Or press 1-6"),
+    ("click a header", "Sort", "By that column; click again to reverse"),
+    ("click a row", "Select", "The detail pane follows; click it again for the full detail"),
+    ("wheel", "Scroll", "Tables, the detail pane and the help"),
+]
+
+
+def _merged(*classes: type) -> list[Binding]:
+    """The bindings the classes declare themselves, later classes overriding a key (as Textual merges them)."""
+    merged: dict[str, Binding] = {}
+    for klass in classes:
+        for b in Binding.make_bindings(klass.__dict__.get("BINDINGS", [])):
+            merged[b.key] = b
+    return list(merged.values())
+
+
+def _rows(app: App, bindings: Iterable[Binding]) -> list[tuple[str, str, str]]:
+    rows = []
+    for b in bindings:
+        key = ", ".join(app.get_key_display(Binding(k.strip(), b.action)) for k in b.key.split(","))
+        rows.append((key, b.description or b.action, b.tooltip))
+    return rows
+
+
+def help_sections(app: App) -> Sections:
+    """(title, rows) for the help screen: global keys, table keys, each view's keys, filter, detail, mouse."""
+    from tui.app import VIEW_CLASSES
+
+    everywhere = _rows(app, Binding.make_bindings(type(app).BINDINGS))
+    everywhere.append((app.get_key_display(Binding(app.COMMAND_PALETTE_BINDING, "")), "Command palette",
+                       "Every view and action, by name"))  # fmt: skip
+    table = _rows(app, _merged(KeyedTable))
+    table += _rows(
+        app, [b for b in Binding.make_bindings(DataTable.BINDINGS) if b.key not in ("enter", "left", "right")]
+    )
+    sections: Sections = [("Everywhere", everywhere), ("In a table", table)]
+    for cls in VIEW_CLASSES:
+        sections.append((f"{cls.VIEW.capitalize()} view", _rows(app, _merged(TableView, cls))))
+    sections.append(("Filter bar", _rows(app, _merged(FilterBar))))
+    sections.append(("Detail (enter)", _rows(app, _merged(DetailScreen))))
+    sections.append(("Mouse", MOUSE))
+    return sections

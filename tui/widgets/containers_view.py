@@ -1,0 +1,16 @@
+"""Containers: name, image, state, networks and addresses, requested vs. in-force ports."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+
+from tui.widgets.table_view import TableView
+
+
+class ContainersView(TableView):
+    VIEW = "containers"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "copy", "Copy id", id="containers-copy", tooltip="Copy the container's full id"),
+    ]

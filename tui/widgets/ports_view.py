@@ -1,0 +1,19 @@
+"""Ports: every binding — host address:port/proto → container port, owner, carrier, state, issues."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+
+from tui.widgets.table_view import TableView
+
+
+class PortsView(TableView):
+    VIEW = "ports"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "copy", "Copy fix/id", id="ports-copy",
+                tooltip="Copy the fix of the binding's first finding, else the binding's id"),
+        Binding("g", "app.goto_rules", "Its rules", id="goto-rules",
+                tooltip="Open the Rules view at the first NAT rule behind this binding"),
+    ]  # fmt: skip
