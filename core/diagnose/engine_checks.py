@@ -81,7 +81,7 @@ def _families_read(snap: Snapshot) -> set[str]:
     """The address families whose iptables/nftables rules were actually read."""
     families: set[str] = set()
     for b in snap.backends:
-        if b.read and b.backend != "iptables-legacy" or (b.read and b.rules):
+        if b.read and (b.backend != "iptables-legacy" or b.rules):
             families.update(("ipv4", "ipv6") if b.family in (None, "inet") else (b.family,))
     return families
 

@@ -109,8 +109,16 @@ def test_errors_name_the_line() -> None:
 
 
 def test_tokenize_quotes_and_escapes() -> None:
-    assert tokenize('-A X -m comment --comment "a \\"b\\" c" -j Y') == ["-A", "X", "-m", "comment", "--comment",
-                                                                       'a "b" c', "-j", "Y"]
+    assert tokenize('-A X -m comment --comment "a \\"b\\" c" -j Y') == [
+        "-A",
+        "X",
+        "-m",
+        "comment",
+        "--comment",
+        'a "b" c',
+        "-j",
+        "Y",
+    ]
     assert tokenize('--comment ""') == ["--comment", ""]
 
 

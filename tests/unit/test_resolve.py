@@ -82,6 +82,9 @@ def test_unconditional_return_hides_later_rules() -> None:
 
 
 def test_jump_loops_terminate() -> None:
-    text = "-N A\n-N B\n-A PREROUTING -j A\n-A A -j B\n-A B -j A\n-A B -p udp --dport 9 -j DNAT --to-destination 10.0.0.1\n"
+    text = (
+        "-N A\n-N B\n-A PREROUTING -j A\n-A A -j B\n-A B -j A\n"
+        "-A B -p udp --dport 9 -j DNAT --to-destination 10.0.0.1\n"
+    )
     res = resolve(parse_iptables_text(text))
     assert [(b.protocol, b.host_port, b.target_ip) for b in res.bindings] == [("udp", 9, "10.0.0.1")]
