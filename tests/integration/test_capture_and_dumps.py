@@ -86,12 +86,20 @@ def _setns(path: str) -> None:
 def _run_as_nobody(engine: Engine, argv: list[str]) -> tuple[int, str, str]:
     """Run `portscope ARGV` in a child that entered the engine's namespace and dropped to nobody.
 
-    Everything is imported before the fork: nobody cannot read this interpreter's site-packages.
+    Everything is imported before the fork: nobody cannot read this interpreter's files (site-packages,
+    even the stdlib's codecs when the interpreter lives under /root).
     """
+    import encodings.ascii
+    import encodings.idna  # noqa: F401
+
     import docker  # noqa: F401  (the engine reader imports it lazily)
 
+    import cli.filters
     import cli.main
-    import core.live  # noqa: F401
+    import cli.render_json
+    import core.inventory
+    import core.live
+    import core.snapshot  # noqa: F401
 
     nobody = pwd.getpwnam("nobody")
     with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
