@@ -24,9 +24,13 @@ def network(text: str) -> Network | None:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PathCondition:
-    """The accumulated conditions of a path. `None` fields mean "no constraint"."""
+    """The accumulated conditions of a path. `None` fields mean "no constraint".
+
+    Treated as immutable (`add` returns a new one); not frozen only because frozen
+    dataclasses are slow to build and one is built per rule on every path.
+    """
 
     protocol: str | None = None
     dports: tuple[PortRange, ...] | None = None
