@@ -1,6 +1,7 @@
 """The portscope app: six views over one snapshot, read in a worker thread and refreshed in place.
 
-The data source is injected (`load`), so tests pass a capture loader, or one that raises or hangs.
+The data source is injected (`load`), so tests pass a capture loader, or one that raises or hangs;
+so are the changes (`apply_change`, `preview_change`, `read_state`: core.publish by default).
 Reads never overlap: the next one is armed with `set_timer` only after the last one finished.
 """
 
@@ -24,12 +25,25 @@ from textual.worker import Worker, WorkerState
 
 from core.errors import PortscopeError
 from core.model import Snapshot
+from core.publish.model import StoredBinding
 from tui.commands import PortscopeCommands
 from tui.data import TITLES, Model, build_model, release
 from tui.header import banner_lines, header_parts
 from tui.keymap import help_sections
+from tui.publish_support import (
+    Applier,
+    PublishRequest,
+    change_refusal,
+    not_offered,
+    read_stored,
+    running,
+)
+from tui.publish_support import apply_change as core_apply
+from tui.publish_support import preview_change as core_preview
+from tui.screens.confirm_change import ConfirmChange
 from tui.screens.detail import DetailScreen
 from tui.screens.help import HelpScreen
+from tui.screens.publish_form import PublishForm
 from tui.widgets.banner import Banner
 from tui.widgets.conflicts_view import ConflictsView
 from tui.widgets.containers_view import ContainersView
@@ -98,11 +112,19 @@ class PortscopeApp(App[None]):
         refresh: float = 5.0,
         source: str | None = None,
         read_timeout: float = 15.0,
+        apply_change: Applier | None = None,
+        preview_change: Applier | None = None,
+        read_state: Callable[[], list[StoredBinding]] | None = None,
     ) -> None:
         """`load` reads one snapshot (it runs in a thread); `refresh` seconds between reads (0: only on `r`);
-        `source` names a capture file (None: the live host); a read slower than `read_timeout` is reported."""
+        `source` names a capture file (None: the live host); a read slower than `read_timeout` is reported.
+        `apply_change` / `preview_change` make a publish/unpublish/block/unblock for real / as a dry run, and
+        `read_state` reads portscope's stored bindings (each runs in a thread; default: core.publish)."""
         super().__init__()
         self.load = load
+        self.apply_change: Applier = apply_change or core_apply
+        self.preview_change: Applier = preview_change or core_preview
+        self.read_state: Callable[[], list[StoredBinding]] = read_state or read_stored
         self.refresh_interval = refresh
         self.source = source
         self.read_timeout = read_timeout
@@ -111,6 +133,7 @@ class PortscopeApp(App[None]):
         self.reading = False
         self.stale: str | None = None
         self.reads = 0  # finished reads, good or bad
+        self.read_again = False  # a change was made during a read: read once more when it ends
         self.selected_binding: str | None = None
         self._next_read: Timer | None = None
         self._watchdog: Timer | None = None
@@ -221,7 +244,11 @@ class PortscopeApp(App[None]):
             keep = "showing the last good data" if self.model else "no data yet"
             self.notify(f"{message} — {keep}; r tries again", title="Read failed", severity="error", timeout=8)
         self._show_status()
-        self._arm_next()
+        if self.read_again:
+            self.read_again = False
+            self.start_read()
+        else:
+            self._arm_next()
 
     def _read_is_slow(self) -> None:
         """The read outlived `read_timeout`: say so; the UI keeps the last data and stays usable."""
@@ -419,6 +446,58 @@ class PortscopeApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(help_sections(self)))
+
+    # ------------------------------------------------------------------ changes (publish, unpublish, block)
+
+    def _refused_change(self) -> bool:
+        """Say why nothing can be changed from here (a capture, not root, no data yet); True if so."""
+        why = change_refusal(self.source, self.model.snap if self.model else None)
+        if why:
+            self.notify(why, title="Cannot change ports here", severity="warning", timeout=6)
+        return why is not None
+
+    def action_publish(self) -> None:
+        """Open the publish form (the selected container preselected when it is running)."""
+        if self._refused_change() or self.model is None:
+            return
+        snap, view = self.model.snap, self.current_view
+        key = view.table.selected_key
+        chosen = None
+        if isinstance(view, ContainersView):
+            chosen = key
+        elif isinstance(view, PortsView) and key in self.model.bindings:
+            chosen = self.model.bindings[key].container_id
+        if not running(snap):
+            self.notify("No container is running: start one first", title="Nothing to publish to",
+                        severity="warning", timeout=6)  # fmt: skip
+            return
+        form = PublishForm(snap, preview=self.preview_change, apply=self.apply_change, container_id=chosen,
+                           note=not_offered(snap, chosen))  # fmt: skip
+        self.push_screen(form, self._changed)
+
+    def action_change_binding(self) -> None:
+        """Confirm unpublishing (portscope's), blocking or unblocking (another owner's) the selected binding."""
+        if self._refused_change() or self.model is None:
+            return
+        binding = self.model.bindings.get(self.view("ports").table.selected_key or "")
+        if binding is None:
+            self.notify("Select a binding in Ports first", severity="warning", timeout=3)
+            return
+        screen = ConfirmChange(binding, read_state=self.read_state, preview=self.preview_change,
+                               apply=self.apply_change)  # fmt: skip
+        self.push_screen(screen, self._changed)
+
+    def _changed(self, done: PublishRequest | bool | None) -> None:
+        """A form or confirmation closed: after a change, read the host again at once so the tables show it."""
+        if done:
+            self.read_now()
+
+    def read_now(self) -> None:
+        """Read now, or right after the read that is running (whose data may predate the change)."""
+        if self.reading:
+            self.read_again = True
+        else:
+            self.start_read()
 
 
 def run_app(snapshot: str | None = None, refresh: float | None = None) -> int:

@@ -13,4 +13,6 @@ class ContainersView(TableView):
     VIEW = "containers"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "copy", "Copy id", id="containers-copy", tooltip="Copy the container's full id"),
-    ]
+        Binding("a", "app.publish", "Publish…", id="containers-publish",
+                tooltip="Publish a port of the selected container with portscope's own rules (root, live host)"),
+    ]  # fmt: skip

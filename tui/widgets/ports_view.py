@@ -16,4 +16,9 @@ class PortsView(TableView):
                 tooltip="Copy the fix of the binding's first finding, else the binding's id"),
         Binding("g", "app.goto_rules", "Its rules", id="goto-rules",
                 tooltip="Open the Rules view at the first NAT rule behind this binding"),
+        # Not in the footer, which is full at 120 columns here: `?` lists them.
+        Binding("a", "app.publish", "Publish…", show=False, id="ports-publish",
+                tooltip="Publish a port of a running container with portscope's own rules (root, live host)"),
+        Binding("x", "app.change_binding", "Unpublish / block…", show=False, id="unpublish-block",
+                tooltip="portscope's binding: unpublish it; another owner's: block outside traffic (or unblock)"),
     ]  # fmt: skip

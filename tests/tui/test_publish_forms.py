@@ -1,0 +1,684 @@
+"""The publish form (`a`) and the unpublish/block confirmation (`x`), driven by Pilot on the sample.
+
+The app runs live over the sample (it was read as root), with the changes injected: `Changes` records
+every call and answers dry runs with the rules core's own renderer makes for the request, so nothing
+needs root or touches the firewall.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import pytest
+from textual.binding import Binding
+from textual.widgets import Button, Input, Select, Static
+from textual.widgets.select import InvalidSelectValueError
+
+from core.errors import NotRootError
+from core.model import Snapshot
+from core.publish.commit import Outcome
+from core.publish.errors import ConflictError, InputError, RuleRefusedError
+from core.publish.model import StoredBinding, binding_id
+from core.publish.ops import Change
+from core.publish.render import Placed, render
+from core.publish.targets import container_target, find_container
+from core.publish.validate import PROTOCOLS, parse_port
+from tests.tui.conftest import SIZE, capture_app, live_app, loaded, non_root, wait_until
+from tui.data import build_model
+from tui.publish_support import (
+    ALL_ADDRESSES,
+    ALL_LABEL,
+    BindingChange,
+    ChangeRequest,
+    FormValues,
+    PublishRequest,
+    address_options,
+    change_refusal,
+    check_form,
+    plan_change,
+    rule_lines,
+)
+from tui.screens.confirm_change import ConfirmChange
+from tui.screens.publish_form import PublishForm
+
+WEB = "ipv4/tcp/0.0.0.0:8080->172.30.0.4:80"  # Docker's binding of web (Ports view key)
+HAND = "ipv4/tcp/0.0.0.0:2222->10.99.0.5:22"  # a hand-made DNAT (owner manual)
+
+
+def rendered(snap: Snapshot, request: PublishRequest) -> Change:
+    """What `ops.publish(..., dry_run=True)` reports on the sample (no portscope rules yet): core's rendering."""
+    family = "ipv6" if ":" in request.host_ip else "ipv4"
+    container = find_container(snap.containers, request.container)
+    assert container is not None
+    target = container_target(container, family, snap.host)
+    port = request.host_port or 32770
+    stored = StoredBinding(
+        id=binding_id("publish", request.host_ip, port, request.protocol),
+        kind="publish",
+        host_ip=request.host_ip,
+        host_port=port,
+        protocol=request.protocol,
+        container_port=request.container_port,
+        container_id=container.id,
+        container_name=container.name,
+        last_ip=target.ip,
+        bridge=target.bridge,
+        why=request.reason,
+    )
+    present = {t.name: set(t.chains) for t in snap.tables if t.family == family}
+    view = render([Placed(stored, target.ip, target.bridge)], family, present)
+    added = [f"-t {name} {line}" for name, table in view.items() for line in table.rule_lines()]
+    added += [f"-t {name} -A {j.chain} {j.spec}" for name, table in view.items() for j in table.jumps]
+    return Change(binding=stored, outcome=Outcome(added=added))
+
+
+def changed(change: BindingChange, removed: list[str], added: list[str]) -> Change:
+    kind = "publish" if change.action == "unpublish" else "block"
+    stored = StoredBinding(id="ps-0badc0de", kind=kind, host_ip="0.0.0.0", host_port=8080, protocol="tcp",
+                           container_port=80, container_name="web")  # fmt: skip
+    return Change(binding=stored, outcome=Outcome(added=added, removed=removed))
+
+
+BLOCK_RULE = (
+    "-t filter -A PORTSCOPE-FORWARD -d 172.30.0.4/32 ! -i br-6debdcee2df8 -p tcp -m tcp --dport 80 "
+    '-m conntrack --ctorigdstport 8080 -m comment --comment "portscope:ps-0badc0de" -j DROP'
+)
+
+
+class Changes:
+    """Injected `preview_change` / `apply_change` / `read_state`: records calls (with the thread they ran on)."""
+
+    def __init__(self, snap: Snapshot, stored: list[StoredBinding] | None = None) -> None:
+        self.snap = snap
+        self.stored = stored or []
+        self.previews: list[ChangeRequest] = []
+        self.applied: list[ChangeRequest] = []
+        self.threads: set[str] = set()
+        self.preview_error: BaseException | None = None
+        self.apply_error: BaseException | None = None
+        self.gate: threading.Event | None = None  # when set, apply waits on it
+
+    def preview(self, request: ChangeRequest) -> Change:
+        self.threads.add(threading.current_thread().name)
+        self.previews.append(request)
+        if self.preview_error is not None:
+            raise self.preview_error
+        if isinstance(request, PublishRequest):
+            return rendered(self.snap, request)
+        if request.action == "unblock":
+            return changed(request, [BLOCK_RULE], [])
+        return changed(request, [], [BLOCK_RULE])
+
+    def apply(self, request: ChangeRequest) -> Change:
+        self.threads.add(threading.current_thread().name)
+        if self.gate is not None:
+            self.gate.wait(timeout=30)
+        self.applied.append(request)
+        if self.apply_error is not None:
+            raise self.apply_error
+        return self._result(request)
+
+    def _result(self, request: ChangeRequest) -> Change:
+        if isinstance(request, PublishRequest):
+            return rendered(self.snap, request)
+        return changed(request, [], [BLOCK_RULE])
+
+    def read_state(self) -> list[StoredBinding]:
+        self.threads.add(threading.current_thread().name)
+        return list(self.stored)
+
+
+class CountingLoader:
+    def __init__(self, snap: Snapshot) -> None:
+        self.snap = snap
+        self.calls = 0
+
+    def __call__(self) -> Snapshot:
+        self.calls += 1
+        return self.snap
+
+
+def app_with(changes: Changes, snap: Snapshot | None = None, loader=None):
+    snap = snap or changes.snap
+    return live_app(loader or (lambda: snap), apply_change=changes.apply, preview_change=changes.preview,
+                    read_state=changes.read_state)  # fmt: skip
+
+
+def with_ipv6(snap: Snapshot) -> Snapshot:
+    """The sample on a host that also has an IPv6 address (every container has IPv4 only)."""
+    host = dataclasses.replace(snap.host, addresses=(*snap.host.addresses, "fd00::1"),
+                               networks=(*snap.host.networks, ("eth0", "fd00::1/64")))  # fmt: skip
+    return dataclasses.replace(snap, host=host)
+
+
+def form(app) -> PublishForm:
+    assert isinstance(app.screen, PublishForm)
+    return app.screen
+
+
+def message(app, field: str) -> str:
+    widget = app.screen.query_one(f"#{field}-msg", Static)
+    return str(widget.render()) if widget.display else ""
+
+
+def preview(app) -> str:
+    return str(app.screen.query_one("#preview" if isinstance(app.screen, PublishForm) else "#change-preview",
+                                    Static).render())  # fmt: skip
+
+
+def notices(app) -> list[tuple[str, str]]:
+    return [(n.severity, f"{n.title}: {n.message}") for n in app._notifications]
+
+
+async def type_into(pilot, field: str, text: str) -> None:
+    widget = pilot.app.screen.query_one(f"#{field}", Input)
+    widget.focus()
+    widget.value = ""
+    await pilot.pause()
+    if text:
+        await pilot.press(*text)
+    await pilot.pause()
+
+
+async def choose(pilot, field: str, value: str) -> None:
+    pilot.app.screen.query_one(f"#{field}", Select).value = value
+    await pilot.pause()
+
+
+async def previewed(pilot, request: PublishRequest) -> None:
+    app = pilot.app
+    await wait_until(pilot, lambda: form(app).previewed == request and form(app)._preview_worker is None)
+    await pilot.pause()
+
+
+async def open_form(pilot, *keys: str) -> PublishForm:
+    await loaded(pilot)
+    await pilot.press(*keys, "a")
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, PublishForm))
+    await pilot.pause()
+    return form(pilot.app)
+
+
+def web_id(snap: Snapshot) -> str:
+    return next(c.id for c in snap.containers if c.name == "web")
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def test_check_form_uses_cores_messages(sample) -> None:
+    web = web_id(sample)
+    good = check_form(FormValues(web, "127.0.0.1", "8081", "80", "tcp", "demo"), sample)
+    assert good.errors == {}
+    assert good.request == PublishRequest("web", "127.0.0.1", 8081, 80, "tcp", "demo")
+    assert good.request.spec_text == "127.0.0.1:8081:80/tcp"
+    blank = check_form(FormValues(web, ALL_ADDRESSES, "", "53", "udp"), sample)
+    assert blank.request is not None and blank.request.host_port is None
+    assert blank.request.spec_text == "0.0.0.0::53/udp"
+    for bad in ("0", "65536", "abc", "80-"):
+        checked = check_form(FormValues(web, ALL_ADDRESSES, bad, bad), sample)
+        assert checked.request is None
+        with pytest.raises(InputError) as host:
+            parse_port(bad, "host port")
+        with pytest.raises(InputError) as cont:
+            parse_port(bad, "container port")
+        assert checked.errors["host-port"] == str(host.value)
+        assert checked.errors["container-port"] == str(cont.value)
+    quoted = check_form(FormValues(web, ALL_ADDRESSES, "", "80", "tcp", 'say "hi"'), sample)
+    assert quoted.errors["reason"] == "--reason must be one line of plain text without quotes or backslashes"
+    assert check_form(FormValues(None, ALL_ADDRESSES, "", "80"), sample).errors["container"]
+
+
+def test_ipv6_host_address_with_an_ipv4_container_is_refused_with_cores_message(sample) -> None:
+    snap = with_ipv6(sample)
+    checked = check_form(FormValues(web_id(snap), "fd00::1", "8081", "80"), snap)
+    assert checked.request is None
+    with pytest.raises(InputError) as core:
+        container_target(find_container(snap.containers, "web"), "ipv6", snap.host)
+    assert checked.errors == {"container": str(core.value)}
+    assert "only an IPv4 address" in checked.errors["container"]
+
+
+def test_address_choices_are_the_hosts_plus_all_addresses(sample) -> None:
+    options = address_options(sample.host)
+    assert options[0] == (ALL_LABEL, "0.0.0.0")
+    assert [v for _, v in options[1:]] == ["10.203.0.1", "127.0.0.1", "172.17.0.1", "172.30.0.1"]
+    assert ("172.17.0.1 (docker0)", "172.17.0.1") in options
+
+
+def test_plan_unpublish_block_unblock(sample) -> None:
+    model = build_model(sample)
+    web = model.bindings[WEB]
+    assert plan_change(web, []) == BindingChange("block", WEB, "0.0.0.0:8080/tcp → web:80", "docker")
+    block = StoredBinding(id=binding_id("block", "0.0.0.0", 8080, "tcp"), kind="block", host_ip="0.0.0.0",
+                          host_port=8080, protocol="tcp", container_port=80)  # fmt: skip
+    assert plan_change(web, [block]) == BindingChange("unblock", block.id, "0.0.0.0:8080/tcp → web:80", "docker")
+    mine = dataclasses.replace(web, owner="portscope")
+    stored = StoredBinding(id="ps-12345678", kind="publish", host_ip="0.0.0.0", host_port=8080, protocol="tcp",
+                           container_port=80)  # fmt: skip
+    assert plan_change(mine, [stored]).action == "unpublish"
+    assert plan_change(mine, [stored]).ref == "ps-12345678"
+    assert plan_change(mine, []).ref == "0.0.0.0:8080/tcp"
+
+
+def test_nothing_can_change_a_capture_or_without_root(sample) -> None:
+    assert "is a capture" in (change_refusal("/x/sample.json", sample) or "")
+    assert "run portscope as root" in (change_refusal(None, non_root(sample)) or "")
+    assert change_refusal(None, None) == "No data yet: wait for the first read"
+    assert change_refusal(None, sample) is None
+
+
+def test_host_addresses_are_checked_by_core(sample) -> None:
+    web = web_id(sample)
+    for address, expected in (
+        ("::1", "::1 cannot be forwarded to a container (IPv6 has no route_localnet): use 127.0.0.1"),
+        ("10.1.2.3", "10.1.2.3 is not an address of this host: use one of `ip addr`, 0.0.0.0 or 127.0.0.1"),
+        ("nonsense", "host address 'nonsense' is not an IP address: use e.g. 0.0.0.0, 127.0.0.1 or [::]"),
+    ):
+        assert check_form(FormValues(web, address, "", "80"), sample).errors == {"host-ip": expected}
+    for address in ("0.0.0.0", "127.0.0.1", "172.17.0.1"):
+        assert check_form(FormValues(web, address, "", "80"), sample).errors == {}
+
+
+def test_the_real_changes_are_cores_calls(monkeypatch, tmp_path) -> None:
+    """The defaults the app uses: `ops.publish|unpublish|block|unblock`, for real or as a dry run."""
+    from core.publish import ops, state
+    from tui import publish_support
+
+    calls = []
+    for name in ("publish", "unpublish", "block", "unblock"):
+        monkeypatch.setattr(ops, name, lambda *a, _name=name, **kw: calls.append((_name, a, kw)) or _name)
+    request = PublishRequest("web", "::", None, 53, "udp", "dns for v6")
+    assert publish_support.preview_change(request) == "publish"
+    assert publish_support.apply_change(request) == "publish"
+    assert calls == [
+        ("publish", ("web", "[::]::53/udp"), {"dry_run": True, "reason": "dns for v6"}),
+        ("publish", ("web", "[::]::53/udp"), {"dry_run": False, "reason": "dns for v6"}),
+    ]
+    calls.clear()
+    for action in ("unpublish", "block", "unblock"):
+        publish_support.apply_change(BindingChange(action, f"ref-{action}", "s", "docker"))  # type: ignore[arg-type]
+    assert calls == [(a, (f"ref-{a}",), {"dry_run": False}) for a in ("unpublish", "block", "unblock")]
+    monkeypatch.setenv("PORTSCOPE_STATE_DIR", str(tmp_path))
+    assert publish_support.read_stored() == []
+    block = StoredBinding(id="ps-0badc0de", kind="block", host_ip="0.0.0.0", host_port=8080, protocol="tcp",
+                          container_port=80)  # fmt: skip
+    state.save(str(tmp_path), state.State([block]))
+    assert publish_support.read_stored() == [block]
+
+
+def test_every_new_binding_has_an_id_and_a_tooltip() -> None:
+    from tui.widgets.containers_view import ContainersView
+    from tui.widgets.ports_view import PortsView
+
+    keys = set()
+    for cls in (PublishForm, ConfirmChange, PortsView, ContainersView):
+        for binding in Binding.make_bindings(cls.__dict__["BINDINGS"]):
+            assert binding.id and binding.tooltip, (cls.__name__, binding.key)
+            keys.add((cls.__name__, binding.key))
+    assert {("PortsView", "a"), ("PortsView", "x"), ("ContainersView", "a")} <= keys
+
+
+# --------------------------------------------------------------------------- the publish form
+
+
+async def test_open_from_containers_preselects_the_container_and_from_ports_too(sample) -> None:
+    changes = Changes(sample)
+    app = app_with(changes)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("2")
+        table = app.view("containers").table
+        table.move_cursor(row=table.shown_keys.index(web_id(sample)))
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, PublishForm))
+        assert app.screen.query_one("#container", Select).value == web_id(sample)
+        assert app.focused is app.screen.query_one("#container-port", Input)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, PublishForm)
+        await pilot.press("1")
+        ports = app.view("ports").table
+        ports.move_cursor(row=ports.shown_keys.index(WEB))
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, PublishForm))
+        assert app.screen.query_one("#container", Select).value == web_id(sample)
+        names = [str(label).split()[0] for label, _ in app.screen.query_one("#container", Select)._options[1:]]
+        assert names == ["api", "blank", "cache", "dns", "web", "worker"]  # running only: not `old`
+        await pilot.press("escape")
+    assert changes.applied == []
+
+
+async def test_a_stopped_container_is_not_offered_and_core_says_why(sample) -> None:
+    app = app_with(Changes(sample))
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("2")
+        table = app.view("containers").table
+        old = next(c.id for c in sample.containers if c.name == "old")
+        table.move_cursor(row=table.shown_keys.index(old))
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, PublishForm))
+        assert app.screen.query_one("#container", Select).is_blank()
+        assert "container old is created: start it first (docker start old)" in message(app, "container")
+
+
+async def test_bad_ports_show_cores_message_under_the_field_as_you_type(sample) -> None:
+    changes = Changes(sample)
+    app = app_with(changes)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(pilot, "2")
+        assert message(app, "container-port") == ""  # nothing shown before the field is touched
+        for bad in ("0", "65536", "abc", "80-"):
+            for field, what in (("host-port", "host port"), ("container-port", "container port")):
+                await type_into(pilot, field, bad)
+                with pytest.raises(InputError) as core:
+                    parse_port(bad, what)
+                assert message(app, field) == f"✖ {core.value}"
+                assert app.screen.query_one(f"#{field}", Input).has_class("-invalid")
+        await type_into(pilot, "host-port", "")
+        assert message(app, "host-port") == ""  # blank: an ephemeral port
+        placeholder = app.screen.query_one("#host-port", Input).placeholder
+        assert "blank" in placeholder and "ephemeral" in placeholder
+        await type_into(pilot, "container-port", "80")
+        assert message(app, "container-port") == ""
+        assert not app.screen.query_one("#container-port", Input).has_class("-invalid")
+
+
+async def test_protocol_is_chosen_from_cores_list_only(sample) -> None:
+    app = app_with(Changes(sample))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(pilot, "2")
+        protocol = app.screen.query_one("#protocol", Select)
+        assert [value for _, value in protocol._options] == list(PROTOCOLS)  # no blank, nothing typed
+        assert protocol.value == "tcp"
+        with pytest.raises(InvalidSelectValueError):
+            protocol.value = "icmp"
+        await choose(pilot, "protocol", "udp")
+        await type_into(pilot, "container-port", "53")
+        assert form(app).checked.request is not None and form(app).checked.request.protocol == "udp"
+
+
+async def test_ipv6_host_address_with_an_ipv4_container_is_refused_in_the_form(sample) -> None:
+    snap = with_ipv6(sample)
+    changes = Changes(snap)
+    app = app_with(changes)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(pilot, "2")
+        await choose(pilot, "container", web_id(snap))
+        await type_into(pilot, "container-port", "80")
+        await choose(pilot, "host-ip", "fd00::1")
+        assert message(app, "container") == (
+            "✖ container web has only an IPv4 address: use an IPv4 host address (or none)"
+        )
+        assert form(app).checked.request is None
+        await pilot.pause(0.5)
+        assert changes.previews == []  # no dry run of a request that cannot be made
+
+
+async def test_all_addresses_shows_the_warning(sample) -> None:
+    app = app_with(Changes(sample))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(pilot, "2")
+        warning = app.screen.query_one("#all-warning", Static)
+        assert app.screen.query_one("#host-ip", Select).value == "127.0.0.1"  # the safe default
+        assert not warning.display
+        await choose(pilot, "host-ip", ALL_ADDRESSES)
+        assert warning.display and "open to every network" in str(warning.render())
+        await choose(pilot, "host-ip", "172.17.0.1")
+        assert not warning.display
+
+
+async def test_preview_shows_the_dry_runs_exact_rules_debounced_in_a_worker(sample) -> None:
+    changes = Changes(sample)
+    app = app_with(changes)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(pilot, "2")
+        await choose(pilot, "container", web_id(sample))
+        await choose(pilot, "host-ip", ALL_ADDRESSES)
+        await type_into(pilot, "host-port", "8081")
+        await type_into(pilot, "container-port", "80")
+        request = PublishRequest("web", "0.0.0.0", 8081, 80, "tcp", None)
+        await previewed(pilot, request)
+        expected = rendered(sample, request)
+        text = preview(app)
+        for line in rule_lines(expected):
+            assert line in text.replace("\n", "")
+        assert "-j DNAT --to-destination 172.30.0.4:80" in text
+        assert changes.previews == [request]  # typing "80" made one dry run, not two
+        assert threading.main_thread().name not in changes.threads
+        assert changes.applied == []
+
+
+async def test_preview_shows_cores_refusal(sample) -> None:
+    changes = Changes(sample)
+    changes.preview_error = ConflictError(
+        "0.0.0.0:8080/tcp is already published by docker (to web:80); choose another host port (or --force)"
+    )
+    app = app_with(changes)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(pilot, "2")
+        await choose(pilot, "container", web_id(sample))
+        await type_into(pilot, "host-port", "8080")
+        await type_into(pilot, "container-port", "80")
+        await previewed(pilot, PublishRequest("web", "127.0.0.1", 8080, 80))
+        assert "✖ refused: 0.0.0.0:8080/tcp is already published by docker" in preview(app)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert changes.applied == []
+        assert ("error", f"Cannot publish: {changes.preview_error}") in notices(app)
+
+
+async def test_confirm_applies_once_in_a_worker_then_refreshes(sample) -> None:
+    changes = Changes(sample)
+    changes.gate = threading.Event()
+    load = CountingLoader(sample)
+    app = app_with(changes, loader=load)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(pilot, "2")
+        await choose(pilot, "container", web_id(sample))
+        await type_into(pilot, "host-port", "8081")
+        await type_into(pilot, "reason", "demo")
+        await type_into(pilot, "container-port", "80")
+        request = PublishRequest("web", "127.0.0.1", 8081, 80, "tcp", "demo")
+        await pilot.press("enter")  # enter in a field confirms
+        await pilot.pause()
+        button = app.screen.query_one("#confirm", Button)
+        assert button.disabled and str(button.label) == "Publishing…"
+        await pilot.press("enter")
+        await pilot.click("#confirm")
+        await pilot.press("escape")  # not while applying
+        assert isinstance(app.screen, PublishForm)
+        reads = load.calls
+        changes.gate.set()
+        await wait_until(pilot, lambda: not isinstance(app.screen, PublishForm))
+        await loaded(pilot, reads=2)
+        assert changes.applied == [request]
+        assert load.calls == reads + 1  # read again at once
+        assert any("Published ps-" in text and "127.0.0.1:8081/tcp -> web:80" in text for _, text in notices(app))
+        assert threading.main_thread().name not in changes.threads
+
+
+async def test_a_change_during_a_read_reads_again_when_it_ends(sample) -> None:
+    gate = threading.Event()
+    calls = []
+
+    def load() -> Snapshot:
+        calls.append(1)
+        if len(calls) == 2:
+            gate.wait(timeout=30)
+        return sample
+
+    app = app_with(Changes(sample), loader=load)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        app.start_read()
+        assert app.reading
+        app.read_now()  # a change was applied while the read ran: its data may predate the change
+        gate.set()
+        await loaded(pilot, reads=3)
+        assert len(calls) == 3
+
+
+async def test_cancel_changes_nothing(sample) -> None:
+    changes = Changes(sample)
+    load = CountingLoader(sample)
+    app = app_with(changes, loader=load)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(pilot, "2")
+        await choose(pilot, "container", web_id(sample))
+        await type_into(pilot, "container-port", "80")
+        await pilot.click("#cancel")
+        await pilot.pause()
+        assert not isinstance(app.screen, PublishForm)
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, PublishForm))
+        await pilot.press("escape")
+        await pilot.pause(0.5)
+        assert changes.applied == [] and load.calls == 1
+
+
+async def test_confirm_with_bad_fields_shows_every_message_and_applies_nothing(sample) -> None:
+    changes = Changes(sample)
+    app = app_with(changes)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(pilot, "1")
+        await pilot.click("#confirm")
+        await pilot.pause()
+        assert message(app, "container") == "✖ choose a running container"
+        assert "container port '' is not a port number" in message(app, "container-port")
+        assert changes.applied == []
+        assert isinstance(app.screen, PublishForm)
+
+
+async def test_an_error_from_the_applier_is_a_notification_and_the_form_stays(sample) -> None:
+    changes = Changes(sample)
+    changes.apply_error = RuleRefusedError("the kernel refused the rules (iptables-restore: line 3 failed); "
+                                           "nothing was changed")  # fmt: skip
+    load = CountingLoader(sample)
+    app = app_with(changes, loader=load)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(pilot, "2")
+        await choose(pilot, "container", web_id(sample))
+        await type_into(pilot, "container-port", "80")
+        await pilot.click("#confirm")
+        await wait_until(pilot, lambda: any(s == "error" for s, _ in notices(app)))
+        await pilot.pause()
+        assert ("error", f"Publish failed: {changes.apply_error}") in notices(app)
+        assert isinstance(app.screen, PublishForm)
+        assert not app.screen.query_one("#confirm", Button).disabled
+        assert len(changes.applied) == 1 and load.calls == 1
+
+
+async def test_a_capture_or_a_non_root_read_gets_a_notification_not_a_form(sample) -> None:
+    app = capture_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        for keys in (("1", "a"), ("1", "x"), ("2", "a")):
+            await pilot.press(*keys)
+            await pilot.pause()
+            assert not isinstance(app.screen, PublishForm | ConfirmChange)
+        assert any("sample.json is a capture: it cannot be changed" in text for _, text in notices(app))
+    changes = Changes(sample)
+    app = app_with(changes, snap=non_root(sample))
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("a", "x")
+        await pilot.pause()
+        assert not isinstance(app.screen, PublishForm | ConfirmChange)
+        assert any("run portscope as root" in text for _, text in notices(app))
+    assert changes.previews == changes.applied == []
+
+
+# --------------------------------------------------------------------------- unpublish / block / unblock
+
+
+async def open_confirm(pilot, key: str) -> ConfirmChange:
+    app = pilot.app
+    await loaded(pilot)
+    ports = app.view("ports").table
+    ports.move_cursor(row=ports.shown_keys.index(key))
+    await pilot.press("x")
+    await wait_until(pilot, lambda: isinstance(app.screen, ConfirmChange))
+    screen = app.screen
+    await wait_until(pilot, lambda: screen.ready or "refused" in preview(app))
+    await pilot.pause()
+    return screen
+
+
+async def test_block_a_docker_port_shows_the_rule_and_explains(sample) -> None:
+    changes = Changes(sample)
+    load = CountingLoader(sample)
+    app = app_with(changes, loader=load)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_confirm(pilot, WEB)
+        assert screen.change == BindingChange("block", WEB, "0.0.0.0:8080/tcp → web:80", "docker")
+        assert f"+ {BLOCK_RULE}" in preview(app).replace("\n", "")
+        explain = str(screen.query_one("#change-explain", Static).render()).replace("\n", " ")
+        assert "needs recreating the container" in explain and "reversible" in explain
+        assert screen.query_one("#change-box").border_title == "Block 0.0.0.0:8080/tcp → web:80"
+        assert changes.previews == [screen.change] and changes.applied == []
+        await pilot.press("y")
+        await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmChange))
+        await loaded(pilot, reads=2)
+        assert changes.applied == [BindingChange("block", WEB, "0.0.0.0:8080/tcp → web:80", "docker")]
+        assert load.calls == 2
+        assert any(text.startswith("Block done: Blocked ps-0badc0de") for _, text in notices(app))
+
+
+async def test_unblock_when_cores_state_holds_the_block_and_cancel_changes_nothing(sample) -> None:
+    block = StoredBinding(id=binding_id("block", "0.0.0.0", 8080, "tcp"), kind="block", host_ip="0.0.0.0",
+                          host_port=8080, protocol="tcp", container_port=80, container_name="web")  # fmt: skip
+    changes = Changes(sample, [block])
+    load = CountingLoader(sample)
+    app = app_with(changes, loader=load)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_confirm(pilot, WEB)
+        assert screen.change is not None and screen.change.action == "unblock" and screen.change.ref == block.id
+        assert f"- {BLOCK_RULE}" in preview(app).replace("\n", "")
+        assert str(screen.query_one("#confirm", Button).label) == "Unblock"
+        await pilot.press("escape")
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, ConfirmChange)
+        assert changes.applied == [] and load.calls == 1
+
+
+async def test_unpublish_portscopes_own_binding(sample) -> None:
+    changes = Changes(sample, [StoredBinding(id="ps-12345678", kind="publish", host_ip="0.0.0.0", host_port=8080,
+                                             protocol="tcp", container_port=80)])  # fmt: skip
+    app = app_with(changes)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        app.model.bindings[WEB] = dataclasses.replace(app.model.bindings[WEB], owner="portscope")
+        screen = await open_confirm(pilot, WEB)
+        assert screen.change == BindingChange("unpublish", "ps-12345678", "0.0.0.0:8080/tcp → web:80", "portscope")
+        assert "unpublishing removes exactly the rules below" in str(screen.query_one("#change-explain").render())
+        await pilot.click("#confirm")
+        await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmChange))
+        assert changes.applied == [screen.change]
+
+
+async def test_a_refused_dry_run_cannot_be_confirmed_and_errors_are_notifications(sample) -> None:
+    changes = Changes(sample)
+    changes.preview_error = InputError(f"{HAND} is carried by docker-proxy alone, not a DNAT rule: portscope "
+                                       "cannot block it")  # fmt: skip
+    app = app_with(changes)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_confirm(pilot, HAND)
+        assert "✖ refused:" in preview(app) and "cannot block it" in preview(app)
+        assert screen.query_one("#confirm", Button).disabled
+        await pilot.press("y")
+        await pilot.pause()
+        assert changes.applied == [] and isinstance(app.screen, ConfirmChange)
+        await pilot.press("escape")
+    changes = Changes(sample)
+    changes.apply_error = NotRootError("`portscope block` reads and changes the firewall: run it as root (sudo)")
+    app = app_with(changes)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_confirm(pilot, WEB)
+        await pilot.press("y")
+        await wait_until(pilot, lambda: any(s == "error" for s, _ in notices(app)))
+        await pilot.pause()
+        assert ("error", f"Block failed: {changes.apply_error}") in notices(app)
+        assert isinstance(app.screen, ConfirmChange) and len(changes.applied) == 1
+        assert not app.screen.query_one("#confirm", Button).disabled

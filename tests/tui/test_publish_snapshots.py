@@ -1,0 +1,29 @@
+"""The look of the publish form, pinned (pytest-textual-snapshot; SVG in __snapshots__/). Update: --snapshot-update."""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from core.snapshot import read_capture
+from tests.tui.conftest import SAMPLE, SIZE
+from tests.tui.test_publish_forms import Changes, app_with, choose, open_form, previewed, type_into, web_id
+from tui.publish_support import PublishRequest
+
+
+def test_publish_form(snap_compare) -> None:
+    """From Containers: web, all addresses (the warning), 8081 → 80/tcp, a reason, the dry run's rules."""
+    snap = read_capture(str(SAMPLE))
+
+    async def run_before(pilot: Pilot) -> None:
+        await open_form(pilot, "2")
+        await choose(pilot, "container", web_id(snap))
+        await choose(pilot, "host-ip", "0.0.0.0")
+        await type_into(pilot, "host-port", "8081")
+        await type_into(pilot, "container-port", "80")
+        await type_into(pilot, "reason", "demo")
+        await previewed(pilot, PublishRequest("web", "0.0.0.0", 8081, 80, "tcp", "demo"))
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
+
+    assert snap_compare(app_with(Changes(snap)), terminal_size=SIZE, run_before=run_before)

@@ -1,0 +1,279 @@
+"""`a`: publish a port of a running container — the fields checked as you type, the exact rules previewed.
+
+The checks are core's (`tui.publish_support.check_form`); the preview is a dry run of the very call the
+confirm makes, in a worker, debounced; confirm applies in a worker with the button disabled, so a
+double press cannot apply twice. Escape cancels and changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.timer import Timer
+from textual.widgets import Button, Footer, Input, Label, Select, Static
+from textual.worker import Worker, WorkerState
+
+from core.model import Snapshot
+from tui.publish_support import (
+    ALL_ADDRESSES,
+    ALL_WARNING,
+    FIELDS,
+    Applier,
+    Checked,
+    FormValues,
+    PublishRequest,
+    address_options,
+    check_form,
+    container_options,
+    default_address,
+    done_text,
+    error_line,
+    missing_text,
+    preview_text,
+    protocol_options,
+    refused_text,
+)
+
+#: Seconds of quiet after a change before the dry run starts.
+DEBOUNCE = 0.35
+
+
+class PublishForm(ModalScreen[PublishRequest | None]):
+    """Dismissed with the request once it is applied, or None when cancelled."""
+
+    CSS_PATH = "publish_form.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="publish-cancel", tooltip="Close the form; nothing is changed"),
+        Binding("enter", "confirm", "Publish", id="publish-confirm",
+                tooltip="Publish with these fields (enter in a text field does the same)"),
+    ]  # fmt: skip
+
+    def __init__(
+        self,
+        snap: Snapshot,
+        *,
+        preview: Applier,
+        apply: Applier,
+        container_id: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        """`snap` gives the containers and the host's addresses; `preview` and `apply` run in a worker.
+        `container_id` preselects a running container; `note` says why the one asked for is not offered."""
+        super().__init__()
+        self.snap = snap
+        self.preview = preview
+        self.apply = apply
+        self.container_id = container_id
+        self.note = note
+        self.checked = Checked(None, {})
+        self.touched: set[str] = set()
+        self.attempted = False
+        self.applying = False
+        self.applying_request: PublishRequest | None = None
+        self.previewed: PublishRequest | None = None  # the request the preview shows (None: none yet)
+        self.refused: str | None = None  # core's refusal of `previewed`
+        self._initial: dict[str, object] = {}
+        self._timer: Timer | None = None
+        self._preview_worker: Worker | None = None
+
+    def compose(self) -> ComposeResult:
+        ids = {value for _, value in container_options(self.snap)}
+        chosen = self.container_id if self.container_id in ids else Select.NULL
+        with Vertical(id="publish-box") as box:
+            box.border_title = "Publish a port"
+            box.border_subtitle = "enter publish · esc cancel · tab next field"
+            with Horizontal(classes="field"):
+                yield Label("Container", classes="field-label")
+                yield Select(container_options(self.snap), prompt="choose a running container", value=chosen,
+                             id="container", compact=True)  # fmt: skip
+            yield Static(self.note or "", id="container-msg", classes="field-msg")
+            with Horizontal(classes="field"):
+                yield Label("Host address", classes="field-label")
+                yield Select(address_options(self.snap.host), allow_blank=False,
+                             value=default_address(self.snap.host), id="host-ip", compact=True)  # fmt: skip
+            yield Static("", id="host-ip-msg", classes="field-msg")
+            yield Static(f"⚠ {ALL_WARNING}", id="all-warning")
+            with Horizontal(classes="field"):
+                yield Label("Host port", classes="field-label")
+                yield Input(placeholder="blank: an ephemeral port, the lowest free one (as Docker picks it)",
+                            id="host-port", compact=True)  # fmt: skip
+            yield Static("", id="host-port-msg", classes="field-msg")
+            with Horizontal(classes="field"):
+                yield Label("Container port", classes="field-label")
+                yield Input(placeholder="the port the container listens on, 1-65535", id="container-port",
+                            compact=True)  # fmt: skip
+            yield Static("", id="container-port-msg", classes="field-msg")
+            with Horizontal(classes="field"):
+                yield Label("Protocol", classes="field-label")
+                yield Select(protocol_options(), allow_blank=False, value="tcp", id="protocol", compact=True)
+            yield Static("", id="protocol-msg", classes="field-msg")
+            with Horizontal(classes="field"):
+                yield Label("Reason", classes="field-label")
+                yield Input(placeholder="optional: why (kept in portscope's state and audit log)", id="reason",
+                            compact=True)  # fmt: skip
+            yield Static("", id="reason-msg", classes="field-msg")
+            yield Label("Rules (dry run)", id="preview-title")
+            with VerticalScroll(id="preview-scroll"):
+                yield Static(id="preview")
+            with Horizontal(id="publish-buttons"):
+                yield Button("Publish", variant="primary", id="confirm", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._initial = self.values().by_field()
+        self.check()
+        self.start_preview()
+        first = "#container-port" if self.values().container_id else "#container"
+        self.query_one(first).focus()
+
+    # ------------------------------------------------------------------ fields
+
+    def values(self) -> FormValues:
+        def text(field: str) -> str:
+            return self.query_one(f"#{field}", Input).value
+
+        def choice(field: str) -> str | None:
+            value = self.query_one(f"#{field}", Select).selection
+            return None if value is None else str(value)
+
+        return FormValues(
+            container_id=choice("container"),
+            host_ip=choice("host-ip") or ALL_ADDRESSES,
+            host_port=text("host-port"),
+            container_port=text("container-port"),
+            protocol=choice("protocol") or "tcp",
+            reason=text("reason"),
+        )
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.changed()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        self.changed()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_confirm()
+
+    def changed(self) -> None:
+        """A field changed: check every field now, preview after a short quiet."""
+        if not self._initial:
+            return  # still mounting
+        now = self.values().by_field()
+        self.touched |= {name for name, value in now.items() if value != self._initial.get(name)}
+        self.check()
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(DEBOUNCE, self.start_preview)
+
+    def check(self) -> Checked:
+        """Run core's checks; show the messages of the fields touched so far (all after a confirm)."""
+        values = self.values()
+        self.checked = check_form(values, self.snap)
+        for field in FIELDS:
+            message = self.checked.errors.get(field)
+            shown = message if (field in self.touched or self.attempted) else None
+            if field == "container" and shown is None and field not in self.touched:
+                shown = self.note
+            msg = self.query_one(f"#{field}-msg", Static)
+            msg.update(Text(f"✖ {shown}") if shown else "")
+            msg.display = bool(shown)
+            widget = self.query_one(f"#{field}")
+            widget.set_class(bool(message and (field in self.touched or self.attempted)), "-invalid")
+        self.query_one("#all-warning").display = values.host_ip == ALL_ADDRESSES
+        return self.checked
+
+    # ------------------------------------------------------------------ the dry run
+
+    def start_preview(self) -> None:
+        """Dry-run the request the fields make (unless that one is shown already)."""
+        self._timer = None
+        request = self.checked.request
+        if request is None:
+            self.previewed, self.refused, self._preview_worker = None, None, None
+            self.show_preview(missing_text(self.checked.errors))
+            return
+        if request == self.previewed:
+            return  # shown already, or its dry run is running
+        self.previewed, self.refused = request, None
+        self.show_preview(Text("dry run…", style="dim italic"))
+        self._preview_worker = self.run_preview(request)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="preview", description="dry run")
+    def run_preview(self, request: PublishRequest):
+        return self.preview(request)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="apply", description="publish")
+    def run_apply(self, request: PublishRequest):
+        return self.apply(request)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a dry run or the change ends."""
+        if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR) or not self.is_attached:
+            return
+        worker = event.worker
+        if worker.group == "preview":
+            if worker is not self._preview_worker:
+                return  # a newer dry run replaced it
+            self._preview_worker = None
+            if event.state == WorkerState.SUCCESS:
+                self.show_preview(preview_text(worker.result, "publish"))
+            else:
+                self.refused = error_line(worker.error)
+                self.show_preview(refused_text(self.refused))
+        elif worker.group == "apply" and (request := self.applying_request) is not None:
+            if event.state == WorkerState.SUCCESS:
+                self.notify(done_text("publish", worker.result, request.describe()), title="Published", timeout=6)
+                self.dismiss(request)
+            else:
+                self.set_applying(None)
+                self.notify(error_line(worker.error), title="Publish failed", severity="error", timeout=10)
+
+    def show_preview(self, text: Text) -> None:
+        self.query_one("#preview", Static).update(text)
+
+    # ------------------------------------------------------------------ confirm / cancel
+
+    def set_applying(self, request: PublishRequest | None) -> None:
+        self.applying, self.applying_request = request is not None, request
+        button = self.query_one("#confirm", Button)
+        button.disabled = self.applying
+        button.label = "Publishing…" if self.applying else "Publish"
+
+    def action_confirm(self) -> None:
+        """Apply the request in a worker (once: the button stays disabled until it ends)."""
+        if self.applying:
+            return
+        self.attempted = True
+        checked = self.check()
+        request = checked.request
+        if request is None:
+            self.notify("Some fields are not right yet: see the messages under them", severity="warning", timeout=4)
+            return
+        if request == self.previewed and self.refused is not None:
+            self.notify(self.refused, title="Cannot publish", severity="error", timeout=8)
+            return
+        self.set_applying(request)
+        self.run_apply(request)
+
+    def action_cancel(self) -> None:
+        if self.applying:
+            self.notify("Publishing… wait until it ends", severity="warning", timeout=3)
+            return
+        self.dismiss(None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "confirm":
+            self.action_confirm()
+        else:
+            self.action_cancel()
