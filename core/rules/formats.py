@@ -24,11 +24,11 @@ def parse_source(source: RuleSource) -> list[Table]:
     if source.format == "nft-json":
         from core.rules.nft_json import parse_nft_json
 
-        return parse_nft_json(source.text, source=source.origin)
+        return parse_nft_json(source.text, source=source.origin, lazy=source.backend != "dump")
     if source.format == "nft-text":
         from core.rules.nft_text import parse_nft_text
 
-        return parse_nft_text(source.text, source=source.origin)
+        return parse_nft_text(source.text, source=source.origin, lazy=source.backend != "dump")
     family: Family | None = source.family if source.family in ("ipv4", "ipv6") else None  # type: ignore[assignment]
     return parse_iptables_text(source.text, backend=source.backend, family=family, source=source.origin)
 

@@ -138,7 +138,7 @@ def _read_native(out: RuleRead, nft: str, listing: ToolResult, timeout: float) -
             return
         origin = " ".join(result.argv)
         try:
-            tables = parse_nft_json(result.stdout, source=origin)
+            tables = parse_nft_json(result.stdout, source=origin, lazy=True)
         except ParseError as exc:
             out.backends.append(BackendStatus("nftables", None, read=False, reason=str(exc)))
             return

@@ -5,15 +5,25 @@ Each rule's expressions are rendered the way `nft list` prints them (`tcp dport 
 `nft_statements` gives the same records for either form. The rendering is also `Rule.text`.
 JSON carries no line numbers: `Rule.line` is None, and a malformed object is reported by its
 index (`nftables[7]`) with line None.
+
+nft prints one line, `{"nftables": [{...}, {"rule": {"family": ..., "table": ..., "chain": ...}}]}`:
+it is cut at its top-level objects and only those that are not rules are decoded at once. A rule
+of the shape engines write thousands of times is read straight from its text; the others are
+decoded when their chain is read. Input not laid out so is decoded whole. Without `lazy`, every
+rule is read before returning, and on any fault the text is decoded whole again, so a dump's
+error is reported as it always was. With `lazy=True` (nft's own output) a chain's rules wait until
+`Chain.rules` is first used, and a rule that cannot be read is kept as an "unparsed" record.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-from typing import Any
+import re
+from typing import Any, NamedTuple
 
 from core.errors import ParseError
-from core.model import Chain, Table
+from core.model import Chain, Family, NatTarget, Rule, Table, Verdict
 from core.rules.nft_statements import (
     NAT_KINDS,
     SKIPPED_FAMILIES,
@@ -29,7 +39,14 @@ from core.rules.nft_statements import (
     VerdictStmt,
     VmapStmt,
     build_rules,
+    fast_address,
+    fast_dnat,
+    fast_dport,
+    fast_iface,
+    fast_record,
+    gc_paused,
     priority_name,
+    unparsed_rule,
 )
 
 _UNQUALIFIED_META = frozenset({"iifname", "oifname", "iif", "oif", "iifgroup", "oifgroup"})
@@ -37,21 +54,39 @@ _IFNAME_KEYS = frozenset({"iifname", "oifname", "iif", "oif"})
 _MARK_KEYS = frozenset({"meta mark", "ct mark"})
 _BINOPS = frozenset({"&", "|", "^", "<<", ">>"})
 _SILENT_OPS = frozenset({"==", "in"})  # nft prints no operator for these (unless the left side is a binop)
-#: A table and its named sets and maps (name -> element texts).
-_Owner = tuple[Table, dict[str, tuple[str, ...]]]
 
 
-def parse_nft_json(text: str, source: str = "nft-json") -> list[Table]:
-    """Parse nft's JSON listing; raise ParseError on input that is not one."""
-    items = _load(text, source)
-    reader = _Reader(source, _nft_version(items))
-    try:
-        for index, item in enumerate(items):
-            reader.declare(index, item)
-        for index, item in enumerate(items):
-            reader.rule(index, item)
-    except RecursionError:
-        raise ParseError("JSON nested too deeply to be an nft ruleset", None, source) from None
+def parse_nft_json(text: str, source: str = "nft-json", lazy: bool = False) -> list[Table]:
+    """Parse nft's JSON listing; raise ParseError on input that is not one.
+
+    `lazy=False` (dumps, tests): every rule is translated before returning. `lazy=True` (nft's own
+    output): a chain's rules are translated when `Chain.rules` is first used, and a rule that cannot
+    be translated (even one whose JSON is broken) is kept as an "unparsed" record instead of failing
+    the read. Tables, chains, sets and maps are checked either way.
+    """
+    cut = _cut(text)
+    if cut is not None:
+        try:
+            return _read_cut(cut, text, source, lazy)
+        except Exception:
+            if lazy:
+                raise  # a ParseError about a table or chain, as the decoded document would give
+            # A dump with a fault: decoded whole below, it is reported exactly as it always was.
+    with gc_paused():  # and the decoded objects are let go before the collector runs again
+        items = _load(text, source)
+        reader = _Reader(source, _nft_version(items), lazy)
+        try:
+            for index, item in enumerate(items):
+                reader.declare(index, item)
+            for index, item in enumerate(items):
+                reader.rule(index, item)
+            del items
+            if not lazy:
+                for table in reader.tables():
+                    for chain in table.chains.values():
+                        _ = chain.rules
+        except RecursionError:
+            raise ParseError("JSON nested too deeply to be an nft ruleset", None, source) from None
     return reader.tables()
 
 
@@ -80,18 +115,282 @@ def _nft_version(items: list[Any]) -> tuple[int, ...] | None:
     return None
 
 
+# --- nft's own output, cut at its top-level objects ---------------------------------------------
+
+_HEAD = re.compile(r'[ \t\r\n]*\{"nftables": \[')  # JSON's whitespace only
+# nft prints every top-level object as `{"KIND": {"family": ...`. A table, chain or rule is never
+# nested, so `, {"chain": {` starts one whatever its key order; other kinds are told apart from the
+# statements inside rules by their "family" (of those, only NAT-like statements start with one).
+# Cutting where no object starts is safe: the pieces do not decode, and the text is decoded whole.
+# A rule's head names its place, so its JSON can wait, undecoded, until its chain is used.
+_NESTED_WITH_FAMILY = frozenset({"dnat", "snat", "masquerade", "redirect", "tproxy", "fwd", "dup"})
+_STRING = r'[^"\\\x00-\x1f]*'  # the inside of a JSON string without escapes: the text is the value
+_NEXT_ITEM = re.compile(r', \{"(?:(rule|table|chain)": \{"|([a-z][a-z ]*)": \{"family": ")')
+_RULE_HEAD = re.compile(rf'\{{"rule": \{{"family": "({_STRING})", "table": "({_STRING})", "chain": "({_STRING})", ')
+
+
+class _Run(NamedTuple):
+    """Consecutive rules of one chain, undecoded: `spans` is [start, end, start, end, ...] in the text."""
+
+    index: int  # the document index of the first
+    place: tuple[str, str, str]  # family, table, chain as their heads name them
+    spans: list[int]
+
+
+class _Cut(NamedTuple):
+    others: list[tuple[int, Any]]  # the other top-level objects, decoded, with their index
+    runs: list[_Run]
+
+
+def _cut(text: str) -> _Cut | None:
+    """Cut nft's output at its top-level objects and decode all but the rules; None if it is not laid out so."""
+    head = _HEAD.match(text)
+    stop = len(text)
+    while stop and text[stop - 1] in " \t\r\n":
+        stop -= 1
+    if head is None or not text.startswith("]}", stop - 2) or stop - 2 <= head.end():
+        return None
+    stop -= 2
+    runs: list[_Run] = []
+    pieces, kinds, indexes = [], [], []  # the other objects' JSON (decoded together below), kind and index
+    spans: list[int] = []
+    # The object being read: where it starts, its kind (None: the first, not checked) and, for a rule
+    # left undecoded, its head (`{"rule": {"family": "ip", "table": "t", "chain": "c", `).
+    start, kind, rule_head = head.end(), None, None
+    index = 0
+    for found in itertools.chain(_NEXT_ITEM.finditer(text, start, stop), (None,)):
+        if found is None:
+            end, next_kind = stop, None
+        else:
+            next_kind = found[1] or found[2]
+            if next_kind in _NESTED_WITH_FAMILY:  # a statement inside a rule
+                continue
+            end = found.start()
+        if rule_head is not None and text.endswith("]}}", start, end):  # its "expr" list closes it, as nft prints
+            spans += (start, end)
+        else:  # decoded now with the others: were an object the cut missed in it, they would not decode
+            if rule_head is not None:
+                if not spans:
+                    runs.pop()
+                rule_head = None
+            pieces.append(text[start:end])
+            kinds.append(kind)
+            indexes.append(index)
+        index += 1
+        start, kind = end + 2, next_kind
+        if kind != "rule":
+            rule_head = None
+        elif rule_head is None or not text.startswith(rule_head, start):  # not the next rule of the same chain
+            place = _RULE_HEAD.match(text, start, stop)
+            rule_head = None if place is None else place[0]
+            if place is not None:
+                spans = []
+                runs.append(_Run(index, place.group(1, 2, 3), spans))
+    try:
+        decoded = json.loads("[" + ",".join(pieces) + "]")
+    except (ValueError, RecursionError):
+        return None
+    if len(decoded) != len(pieces) or any(
+        kind is not None and not (isinstance(item, dict) and kind in item)
+        for kind, item in zip(kinds, decoded, strict=True)
+    ):
+        return None
+    return _Cut(list(zip(indexes, decoded, strict=True)), runs)
+
+
+def _may_dnat(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] may hold a dnat or redirect statement (`\\u`: a key spelt with escapes)."""
+    find = text.find
+    return find('"dnat"', start, end) >= 0 or find('"redirect"', start, end) >= 0 or find("\\u", start, end) >= 0
+
+
+def _read_cut(cut: _Cut, text: str, source: str, lazy: bool) -> list[Table]:
+    """Tables from a cut document. Not lazy: every rule is translated now, and any fault raises."""
+    reader = _Reader(source, _nft_version([item for _, item in cut.others]), lazy, text)
+    try:
+        for index, item in cut.others:
+            reader.declare(index, item)
+        decoded_rules = [(i, item) for i, item in cut.others if isinstance(item, dict) and "rule" in item]
+        if not decoded_rules:
+            for run in cut.runs:
+                reader.raw_run(run)
+        else:  # a rule whose head is not as nft prints it was decoded: queue all in the document's order
+            entries: list[tuple[int, Any]] = list(decoded_rules)
+            for run in cut.runs:
+                spans = run.spans
+                entries += (
+                    (run.index + k, _Run(run.index + k, run.place, spans[2 * k : 2 * k + 2]))
+                    for k in range(len(spans) // 2)
+                )
+            for index, entry in sorted(entries, key=lambda e: e[0]):
+                if isinstance(entry, _Run):
+                    reader.raw_run(entry)
+                else:
+                    reader.rule(index, entry)
+        if not lazy:
+            for table in reader.tables():
+                for chain in table.chains.values():
+                    _ = chain.rules
+    except RecursionError:
+        raise ParseError("JSON nested too deeply to be an nft ruleset", None, source) from None
+    return reader.tables()
+
+
+class _Owner:
+    """A table being read, its named sets and maps (name -> element texts), and how to read its rules.
+
+    A deferred rule is `(position, body)` (decoded) or `(position, start, end)` (undecoded, in `text`).
+    """
+
+    __slots__ = ("keyword", "lazy", "positions", "sets", "table", "text")
+
+    def __init__(self, keyword: str, table: Table, lazy: bool, text: str) -> None:
+        self.keyword = keyword  # the nft family: "ip", "ip6", "inet"
+        self.table = table
+        self.sets: dict[str, tuple[str, ...]] = {}
+        self.positions: dict[str, int] = {}  # rules seen per chain
+        self.lazy = lazy
+        self.text = text
+
+    def defer(self, chain_name: str, item: tuple[Any, ...], may_dnat: bool) -> None:
+        """Queue `item` (without its position) on the chain."""
+        chains = self.table.chains
+        chain = chains.get(chain_name)
+        if chain is None:
+            chain = chains[chain_name] = Chain(name=chain_name)
+        position = self.positions.get(chain_name, 0) + 1
+        self.positions[chain_name] = position
+        chain.defer((position, *item), self.parse, may_dnat)
+
+    def defer_run(self, chain_name: str, spans: list[int], may_dnat: bool) -> None:
+        """Queue undecoded rules (`spans` is [start, end, start, end, ...] in `text`) on the chain."""
+        chains = self.table.chains
+        chain = chains.get(chain_name)
+        if chain is None:
+            chain = chains[chain_name] = Chain(name=chain_name)
+        position = self.positions.get(chain_name, 0)
+        parse, defer = self.parse, chain.defer
+        for k in range(0, len(spans), 2):
+            position += 1
+            defer((position, spans[k], spans[k + 1]), parse, may_dnat)
+        self.positions[chain_name] = position
+
+    def parse(self, chain: Chain, items: list[tuple[Any, ...]]) -> list[Rule]:
+        """Records of a chain's deferred items, in order."""
+        family, table, name, text = self.table.family, self.table.name, chain.name, self.text
+        fullmatch = _RAW_FAST.fullmatch
+        done: list[Rule | list[Rule] | None] = []  # per item: its record, its records, or None (still to decode)
+        undecoded: list[int] = []
+        with gc_paused():
+            for item in items:
+                if len(item) == 2:
+                    done.append(self._records(name, item[0], item[1], None))
+                    continue
+                found = fullmatch(text, item[1], item[2])
+                record = None
+                if found is not None:
+                    try:
+                        record = _raw_fast_rule(found, RuleSite(family, table, name, item[0], "", None))
+                    except Exception:  # the general path decides (and reports) instead
+                        record = None
+                if record is None:
+                    undecoded.append(len(done))
+                done.append(record)
+            if undecoded:
+                self._decode(name, [items[slot] for slot in undecoded], undecoded, done)
+            out: list[Rule] = []
+            for entry in done:
+                if entry.__class__ is list:
+                    out.extend(entry)  # type: ignore[arg-type]
+                else:
+                    out.append(entry)  # type: ignore[arg-type]
+        return out
+
+    def _decode(self, chain: str, items: list[tuple[Any, ...]], slots: list[int], done: list) -> None:
+        """Fill `done[slot]` with the records of undecoded rules."""
+        spans = [self.text[start:end] for _, start, end in items]
+        decoded = _decode_spans(spans)
+        for slot, (position, _, _), span, value in zip(slots, items, spans, decoded, strict=True):
+            done[slot] = self._records(chain, position, self._body(chain, value), span)
+
+    def _body(self, chain: str, value: Any) -> dict[str, Any] | Exception:
+        """The body of a decoded `{"rule": ...}` object, or why it is not this chain's rule."""
+        if isinstance(value, Exception):
+            return value
+        body = value.get("rule") if isinstance(value, dict) and len(value) == 1 else None
+        if not isinstance(body, dict):
+            return ValueError("not a rule object")
+        if (body.get("family"), body.get("table"), body.get("chain")) != (self.keyword, self.table.name, chain):
+            return ValueError("the rule names another family, table or chain than its head")
+        return body
+
+    def _records(self, chain: str, position: int, body: dict[str, Any] | Exception, span: str | None) -> list[Rule]:
+        """The records of one rule; in lazy mode one "unparsed" record when it cannot be read."""
+        try:
+            if isinstance(body, Exception):
+                raise body
+            return self._translate(chain, position, body)
+        except Exception as exc:  # a translator bug must not cost the whole read of the kernel's rules
+            if not self.lazy:
+                raise
+            text = span if span is not None else _dump(body)
+            return [unparsed_rule(RuleSite(self.table.family, self.table.name, chain, position, text, None), exc)]
+
+    def _translate(self, chain: str, position: int, body: dict[str, Any]) -> list[Rule]:
+        expressions = body.get("expr")
+        if not isinstance(expressions, list):
+            raise ValueError('"expr" must be a list')
+        site = RuleSite(self.table.family, self.table.name, chain, position, "", None)
+        comment = body.get("comment")
+        found = fast_rule(expressions, comment, site)
+        if found is not None:
+            return [found]
+        terms = [statement_term(e) for e in expressions]
+        if isinstance(comment, str):
+            terms.append(Comment(comment, f'comment "{comment}"'))
+        text = " ".join(t.text for t in terms)
+        return build_rules(terms, RuleSite(self.table.family, self.table.name, chain, position, text, None), self.sets)
+
+
+def _decode_spans(spans: list[str]) -> list[Any]:
+    """Each span's object (one json.loads for all when they are clean), or the exception it raised."""
+    try:
+        decoded = json.loads("[" + ",".join(spans) + "]")
+    except (ValueError, RecursionError):
+        decoded = None
+    if decoded is not None and len(decoded) == len(spans):
+        return decoded
+    return [_loads(span) for span in spans]
+
+
+def _loads(span: str) -> Any:
+    try:
+        return json.loads(span)
+    except (ValueError, RecursionError) as exc:
+        return exc
+
+
+def _dump(body: Any) -> str:
+    """A rule's JSON as its text, when it cannot be rendered as nft prints it."""
+    try:
+        return json.dumps(body)
+    except (ValueError, TypeError, RecursionError):
+        return "rule"
+
+
 class _Reader:
     """Collects tables, chains, sets and rules from the list of JSON objects."""
 
-    def __init__(self, source: str, version: tuple[int, ...] | None) -> None:
+    def __init__(self, source: str, version: tuple[int, ...] | None, lazy: bool = False, text: str = "") -> None:
         self.source = source
+        self.lazy = lazy
+        self.text = text  # the document, for undecoded rules
         # nft < 1.0.8 names dstnat/srcnat only on prerouting/postrouting: print priorities as it would.
         self.nat_names_on_io = version is None or version >= (1, 0, 8)
         self.by_key: dict[tuple[str, str], _Owner] = {}
-        self.positions: dict[tuple[str, str, str], int] = {}
 
     def tables(self) -> list[Table]:
-        return [table for table, _ in self.by_key.values()]
+        return [owner.table for owner in self.by_key.values()]
 
     def error(self, index: int, message: str) -> ParseError:
         return ParseError(f"nftables[{index}]: {message}", None, self.source)
@@ -124,7 +423,8 @@ class _Reader:
         name = self._string(index, body, name_key)
         key = (family, name)
         if key not in self.by_key:
-            self.by_key[key] = (Table(backend="nftables", family=TABLE_FAMILIES[family], name=name), {})
+            table = Table(backend="nftables", family=TABLE_FAMILIES[family], name=name)
+            self.by_key[key] = _Owner(family, table, self.lazy, self.text)
         return self.by_key[key]
 
     def declare(self, index: int, item: Any) -> None:
@@ -136,12 +436,11 @@ class _Reader:
         owner = self._table(index, body, "name" if kind == "table" else "table")
         if owner is None or kind == "table":
             return
-        table, sets = owner
         name = self._string(index, body, "name")
         if kind == "chain":
-            self._chain(table, name, body)
+            self._chain(owner.table, name, body)
         else:
-            sets[name] = _elements(body)
+            owner.sets[name] = _elements(body)
 
     def _chain(self, table: Table, name: str, body: dict[str, Any]) -> None:
         chain = table.chains.setdefault(name, Chain(name=name))
@@ -158,7 +457,7 @@ class _Reader:
             chain.priority = prio
 
     def rule(self, index: int, item: Any) -> None:
-        """Read a rule object into records appended to its chain."""
+        """Queue a rule object on its chain (translated when the chain's rules are first used)."""
         found = self._body(index, item, ("rule",))
         if found is None:
             return
@@ -166,22 +465,261 @@ class _Reader:
         owner = self._table(index, body, "table")
         if owner is None:
             return
-        table, sets = owner
         chain_name = self._string(index, body, "chain")
         expressions = body.get("expr")
-        if not isinstance(expressions, list):
-            raise self.error(index, '"expr" must be a list')
-        terms = [statement_term(e) for e in expressions]
-        comment = body.get("comment")
-        if isinstance(comment, str):
-            terms.append(Comment(comment, f'comment "{comment}"'))
-        chain = table.chains.setdefault(chain_name, Chain(name=chain_name))
-        key = (table.family, table.name, chain_name)
-        position = self.positions.get(key, 0) + 1
-        self.positions[key] = position
-        text = " ".join(t.text for t in terms)
-        site = RuleSite(table.family, table.name, chain_name, position, text, None)
-        chain.rules.extend(build_rules(terms, site, sets))
+        if not self.lazy:
+            if not isinstance(expressions, list):
+                raise self.error(index, '"expr" must be a list')
+            owner.defer(chain_name, (body,), False)  # translated before returning: `may_dnat` sees the records
+            return
+        may_dnat = isinstance(expressions, list) and any(
+            isinstance(e, dict) and ("dnat" in e or "redirect" in e) for e in expressions
+        )
+        owner.defer(chain_name, (body,), may_dnat)
+
+    def _check_json(self, spans: list[int]) -> None:
+        """Raise if an undecoded rule is not one JSON object (a dump's rules of a family not read)."""
+        pieces = [self.text[spans[k] : spans[k + 1]] for k in range(0, len(spans), 2)]
+        for value in _decode_spans(pieces):
+            if isinstance(value, Exception):
+                raise value
+
+    def raw_run(self, run: _Run) -> None:
+        """Queue a run of undecoded rules on their chain, checking their place as `rule` would."""
+        family, table, chain_name = run.place
+        owner = self.by_key.get((family, table)) or self._table(run.index, {"family": family, "table": table}, "table")
+        if owner is None:  # a family not read; in a dump, its rules must still be JSON
+            if not self.lazy:
+                self._check_json(run.spans)
+            return
+        if not chain_name:
+            raise self.error(run.index, '"chain" must be a non-empty string')
+        may_dnat = self.lazy and _may_dnat(self.text, run.spans[0], run.spans[-1])  # else the records tell
+        owner.defer_run(chain_name, run.spans, may_dnat)
+
+
+# --- the common engine shape -------------------------------------------------------------------
+# `iifname != "br-x" ip daddr 127.0.0.1 tcp dport 8080 counter dnat to 192.0.2.2:80 comment "DNAT"` and
+# its kin (a jump, accept, drop, return or masquerade instead of the dnat) are recorded without terms,
+# from decoded JSON (`fast_rule`) or straight from nft's text of the rule (`_RAW_FAST`). Both give
+# exactly what `build_rules` gives (tests compare them), or None when the general path must decide.
+
+_FAST_VERDICTS = frozenset({"accept", "drop", "return"})
+_FAST_ADDR_PROTOCOLS = frozenset({"ip", "ip6"})
+_FAST_ADDR_FIELDS = frozenset({"daddr", "saddr"})
+_FAST_PORT_PROTOCOLS = frozenset({"tcp", "udp", "sctp"})
+_NUMBER = r"(?:0|[1-9][0-9]{0,19})"  # a JSON integer json.loads takes (longer ones are decoded, and refused)
+_ADDRESS_MATCH = (
+    rf'(?:\{{"match": \{{"op": "(==|!=)", "left": \{{"payload": \{{"protocol": "(ip6?)", "field": "([ds]addr)"\}}\}}, '
+    rf'"right": "({_STRING})"\}}\}}, )?'
+)
+_RAW_FAST = re.compile(
+    rf'\{{"rule": \{{"family": "{_STRING}", "table": "{_STRING}", "chain": "{_STRING}", "handle": {_NUMBER}, '
+    rf'(?:"comment": "({_STRING})", )?"expr": \['
+    rf'(?:\{{"match": \{{"op": "(==|!=)", "left": \{{"meta": \{{"key": "(iifname|oifname)"\}}\}}, '
+    rf'"right": "({_STRING})"\}}\}}, )?'
+    rf"{_ADDRESS_MATCH}{_ADDRESS_MATCH}"
+    rf'(?:\{{"match": \{{"op": "(==|!=)", "left": \{{"payload": \{{"protocol": "(tcp|udp|sctp)", '
+    rf'"field": "dport"\}}\}}, "right": ({_NUMBER})\}}\}}, )?'
+    rf'(\{{"counter": \{{"packets": {_NUMBER}, "bytes": {_NUMBER}\}}\}}, )?'
+    rf'(?:\{{"dnat": \{{(?:"family": "(ip6?)", )?"addr": "({_STRING})"(?:, "port": ({_NUMBER}))?\}}\}}'
+    rf'|\{{"(jump|goto)": \{{"target": "({_STRING})"\}}\}}'
+    rf'|\{{"(accept|drop|return|masquerade)": null\}})'
+    r"\]\}\}"
+)
+
+
+def raw_fast_rule(rule_json: str, site: RuleSite) -> Rule | None:
+    """The record of a rule of the common engine shape read straight from nft's JSON of it
+    (`{"rule": {...}}`, laid out as nft prints it), or None to decode it and use `fast_rule` or the
+    general path. `site.text` is ignored: the text is rendered here."""
+    found = _RAW_FAST.fullmatch(rule_json)
+    return None if found is None else _raw_fast_rule(found, site)
+
+
+def _raw_fast_rule(found: re.Match[str], site: RuleSite) -> Rule | None:
+    """The record of a rule `_RAW_FAST` matched, or None when the general path must decide."""
+    groups = found.groups()
+    comment, iface_op, iface, name = groups[:4]
+    port_op, protocol, port, counter, nat_family, addr, nat_port, jump_kind, target, word = groups[12:]
+    parts: list[str] = []
+    fields: dict[str, object] = {}
+    if iface is not None and not _add_iface(fields, parts, iface, iface_op == "!=", name):
+        return None
+    for at in (4, 8):
+        if groups[at + 1] is not None:
+            op, ip, field, network = groups[at : at + 4]
+            if not _add_address(fields, parts, ip, field, op == "!=", network):
+                return None
+    if protocol is not None and not _add_dport(fields, parts, protocol, port_op == "!=", port):
+        return None
+    if counter is not None:
+        parts.append("counter")
+    nat = found_family = None
+    if addr is not None:
+        found_nat = _add_dnat(parts, nat_family, addr, nat_port)
+        if found_nat is None:
+            return None
+        verdict: Verdict = "dnat"
+        nat, found_family = found_nat
+    elif jump_kind is not None:
+        verdict = jump_kind
+        parts.append(f"{jump_kind} {target}")
+    else:
+        verdict = word
+        parts.append(word)
+    return _fast_finish(site, parts, fields, verdict, target, nat, found_family, comment)
+
+
+def fast_rule(expressions: list[Any], comment: Any, site: RuleSite) -> Rule | None:
+    """The record of a rule of the common engine shape from its decoded "expr" list and "comment", or None.
+
+    The shape: `iifname|oifname`, `ip|ip6 daddr|saddr` and `tcp|udp|sctp dport` matches against one
+    value (`==` or `!=`), counters, then `dnat [ip|ip6] to ADDR[:PORT]`, a jump or goto, accept, drop,
+    return or masquerade. Gives exactly what `build_rules` gives for the same rule (`site.text` is
+    ignored: the text is rendered here), or None when the general path must decide.
+    """
+    parts: list[str] = []
+    fields: dict[str, object] = {}
+    verdict: Verdict | None = None
+    jump = nat = nat_family = None
+    for stmt in expressions:
+        if verdict is not None or stmt.__class__ is not dict or len(stmt) != 1:
+            return None
+        ((kind, body),) = stmt.items()
+        if kind == "match":
+            if not _fast_match(body, fields, parts):
+                return None
+        elif kind == "counter":
+            if body.__class__ is str:
+                return None
+            parts.append("counter")
+        elif kind in _FAST_VERDICTS:
+            verdict = kind
+            parts.append(kind)
+        elif kind == "jump" or kind == "goto":
+            jump = body.get("target") if body.__class__ is dict else None
+            if jump.__class__ is not str:
+                return None
+            verdict = kind
+            parts.append(f"{kind} {jump}")
+        elif kind == "dnat":
+            found = _fast_dnat(body, parts)
+            if found is None:
+                return None
+            verdict = "dnat"
+            nat, nat_family = found
+        elif kind == "masquerade" and body is None:
+            verdict = "masquerade"
+            parts.append("masquerade")
+        else:
+            return None
+    if verdict is None:
+        return None
+    return _fast_finish(
+        site, parts, fields, verdict, jump, nat, nat_family, comment if comment.__class__ is str else None
+    )
+
+
+def _fast_finish(
+    site: RuleSite,
+    parts: list[str],
+    fields: dict[str, object],
+    verdict: Verdict,
+    jump: str | None,
+    nat: NatTarget | None,
+    nat_family: Family | None,
+    comment: str | None,
+) -> Rule:
+    if comment is not None:
+        parts.append(f'comment "{comment}"')
+    return fast_record(site, " ".join(parts), fields, verdict, jump, nat, nat_family, comment)
+
+
+def _fast_match(body: Any, fields: dict[str, object], parts: list[str]) -> bool:
+    """One `{"match": ...}` of the common shape into `fields` and `parts`; False if it is not one."""
+    if body.__class__ is not dict:
+        return False
+    op = body.get("op", "==")
+    if op != "==" and op != "!=":
+        return False
+    negated = op == "!="
+    left, right = body.get("left"), body.get("right")
+    if left.__class__ is not dict or len(left) != 1:
+        return False
+    selector = left.get("payload")
+    if selector is not None:
+        if selector.__class__ is not dict:
+            return False
+        protocol, field = selector.get("protocol"), selector.get("field")
+        if protocol.__class__ is not str or field.__class__ is not str:
+            return False
+        if field == "dport" and protocol in _FAST_PORT_PROTOCOLS:
+            port = _fast_port(right)
+            return port is not None and _add_dport(fields, parts, protocol, negated, port)
+        if field in _FAST_ADDR_FIELDS and protocol in _FAST_ADDR_PROTOCOLS:
+            return right.__class__ is str and _add_address(fields, parts, protocol, field, negated, right)
+        return False
+    selector = left.get("meta")
+    key = selector.get("key") if selector.__class__ is dict else None
+    if key != "iifname" and key != "oifname":
+        return False
+    return right.__class__ is str and _add_iface(fields, parts, key, negated, right)
+
+
+def _fast_port(right: Any) -> str | None:
+    """A port or `{"range": [first, last]}` as nft prints it; None for anything else."""
+    if right.__class__ is int:
+        return str(right)
+    if right.__class__ is dict and len(right) == 1:
+        bounds = right.get("range")
+        if bounds.__class__ is list and len(bounds) == 2 and bounds[0].__class__ is int and bounds[1].__class__ is int:
+            return f"{bounds[0]}-{bounds[1]}"
+    return None
+
+
+def _fast_dnat(body: Any, parts: list[str]) -> tuple[NatTarget, Family | None] | None:
+    """`{"dnat": {["family": "ip"|"ip6",] "addr": ADDR[, "port": PORT]}}`."""
+    if body.__class__ is not dict or not body.keys() <= {"family", "addr", "port"}:
+        return None
+    family, addr, port = body.get("family"), body.get("addr"), body.get("port", "")
+    if (family is not None and family != "ip" and family != "ip6") or addr.__class__ is not str:
+        return None
+    if port.__class__ is int:
+        return _add_dnat(parts, family, addr, str(port))
+    return _add_dnat(parts, family, addr, None) if port == "" else None
+
+
+def _add_iface(fields: dict[str, object], parts: list[str], key: str, negated: bool, name: str) -> bool:
+    if name.startswith("@") or not fast_iface(fields, key, negated, name):  # `@name`: a named set
+        return False
+    parts.append(f'{key} != "{name}"' if negated else f'{key} "{name}"')
+    return True
+
+
+def _add_address(fields: dict[str, object], parts: list[str], ip: str, field: str, negated: bool, network: str) -> bool:
+    if not fast_address(fields, ip, field, negated, network):
+        return False
+    parts.append(f"{ip} {field} != {network}" if negated else f"{ip} {field} {network}")
+    return True
+
+
+def _add_dport(fields: dict[str, object], parts: list[str], protocol: str, negated: bool, port: str) -> bool:
+    if not fast_dport(fields, protocol, negated, port):
+        return False
+    parts.append(f"{protocol} dport != {port}" if negated else f"{protocol} dport {port}")
+    return True
+
+
+def _add_dnat(
+    parts: list[str], family: str | None, addr: str, port: str | None
+) -> tuple[NatTarget, Family | None] | None:
+    """`dnat [ip|ip6] to ADDR[:PORT]` as nft prints it from the JSON's addr and port."""
+    target = addr if port is None else f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+    found = fast_dnat(family, target)
+    if found is not None:
+        parts.append(f"dnat {family} to {target}" if family else f"dnat to {target}")
+    return found
 
 
 def _elements(body: dict[str, Any]) -> tuple[str, ...]:

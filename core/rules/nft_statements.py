@@ -8,8 +8,11 @@ Anything it does not model is kept verbatim in `Matches.other`: such a rule is c
 
 from __future__ import annotations
 
+import gc
 import ipaddress
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
 from typing import NamedTuple
 
 from core.model import (
@@ -536,3 +539,127 @@ def _vmap_rules(
             verdict, jump = _verdict(stmt)
         rules.append(_rule(site, _freeze(element_fields, element_other), verdict, jump, comment=comment))
     return rules
+
+
+def unparsed_rule(site: RuleSite, error: BaseException) -> Rule:
+    """A rule portscope could not read, kept as evidence: it matches conditionally and does nothing known."""
+    return _rule(site, Matches(other=(f"unparsed: {str(error) or type(error).__name__}",)), "other")
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector while building many acyclic objects (decoded JSON, a chain's rules).
+
+    Left running, it walks the objects built so far again and again: `json.loads` of 10,000 rules takes
+    twice as long. What is still alive when it resumes is walked once, so let temporaries go inside the
+    block. The previous state is restored, so nesting and a caller's own `gc.disable()` hold.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+# --- the common engine shape, without terms -------------------------------------------------------
+# `iifname != "br-x" ip daddr 127.0.0.1 tcp dport 8080 counter dnat to 192.0.2.2:80 comment "DNAT"`:
+# both readers recognise it and record each match with these helpers, which give exactly what
+# `add_match` and `_nat` give (tests compare the two) or False/None when the general path must decide.
+
+_LRU_SIZE = 1 << 16  # distinct values per memo: one per published port and container, across re-reads
+_FAST_IFACE_FIELDS = {"iifname": "in_iface", "oifname": "out_iface"}
+
+
+@lru_cache(maxsize=_LRU_SIZE)
+def iface_match(name: str, negated: bool) -> IfaceMatch:
+    return IfaceMatch(name, negated)
+
+
+@lru_cache(maxsize=_LRU_SIZE)
+def address_match(network: str, negated: bool) -> AddrMatch | None:
+    """The match of one address or prefix; None when `network` is not one."""
+    return AddrMatch(network, negated) if is_network(network) else None
+
+
+@lru_cache(maxsize=_LRU_SIZE)
+def port_ranges(text: str) -> tuple[PortRange, ...] | None:
+    """`(PortRange,)` for `80` or `8000-8010`; None for anything else."""
+    port = parse_port_range(text)
+    return None if port is None else (port,)
+
+
+@lru_cache(maxsize=_LRU_SIZE)
+def dnat_target(text: str) -> NatTarget | None:
+    return _read_nat_target("dnat", text)
+
+
+def fast_iface(fields: Fields, key: str, negated: bool, name: str) -> bool:
+    """`iifname|oifname [!=] "NAME"` (NAME unquoted)."""
+    field = _FAST_IFACE_FIELDS[key]
+    if not name or field in fields:
+        return False
+    fields[field] = iface_match(name, negated)
+    return True
+
+
+def fast_address(fields: Fields, protocol: str, field: str, negated: bool, network: str) -> bool:
+    """`ip|ip6 daddr|saddr [!=] NETWORK`."""
+    family = _NAT_FAMILIES[protocol]
+    current = fields.get("family")
+    if (current is not None and current != family) or field in fields:
+        return False
+    match = address_match(network, negated)
+    if match is None:
+        return False
+    fields["family"] = family
+    fields[field] = match
+    return True
+
+
+def fast_dport(fields: Fields, protocol: str, negated: bool, port: str) -> bool:
+    """`tcp|udp|sctp dport [!=] PORT[-PORT]`."""
+    if "dports" in fields or "protocol" in fields:
+        return False
+    ranges = port_ranges(port)
+    if ranges is None:
+        return False
+    fields["protocol"] = protocol
+    fields["dports"] = ranges
+    if negated:
+        fields["dports_negated"] = True
+    return True
+
+
+def fast_dnat(keyword: str | None, target: str) -> tuple[NatTarget, Family | None] | None:
+    """`dnat [ip|ip6] to TARGET`: (target, family), or None when TARGET is not one portscope reads."""
+    nat = dnat_target(target)
+    if nat is None:
+        return None
+    family = _NAT_FAMILIES.get(keyword or "")
+    if family is None and nat.address:
+        family = "ipv6" if ":" in nat.address else "ipv4"
+    return nat, family
+
+
+def fast_record(
+    site: RuleSite,
+    text: str,
+    fields: Fields,
+    verdict: Verdict,
+    jump: str | None,
+    nat: NatTarget | None,
+    nat_family: Family | None,
+    comment: str | None,
+) -> Rule:
+    """The record `build_rules` makes of a rule of the common shape, from its collected `fields`.
+
+    `text` replaces `site.text` (a reader that renders the text as it reads the rule passes a site without one).
+    """
+    matches = Matches(**fields) if fields else UNCONDITIONAL  # type: ignore[arg-type]
+    return Rule(
+        "nftables", site.family, site.table, site.chain, site.position, text, matches, verdict, jump, nat, nat_family,
+        comment, site.line,
+    )  # fmt: skip

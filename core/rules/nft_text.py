@@ -6,7 +6,8 @@ spaces may indent; `#` comments (`# Warning: ...`, `# handle 5`) are ignored. A 
 into tokens (plain `str.split` unless it has quotes or braces) and then into terms that
 `nft_statements` turns into records; the one shape container engines write thousands of times
 (`iifname != "br-x" tcp dport 8080 counter dnat to 192.0.2.2:80 comment "DNAT"`) is read by a
-single regex instead. Rules are translated when the input ends, so sets may be declared after use.
+single regex and recorded directly. Rules are translated when the input ends, so sets may be declared
+after use; with `lazy=True` (nft's own output) each chain's lines wait until its rules are first used.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core.errors import ParseError
-from core.model import Chain, Table, TableFamily
+from core.model import Chain, Rule, Table, TableFamily
 from core.rules.nft_statements import (
     NAT_KINDS,
     SKIPPED_FAMILIES,
@@ -32,8 +33,15 @@ from core.rules.nft_statements import (
     VerdictStmt,
     VmapStmt,
     build_rules,
+    fast_address,
+    fast_dnat,
+    fast_dport,
+    fast_iface,
+    fast_record,
+    gc_paused,
     set_elements,
     split_elements,
+    unparsed_rule,
     unquote,
 )
 
@@ -74,9 +82,15 @@ _LOG_OPTIONS = frozenset({"prefix", "level", "group", "snaplen", "queue-threshol
 _NAT_FLAGS = frozenset({"random", "fully-random", "persistent", "netmap"})
 
 
-def parse_nft_text(text: str, source: str = "nft") -> list[Table]:
-    """Parse nft's text listing; raise ParseError (with its line) on input that is not one."""
-    parser = _Parser(source)
+def parse_nft_text(text: str, source: str = "nft", lazy: bool = False) -> list[Table]:
+    """Parse nft's text listing; raise ParseError (with its line) on input that is not one.
+
+    `lazy=False` (dumps, tests): every rule is translated before returning. `lazy=True` (nft's own
+    output): a chain's rules are translated when `Chain.rules` is first used, and a rule that cannot
+    be translated is kept as an "unparsed" record instead of failing the read. The block structure
+    is checked either way.
+    """
+    parser = _Parser(source, lazy)
     lines = text.split("\n")
     for number, raw in enumerate(lines, 1):
         parser.feed(raw, number)
@@ -112,14 +126,17 @@ def tokenize(line: str) -> list[str]:
 
 
 # The shape of almost every rule a container engine writes (`iifname != "br-x" ip daddr 127.0.0.1
-# tcp dport 8080 counter dnat to 192.0.2.2:80 comment "DNAT"`, `tcp dport 8080 jump nv_..._dnat`),
-# read with one regex. It yields exactly the terms the general path would (a test checks this).
+# tcp dport 8080 counter dnat to 192.0.2.2:80 comment "DNAT"`, `tcp dport 8080 jump nv_..._dnat`,
+# `ip saddr A ip daddr A tcp dport 80 counter masquerade`, `ip daddr A tcp dport 80 counter accept`),
+# read with one regex. It yields exactly the terms, and `fast_rule` exactly the records, that the
+# general path would (tests check both).
 _FAST_RULE = re.compile(
     r'(?:(iifname|oifname) (?:(!=) )?("[^"\\{}]*") )?'
     r"(?:(ip6?) ([ds]addr) (?:(!=) )?([0-9A-Fa-f.:/]+) )?"
-    r"(tcp|udp|sctp) dport (?:(!=) )?(\d+(?:-\d+)?)"
-    r"( counter)?"
-    r" (?:dnat (?:(ip6?) )?to ([0-9A-Fa-f.:\[\]-]+)|(jump|goto) ([^\s\"{}#]+))"
+    r"(?:(ip6?) ([ds]addr) (?:(!=) )?([0-9A-Fa-f.:/]+) )?"
+    r"(?:(tcp|udp|sctp) dport (?:(!=) )?(\d+(?:-\d+)?) )?"
+    r"(counter )?"
+    r"(?:dnat (?:(ip6?) )?to ([0-9A-Fa-f.:\[\]-]+)|(jump|goto) ([^\s\"{}#]+)|(accept|drop|return|masquerade))"
     r'(?: comment ("[^"\\{}]*"))?$'
 )
 
@@ -129,24 +146,62 @@ def fast_terms(text: str) -> list[Term] | None:
     found = _FAST_RULE.match(text)
     if found is None:
         return None
-    (iface, iface_op, name, ip, addr_field, addr_op, addr, proto, port_op, port, counter) = found.groups()[:11]
-    nat_family, nat_target, verdict, chain, comment = found.groups()[11:]
+    iface, iface_op, name, ip, field, addr_op, addr, ip2, field2, addr_op2, addr2 = found.groups()[:11]
+    proto, port_op, port, counter, nat_family, nat_target, verdict, chain, word, comment = found.groups()[11:]
     terms: list[Term] = []
     if iface:
         terms.append(_simple_match(iface, iface_op, name))
     if ip:
-        terms.append(_simple_match(f"{ip} {addr_field}", addr_op, addr))
-    terms.append(_simple_match(f"{proto} dport", port_op, port))
+        terms.append(_simple_match(f"{ip} {field}", addr_op, addr))
+    if ip2:
+        terms.append(_simple_match(f"{ip2} {field2}", addr_op2, addr2))
+    if proto:
+        terms.append(_simple_match(f"{proto} dport", port_op, port))
     if counter:
         terms.append(_COUNTER_NOTE)
     if verdict:
         terms.append(VerdictStmt(verdict, chain, f"{verdict} {chain}"))
+    elif word == "masquerade":
+        terms.append(NatStmt("masquerade", None, "", "masquerade"))
+    elif word:
+        terms.append(VerdictStmt(word, None, word))
     else:
         nat_text = f"dnat {nat_family} to {nat_target}" if nat_family else f"dnat to {nat_target}"
         terms.append(NatStmt("dnat", nat_family, nat_target, nat_text))
     if comment:
         terms.append(Comment(comment[1:-1], f"comment {comment}"))
     return terms
+
+
+def fast_rule(site: RuleSite) -> Rule | None:
+    """The record of a rule (`site.text`) of the common engine shape, or None to use the general path.
+
+    The same as `build_rules(fast_terms(site.text), site, sets)`, without making terms.
+    """
+    found = _FAST_RULE.match(site.text)
+    if found is None:
+        return None
+    iface, iface_op, name, ip, field, addr_op, addr, ip2, field2, addr_op2, addr2 = found.groups()[:11]
+    proto, port_op, port, _, nat_keyword, nat_target, verdict, jump, word, comment = found.groups()[11:]
+    fields: dict[str, object] = {}
+    if iface and not fast_iface(fields, iface, iface_op is not None, name[1:-1]):
+        return None
+    if ip and not fast_address(fields, ip, field, addr_op is not None, addr):
+        return None
+    if ip2 and not fast_address(fields, ip2, field2, addr_op2 is not None, addr2):
+        return None
+    if proto and not fast_dport(fields, proto, port_op is not None, port):
+        return None
+    nat = nat_family = None
+    if nat_target is not None:
+        found_nat = fast_dnat(nat_keyword, nat_target)
+        if found_nat is None:
+            return None
+        verdict = "dnat"
+        nat, nat_family = found_nat
+    elif verdict is None:
+        verdict = word
+    return fast_record(site, site.text, fields, verdict, jump, nat, nat_family, comment and comment[1:-1])
 
 
 def _simple_match(key: str, op: str | None, value: str) -> Match:
@@ -360,27 +415,38 @@ _READERS: dict[str, Reader] = {
 
 
 @dataclass(slots=True)
-class _PendingRule:
-    chain: str
-    position: int
-    text: str
-    line: int
-
-
-@dataclass(slots=True)
 class _TableState:
     table: Table
     sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    rules: list[_PendingRule] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # rules seen per chain
     skip: bool = False
+    lazy: bool = False
+
+    def parse(self, chain: Chain, items: list[tuple[int, str, int]]) -> list[Rule]:
+        """Records of a chain's deferred `(position, line, line number)` items; sets are all known by now."""
+        table, sets, out = self.table, self.sets, []
+        with gc_paused():
+            for position, line, number in items:
+                site = RuleSite(table.family, table.name, chain.name, position, rule_text(line), number)
+                try:
+                    found = fast_rule(site)
+                    if found is not None:
+                        out.append(found)
+                    else:
+                        out.extend(build_rules(terms_from_tokens(tokenize(site.text)), site, sets))
+                except Exception as exc:  # a translator bug must not cost the whole read of the kernel's rules
+                    if not self.lazy:
+                        raise
+                    out.append(unparsed_rule(site, exc))
+        return out
 
 
 class _Parser:
     """A line-by-line state machine over the block structure."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, lazy: bool = False) -> None:
         self.source = source
+        self.lazy = lazy
         self.tables: dict[tuple[str, str], _TableState] = {}
         self.table: _TableState | None = None
         self.chain: Chain | None = None
@@ -411,9 +477,12 @@ class _Parser:
         if self.table is not None:
             what = f"table {self.table.table.name}" if self.chain is None else f"chain {self.chain.name}"
             raise self.error(f"unexpected end of input: {what} is not closed with '}}'", last_line)
-        for state in self.tables.values():
-            _translate(state)
-        return [state.table for state in self.tables.values() if not state.skip]
+        tables = [state.table for state in self.tables.values() if not state.skip]
+        if not self.lazy:
+            for table in tables:
+                for chain in table.chains.values():
+                    _ = chain.rules
+        return tables
 
     def _top(self, line: str, number: int) -> None:
         if line.startswith("define "):
@@ -428,7 +497,8 @@ class _Parser:
         state = self.tables.get((family, name))
         if state is None:
             fam: TableFamily = TABLE_FAMILIES.get(family, "inet")  # a skipped family's table is never returned
-            state = _TableState(Table(backend="nftables", family=fam, name=name), skip=family in SKIPPED_FAMILIES)
+            table = Table(backend="nftables", family=fam, name=name)
+            state = _TableState(table, skip=family in SKIPPED_FAMILIES, lazy=self.lazy)
             self.tables[(family, name)] = state
         self.table = state
 
@@ -464,10 +534,11 @@ class _Parser:
         elif line.startswith(("policy ", "devices ")) or (line.startswith('comment "') and line.count('"') == 2):
             return  # chain properties
         elif not self.table.skip:
-            name = self.chain.name
-            position = self.table.counts.get(name, 0) + 1
-            self.table.counts[name] = position
-            self.table.rules.append(_PendingRule(name, position, rule_text(line), number))
+            state, name = self.table, self.chain.name
+            position = state.counts.get(name, 0) + 1
+            state.counts[name] = position
+            may_dnat = self.lazy and ("dnat" in line or "redirect" in line)  # else `may_dnat` sees the records
+            self.chain.defer((position, line, number), state.parse, may_dnat)
 
     def _base_chain(self, line: str, number: int) -> None:
         """`type nat hook prerouting priority dstnat; policy accept;`."""
@@ -520,12 +591,3 @@ def _strip_comment(raw: str) -> str:
                 return raw[:i]
         return raw
     return raw[:cut]
-
-
-def _translate(state: _TableState) -> None:
-    """Turn the table's rule lines into records, now that all its sets and maps are known."""
-    table = state.table
-    for pending in state.rules:
-        site = RuleSite(table.family, table.name, pending.chain, pending.position, pending.text, pending.line)
-        terms = fast_terms(pending.text) or terms_from_tokens(tokenize(pending.text))
-        table.chains[pending.chain].rules.extend(build_rules(terms, site, state.sets))

@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from core.errors import ParseError
 from core.model import AddrMatch, IfaceMatch, Matches, NatTarget, PortRange, Rule, Table
-from core.rules.nft_json import parse_nft_json, render, statement_term
-from core.rules.nft_statements import Match, NatStmt, Note, VerdictStmt, VmapStmt
+from core.rules import nft_json
+from core.rules.nft_json import fast_rule, parse_nft_json, raw_fast_rule, render, statement_term
+from core.rules.nft_statements import Comment, Match, NatStmt, Note, RuleSite, VerdictStmt, VmapStmt, build_rules
 from core.rules.nft_text import parse_nft_text
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "nft"
@@ -342,3 +343,322 @@ def test_real_objects_with_a_part_replaced_only_ever_raise_parse_error(name: str
             parent = parent[step]
         parent[path[-1]] = replacement
     _parses_or_parse_error(json.dumps({"nftables": items}))
+
+
+# --- lazy reading (nft's own output, read chain by chain) -----------------------------------
+
+
+def _chains(tables: list[Table]) -> list[tuple[object, ...]]:
+    """Every chain with its properties and records (reading the rules of a lazily read chain)."""
+    return [
+        (t.backend, t.family, t.name, name, c.hook, c.kind, c.priority, c.policy, c.rules)
+        for t in tables
+        for name, c in t.chains.items()
+    ]
+
+
+def _fixture_text(name: str) -> str:
+    return (FIXTURES / f"{name}.json").read_text()
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+@pytest.mark.parametrize("layout", ["as nft prints it", "indented", "compact"])
+def test_lazy_reading_gives_the_same_records(name: str, layout: str) -> None:
+    text = _fixture_text(name)
+    if layout == "indented":  # not cut at its objects: decoded whole, rules still wait per chain
+        text = json.dumps(json.loads(text), indent=2)
+    elif layout == "compact":
+        text = json.dumps(json.loads(text), separators=(",", ":"))
+    else:
+        assert nft_json._cut(text) is not None  # rules left undecoded until their chain is read
+    decoded_whole = _chains(parse_nft_json(json.dumps(json.loads(text), indent=1)))
+    assert _chains(parse_nft_json(text, lazy=True)) == _chains(parse_nft_json(text)) == decoded_whole
+
+
+def test_lazy_reading_translates_a_chain_when_its_rules_are_first_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = load_json("docker29")[0].chains["nat-prerouting-and-output"].rules
+    parsed: list[str] = []
+    parse = nft_json._Owner.parse
+    monkeypatch.setattr(
+        nft_json._Owner, "parse", lambda self, chain, items: parsed.append(chain.name) or parse(self, chain, items)
+    )
+    v4 = parse_nft_json(_fixture_text("docker29"), lazy=True)[0]
+    dnat = v4.chains["nat-prerouting-and-output"]
+    assert (dnat.size, dnat.may_dnat) == (3, True)
+    assert not v4.chains["filter-forward-in__bridge1"].may_dnat
+    assert not v4.chains["nat-PREROUTING"].may_dnat
+    assert parsed == []
+    assert [r.position for r in dnat.rules] == [1, 2, 3]
+    assert parsed == ["nat-prerouting-and-output"]
+    assert dnat.rules == expected
+    assert parsed == ["nat-prerouting-and-output"]
+
+
+def test_lazy_reading_hints_every_chain_with_a_dnat_or_redirect() -> None:
+    for name in FIXTURE_NAMES:
+        for layout in (_fixture_text(name), json.dumps(json.loads(_fixture_text(name)), indent=1)):
+            hints = [c.may_dnat for t in parse_nft_json(layout, lazy=True) for c in t.chains.values()]
+            actual = [
+                any(r.verdict in ("dnat", "redirect") for r in c.rules)
+                for t in load_json(name)
+                for c in t.chains.values()
+            ]
+            assert all(hint or not found for hint, found in zip(hints, actual, strict=True)), name
+            assert hints != [True] * len(hints), name
+
+
+def _broken(text: str, chain: str, old: str, new: str) -> str:
+    """`text` with `old` replaced by `new` in the first rule of `chain` that holds it."""
+    head = f'{{"rule": {{"family": "ip", "table": "docker-bridges", "chain": "{chain}", '
+    start = text.index(head)
+    while old not in text[start : text.find(', {"rule": ', start)]:
+        start = text.index(head, start + 1)
+    at = text.index(old, start)
+    return text[:at] + new + text[at + len(old) :]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "error"),
+    [
+        ('"right": 8081}}', '"right": 8081}]', "not JSON"),  # broken JSON inside the rule
+        ('"right": 8081}}, ', '"right": 8081}}, {"x": ' + "[" * 50_000 + "]" * 50_000 + "}, ", "JSON"),  # too deep
+    ],
+)
+def test_lazy_reading_keeps_a_rule_it_cannot_read_as_unparsed(old: str, new: str, error: str) -> None:
+    text = _fixture_text("docker29")
+    broken = _broken(text, "nat-prerouting-and-output", old, new)
+    with pytest.raises(ParseError, match=error):
+        parse_nft_json(broken)
+    good = load_json("docker29")[0].chains["nat-prerouting-and-output"].rules
+    tables = parse_nft_json(broken, lazy=True)
+    first, unparsed, third = tables[0].chains["nat-prerouting-and-output"].rules
+    assert (first, third) == (good[0], good[2])
+    assert (unparsed.verdict, unparsed.position, unparsed.nat, unparsed.line) == ("other", 2, None, None)
+    assert unparsed.matches.other[0].startswith("unparsed: ")
+    assert unparsed.text.startswith('{"rule": {"family": "ip"') and unparsed.text.endswith("}}")
+    assert not unparsed.matches.unconditional
+    expected = _chains(load_json("docker29"))
+    assert [c for c in _chains(tables) if c[3] != "nat-prerouting-and-output"] == [
+        c for c in expected if c[3] != "nat-prerouting-and-output"
+    ]
+
+
+def test_lazy_reading_of_a_decoded_document_keeps_a_bad_rule_as_unparsed() -> None:
+    items = copy.deepcopy(FIXTURE_ITEMS["docker29"])
+    (bad,) = [
+        i for i in items if "rule" in i and i["rule"]["chain"] == "nat-PREROUTING" and i["rule"]["family"] == "ip"
+    ]
+    bad["rule"]["expr"] = {"not": "a list"}
+    text = json.dumps({"nftables": items}, indent=1)
+    with pytest.raises(ParseError, match='"expr" must be a list'):
+        parse_nft_json(text)
+    (unparsed,) = parse_nft_json(text, lazy=True)[0].chains["nat-PREROUTING"].rules
+    assert unparsed.verdict == "other"
+    assert unparsed.matches.other == ('unparsed: "expr" must be a list',)
+    assert json.loads(unparsed.text) == bad["rule"]
+
+
+def test_lazy_reading_still_raises_for_tables_and_chains() -> None:
+    text = _fixture_text("docker29").replace('"family": "ip6", "table"', '"family": "ipx", "table"', 1)
+    with pytest.raises(ParseError, match="unknown table family 'ipx'"):
+        parse_nft_json(text, lazy=True)
+    assert nft_json._cut("not JSON") is None
+    with pytest.raises(ParseError, match="not JSON"):
+        parse_nft_json('{"nftables": [{"metainfo": {}}, {"rule": ', lazy=True)
+
+
+def _nft_layout(items: list[dict[str, Any]]) -> str:
+    return ", ".join(json.dumps(i, ensure_ascii=False) for i in items).join(['{"nftables": [', "]}\n"])
+
+
+def test_lazy_reading_keeps_the_order_of_objects_not_laid_out_as_nft_prints_them() -> None:
+    items = copy.deepcopy(FIXTURE_ITEMS["docker29"])
+    for item in items:  # the middle DNAT and a chain, keys reordered
+        body = item.get("rule") or item.get("chain")
+        if body and body["family"] == "ip" and body.get("chain") == "nat-prerouting-and-output" and "8081" in str(body):
+            item["rule"] = dict(reversed(body.items()))
+        elif body and body["family"] == "ip6" and body.get("name") == "nat-OUTPUT":
+            item["chain"] = dict(reversed(body.items()))
+    at = next(i for i, item in enumerate(items) if "rule" in item and item["rule"]["chain"] == "raw-PREROUTING")
+    items.insert(at, {"tunnel": {"family": "ip", "name": "future", "table": "docker-bridges", "handle": 99}})
+    text = _nft_layout(items)
+    cut = nft_json._cut(text)
+    assert cut is not None
+    assert sum("rule" in item for _, item in cut.others) == 1
+    assert [item for _, item in cut.others if "tunnel" in item] == [items[at]]
+    assert _chains(parse_nft_json(text, lazy=True)) == _chains(parse_nft_json(text)) == _chains(load_json("docker29"))
+
+
+def test_lazy_reading_decodes_whole_what_it_cannot_cut() -> None:
+    items = copy.deepcopy(FIXTURE_ITEMS["docker29"])
+    for item in items:  # a statement that, like a top-level object, starts with "family"
+        if "rule" in item and item["rule"]["chain"] == "nat-prerouting-and-output":
+            item["rule"]["expr"].insert(1, {"osf": {"family": "ip", "key": "name"}})
+    text = _nft_layout(items)
+    assert nft_json._cut(text) is None
+    tables = parse_nft_json(text, lazy=True)
+    assert _chains(tables) == _chains(parse_nft_json(text))
+    assert all(
+        r.matches.other == ("osf family ip key name",) for r in tables[0].chains["nat-prerouting-and-output"].rules
+    )
+
+
+# --- the common engine shape, without terms ---------------------------------------------------
+
+_SITE = RuleSite("ipv4", "t", "c", 4, "", None)
+
+
+def _general(expressions: list[Any], comment: Any) -> list[Rule]:
+    """What the general path records for a rule."""
+    terms = [statement_term(e) for e in expressions]
+    if isinstance(comment, str):
+        terms.append(Comment(comment, f'comment "{comment}"'))
+    return build_rules(terms, _SITE._replace(text=" ".join(t.text for t in terms)), {})
+
+
+def _rule_json(expressions: list[Any], comment: Any) -> str:
+    """A rule object as nft prints it (keys in its order, UTF-8 as is)."""
+    body: dict[str, Any] = {"family": "ip", "table": "t", "chain": "c", "handle": 7}
+    if comment is not None:
+        body["comment"] = comment
+    body["expr"] = expressions
+    return json.dumps({"rule": body}, ensure_ascii=False)
+
+
+def _fast_paths(expressions: list[Any], comment: Any) -> tuple[Rule | None, Rule | None]:
+    return fast_rule(expressions, comment, _SITE), raw_fast_rule(_rule_json(expressions, comment), _SITE)
+
+
+def _payload(protocol: Any, field: Any) -> dict[str, Any]:
+    return {"payload": {"protocol": protocol, "field": field}}
+
+
+def _mostly(valid: st.SearchStrategy[Any], other: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Nine times in ten a value the fast paths take, else one they must leave to the general path (or take)."""
+    return st.sampled_from([True] * 9 + [False]).flatmap(lambda take: valid if take else other)
+
+
+def _match(left: dict[str, Any], op: str, right: Any) -> dict[str, Any]:
+    return {"match": {"op": op, "left": left, "right": right}}
+
+
+_OPS = _mostly(st.sampled_from(["==", "!="]), st.sampled_from(["in", "<", 5]))
+_IFACE_STMT = st.builds(
+    lambda key, op, name: _match({"meta": {"key": key}}, op, name),
+    _mostly(st.sampled_from(["iifname", "oifname"]), st.sampled_from(["iif", "mark"])),
+    _OPS,
+    _mostly(st.sampled_from(["br-x", "docker0", "é", "a b", 'a"b']), st.sampled_from(["", "@ifs", 7])),
+)
+_ADDR_STMT = st.builds(
+    lambda ip, field, op, value: _match(_payload(ip, field), op, value),
+    _mostly(st.sampled_from(["ip", "ip6"]), st.just("tcp")),
+    _mostly(st.sampled_from(["daddr", "saddr"]), st.just("dport")),
+    _OPS,
+    _mostly(
+        st.sampled_from(["127.0.0.1", "10.0.0.0/8", "172.17.1.2", "fd00::2", "::1"]),
+        st.sampled_from(["1.2.3.999", "@s", "", 5, {"prefix": {"addr": "10.0.0.0", "len": 8}}]),
+    ),
+)
+_PORT_STMT = st.builds(
+    lambda proto, op, value: _match(_payload(proto, "dport"), op, value),
+    _mostly(st.sampled_from(["tcp", "udp", "sctp"]), st.sampled_from(["th", "ip"])),
+    _OPS,
+    _mostly(
+        st.integers(0, 65535)
+        | st.tuples(st.integers(0, 65535), st.integers(0, 65535)).map(lambda b: {"range": list(b)}),
+        st.integers(-1, 99999) | st.sampled_from(["80", True, 8.5, {"set": [80, 443]}, "@ports"]),
+    ),
+)
+_COUNTER_STMT = _mostly(
+    st.sampled_from([{"counter": {"packets": 0, "bytes": 0}}, {"counter": {"packets": 12, "bytes": 3400}}]),
+    st.sampled_from([{"counter": "named"}, {"counter": None}]),
+)
+_DNAT_BODY = st.fixed_dictionaries(
+    {
+        "addr": _mostly(
+            st.sampled_from(["192.0.2.2", "fd00::2"]), st.sampled_from(["", "a:b", 5, {"range": ["a", "b"]}])
+        )
+    },
+    optional={
+        "family": _mostly(st.sampled_from(["ip", "ip6"]), st.just("inet")),
+        "port": _mostly(
+            st.integers(0, 65535), st.integers(-1, 99999) | st.sampled_from(["80", None, {"range": [1, 2]}])
+        ),
+    },
+).flatmap(lambda body: _mostly(st.just(body), st.just({**body, "flags": ["random"]})))
+_VERDICT_STMT = _mostly(
+    _DNAT_BODY.map(lambda body: {"dnat": body})
+    | st.builds(lambda kind, target: {kind: {"target": target}}, st.sampled_from(["jump", "goto"]),
+                st.sampled_from(["nv_1_dnat", "x y", ""]))
+    | st.sampled_from([{"accept": None}, {"drop": None}, {"return": None}, {"masquerade": None}]),
+    st.sampled_from(
+        [{"jump": {"target": 3}}, {"goto": None}, {"masquerade": {}}, {"masquerade": {"flags": ["random"]}},
+         {"continue": None}, {"reject": None}, {"redirect": {"port": 3128}}, {"snat": {"addr": "1.1.1.1"}}]
+    ),
+)  # fmt: skip
+_EXTRA_STMT = _mostly(st.none(), st.sampled_from([{"accept": None}, {"counter": None}, {"notrack": None}]))
+_COMMENT = st.none() | st.sampled_from(["DNAT", "", "it's a {x}", "é", 5])
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    iface=_mostly(st.lists(_IFACE_STMT, max_size=1), st.lists(_IFACE_STMT, min_size=2, max_size=2)),
+    addrs=_mostly(
+        st.lists(_ADDR_STMT, max_size=2, unique_by=lambda m: m["match"]["left"]["payload"]["field"]),
+        st.lists(_ADDR_STMT, min_size=2, max_size=3),
+    ),
+    port=_mostly(st.lists(_PORT_STMT, max_size=1), st.lists(_PORT_STMT, min_size=2, max_size=2)),
+    counter=st.lists(_COUNTER_STMT, max_size=1),
+    verdict=_VERDICT_STMT,
+    extra=_EXTRA_STMT,
+    comment=_COMMENT,
+    order=st.randoms(use_true_random=False),
+)
+def test_fast_paths_give_the_general_paths_records(
+    iface: list[Any],
+    addrs: list[Any],
+    port: list[Any],
+    counter: list[Any],
+    verdict: Any,
+    extra: Any,
+    comment: Any,
+    order: Any,
+) -> None:
+    matches = iface + addrs + port
+    if order.random() < 0.3:
+        order.shuffle(matches)
+    expressions = [*matches, *counter, verdict, *([extra] if extra else [])]
+    general = _general(expressions, comment)
+    from_dict, from_text = _fast_paths(expressions, comment)
+    event(f"fast path from decoded JSON: {from_dict is not None}, from nft's text of it: {from_text is not None}")
+    if from_dict is not None:
+        assert [from_dict] == general
+    if from_text is not None:
+        assert [from_text] == general
+        assert from_dict == from_text
+
+
+@pytest.mark.parametrize(
+    "expressions",
+    [
+        [{"match": {"op": "!=", "left": {"meta": {"key": "iifname"}}, "right": "docker0"}},
+         tcp_dport(8080), {"counter": {"packets": 0, "bytes": 0}}, {"dnat": {"addr": "192.0.2.2", "port": 80}}],
+        [{"match": {"op": "==", "left": _payload("ip", "saddr"), "right": "172.17.1.2"}},
+         {"match": {"op": "==", "left": _payload("ip", "daddr"), "right": "172.17.1.2"}}, tcp_dport(80),
+         {"counter": {"packets": 0, "bytes": 0}}, {"masquerade": None}],
+        [{"match": {"op": "==", "left": _payload("ip6", "daddr"), "right": "fd00::2"}}, tcp_dport(80),
+         {"counter": {"packets": 0, "bytes": 0}}, {"accept": None}],
+        [tcp_dport(8080), {"dnat": {"family": "ip6", "addr": "fd00::2", "port": 80}}],
+        [tcp_dport(8080), {"jump": {"target": "nv_2f259bab_172_18_0_0_nm24_dnat"}}],
+        [{"counter": {"packets": 0, "bytes": 0}}, {"drop": None}],
+    ],
+)  # fmt: skip
+def test_fast_paths_cover_engine_rules(expressions: list[Any]) -> None:
+    from_dict, from_text = _fast_paths(expressions, "DNAT")
+    assert from_dict is not None
+    assert from_text is not None
+    assert [from_dict] == [from_text] == _general(expressions, "DNAT")
+    assert _fast_paths([tcp_dport(8080), {"dnat": {"addr": "192.0.2.2", "port": 80, "flags": ["random"]}}], None) == (
+        None,
+        None,
+    )
