@@ -27,7 +27,18 @@ def process_json(s: Socket) -> dict[str, Any]:
     return {"pid": s.pid, "name": s.process, "cmdline": list(s.cmdline), "address": s.address, "port": s.port}
 
 
-def binding_json(b: Binding) -> dict[str, Any]:
+def _rules_json(rules: list[Rule], memo: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rule evidence; the entry jumps shared by every binding are rendered once."""
+    out = []
+    for r in rules:
+        found = memo.get(id(r))
+        if found is None:
+            found = memo[id(r)] = rule_json(r)
+        out.append(found)
+    return out
+
+
+def binding_json(b: Binding, memo: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "id": b.id,
         "family": b.family,
@@ -44,18 +55,22 @@ def binding_json(b: Binding) -> dict[str, Any]:
         "reported_by_engine": b.reported_by_engine,
         "container": {"id": b.container_id, "name": b.container_name} if b.container_id else None,
         "container_port": b.container_port,
-        "evidence": {"rules": [rule_json(r) for r in b.rules], "processes": [process_json(s) for s in b.sockets]},
+        "evidence": {
+            "rules": _rules_json(b.rules, {} if memo is None else memo),
+            "processes": [process_json(s) for s in b.sockets],
+        },
     }
 
 
 def list_json(snap: Snapshot, inv: Inventory, bindings: list[Binding]) -> dict[str, Any]:
+    memo: dict[int, dict[str, Any]] = {}
     return {
         "schema": LIST_SCHEMA,
         "taken_at": snap.taken_at,
         "host": {"hostname": snap.host.hostname, "kernel": snap.host.kernel, "is_root": snap.host.is_root},
         "backends": [asdict(b) for b in snap.backends],
         "engine": asdict(snap.engine),
-        "bindings": [binding_json(b) for b in bindings],
+        "bindings": [binding_json(b, memo) for b in bindings],
         "not_bindings": [{"kind": u.kind, "reason": u.reason, "rule": rule_json(u.rule)} for u in inv.unreachable],
         "warnings": list(snap.warnings),
     }
