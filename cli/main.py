@@ -122,7 +122,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from core.inventory import build_inventory
 
     snap = load_snapshot(args)
-    inv = build_inventory(snap)
+    inv = build_inventory(snap, catches=False)
     bindings = filter_bindings(inv.bindings, container=args.container, port=args.port, proto=args.proto)
     _warn(snap.warnings)
     if args.json:

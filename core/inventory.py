@@ -16,9 +16,9 @@ class Inventory:
     catches: list[Catch] = field(default_factory=list)
 
 
-def build_inventory(snap: Snapshot) -> Inventory:
-    """Every binding on the host and every DNAT that carries none."""
-    resolution = resolve(snap.tables, snap.host.addresses)
+def build_inventory(snap: Snapshot, catches: bool = True) -> Inventory:
+    """Every binding on the host and every DNAT that carries none (`catches`: keep what diagnosis needs)."""
+    resolution = resolve(snap.tables, snap.host.addresses, catches=catches)
     owner = "podman" if snap.engine.name and "podman" in snap.engine.name.lower() else "docker"
     bindings = join(resolution.bindings, snap.sockets, snap.containers, engine_owner=owner)
     return Inventory(bindings=bindings, unreachable=resolution.unreachable, catches=resolution.catches)

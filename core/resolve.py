@@ -43,13 +43,16 @@ class Resolution:
     catches: list[Catch] = field(default_factory=list)
 
 
-def resolve(tables: Iterable[Table], host_addresses: Iterable[str] = ()) -> Resolution:
-    """Every DNAT binding reachable from an entry chain, merged by key across hooks."""
+def resolve(tables: Iterable[Table], host_addresses: Iterable[str] = (), catches: bool = True) -> Resolution:
+    """Every DNAT binding reachable from an entry chain, merged by key across hooks.
+
+    `catches=False` skips recording each path's catch (only the diagnosis of shadowed rules needs them).
+    """
     local = {a.split("%")[0] for a in host_addresses}
     merged: dict[tuple, Binding] = {}
     reached: set[int] = set()
     virtual: dict[int, UnreachableDnat] = {}
-    catches: list[Catch] = []
+    found: list[Catch] | None = [] if catches else None
     all_dnats: list[Rule] = []
     for table in tables:
         all_dnats.extend(
@@ -57,9 +60,9 @@ def resolve(tables: Iterable[Table], host_addresses: Iterable[str] = ()) -> Reso
         )
         for chain in table.chains.values():
             if chain.hook in ENTRY_HOOKS and chain.kind == "nat":
-                walker = _Walker(table, chain.hook, local, merged, reached, virtual, catches)
+                walker = _Walker(table, chain.hook, local, merged, reached, virtual, found)
                 walker.walk(chain, PathCondition(family=_table_family(table)), [], frozenset())
-    result = Resolution(bindings=list(merged.values()), catches=catches)
+    result = Resolution(bindings=list(merged.values()), catches=found or [])
     for rule in all_dnats:
         if id(rule) in virtual:
             result.unreachable.append(virtual[id(rule)])
@@ -83,7 +86,7 @@ class _Walker:
         merged: dict[tuple, Binding],
         reached: set[int],
         virtual: dict[int, UnreachableDnat],
-        catches: list[Catch],
+        catches: list[Catch] | None,
     ) -> None:
         self.table = table
         self.hook = hook
@@ -121,7 +124,8 @@ class _Walker:
             return
         self.reached.add(id(rule))
         self.virtual.pop(id(rule), None)
-        self.catches.append(Catch(self.table, self.hook, len(self.catches), rule, cond, tuple(path)))
+        if self.catches is not None:
+            self.catches.append(Catch(self.table, self.hook, len(self.catches), rule, cond, tuple(path)))
         protocol = cond.protocol or "all"
         target_ip = rule.nat.address if rule.nat and rule.nat.address else _LOOPBACK[family]
         to_ports = rule.nat.ports if rule.nat else None
