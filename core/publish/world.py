@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-import ipaddress
 import os
 import re
-import socket
 from dataclasses import dataclass
 
-import psutil
-
 from core.errors import EngineError, NotRootError
-from core.model import Family, HostFacts, Snapshot
+from core.model import Family, Snapshot
 from core.publish.backend import Backend, detect_backend
 from core.publish.commit import FAMILIES
 from core.publish.render import Placed, render
@@ -51,31 +46,7 @@ def read_world(docker_host: str | None = None) -> World:
     backend = detect_backend()
     backend.check_writable()
     snap = read_live(docker_host)
-    snap.host = with_ipv6(snap.host)
     return World(backend=backend, snap=snap)
-
-
-def with_ipv6(host: HostFacts) -> HostFacts:
-    """`host` with its IPv6 addresses and networks added (core.host drops those whose netmask psutil
-    gives as `ffff:ffff::`, which `ipaddress` does not parse)."""
-    extra = []
-    try:
-        ifaces = psutil.net_if_addrs()
-    except (psutil.Error, OSError):
-        return host
-    for name, addrs in ifaces.items():
-        for addr in addrs:
-            if addr.family != socket.AF_INET6 or not addr.netmask:
-                continue
-            try:
-                ip = ipaddress.IPv6Address(addr.address.partition("%")[0])
-                prefix = bin(int(ipaddress.IPv6Address(addr.netmask))).count("1")
-            except ValueError:
-                continue
-            extra.append((name, f"{ip}/{prefix}"))
-    networks = tuple(sorted(set(host.networks) | set(extra)))
-    addresses = tuple(dict.fromkeys([*host.addresses, *(cidr.split("/")[0] for _, cidr in extra)]))
-    return dataclasses.replace(host, networks=networks, addresses=addresses)
 
 
 def enable_route_localnet(bridge: str, proc: str = "/proc") -> bool:
