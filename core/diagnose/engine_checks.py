@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from core.diagnose.listener_checks import _running_ips
+from core.diagnose.rule_checks import delete_command
 from core.findings import Finding
 from core.model import Binding, Container, HostFacts, Snapshot, Socket, Table
 
@@ -61,15 +62,7 @@ def stale_rules(bindings: Iterable[Binding], snap: Snapshot) -> list[Finding]:
 
 
 def _delete(b: Binding) -> str:
-    rule = b.rules[-1] if b.rules else None
-    if rule is None:
-        return "restart the container engine"
-    if rule.backend == "nftables":
-        return f"nft -a list chain {rule.family} {rule.table} {rule.chain}   # then: nft delete rule … handle N"
-    tool = ("ip6tables" if rule.family == "ipv6" else "iptables") + (
-        "-legacy" if rule.backend == "iptables-legacy" else ""
-    )
-    return f"{tool} -t {rule.table} -D {rule.chain} {rule.position}"
+    return delete_command(b.rules[-1]) if b.rules else "restart the container engine"
 
 
 def manages_nat(tables: Iterable[Table], family: str) -> bool:

@@ -56,7 +56,7 @@ def _shadow_finding(winner: Catch, loser: Catch) -> Finding:
             f"{_where(winner)} first (chain order), so it sends them to {_target(w)}; {_where(loser)} never "
             f"matches there and its target {_target(lo)} gets nothing from that hook."
         ),
-        fix=_delete_command(lo),
+        fix=delete_command(lo, "if the dead rule is not wanted"),
         rules=[*winner.path, *loser.path],
         port=port,
         protocol=proto,
@@ -70,14 +70,14 @@ def _target(rule: Rule) -> str:
     return f"{address}:{rule.nat.ports}" if rule.nat.ports else address
 
 
-def _delete_command(rule: Rule) -> str:
-    """The command that removes `rule` (for iptables: `iptables -t T -D CHAIN N`)."""
-    if rule.backend in ("iptables-nft", "iptables-legacy", "dump"):
-        tool = "ip6tables" if rule.family == "ipv6" else "iptables"
-        if rule.backend == "iptables-legacy":
-            tool += "-legacy"
-        return f"{tool} -t {rule.table} -D {rule.chain} {rule.position}   # if the dead rule is not wanted"
-    return f"nft -a list chain {rule.family} {rule.table} {rule.chain}   # then: nft delete rule … handle N"
+def delete_command(rule: Rule, note: str = "") -> str:
+    """The command that removes `rule` (`iptables -t T -D CHAIN N`, or how to find its nft handle)."""
+    if rule.backend == "nftables":
+        return f"nft -a list chain {rule.family} {rule.table} {rule.chain}   # then: nft delete rule … handle N"
+    tool = "ip6tables" if rule.family == "ipv6" else "iptables"
+    if rule.backend == "iptables-legacy":
+        tool += "-legacy"
+    return f"{tool} -t {rule.table} -D {rule.chain} {rule.position}" + (f"   # {note}" if note else "")
 
 
 #: Chains an engine makes for one container or port (an empty one is left over), unlike the standing
@@ -107,7 +107,7 @@ def dead_jumps(tables: Iterable[Table]) -> list[Finding]:
                             f"packets to chain {rule.jump}, which {state}. Nothing happens there; this is usually "
                             "what a crashed or half-cleaned engine (Docker, CNI, Podman) leaves behind."
                         ),
-                        fix=_delete_command(rule),
+                        fix=delete_command(rule, "if the dead rule is not wanted"),
                         rules=[rule],
                     )
                 )
