@@ -80,24 +80,6 @@ def read_route_localnet(proc: str = "/proc") -> tuple[str, ...]:
     return tuple(n for n in names if (_read_text(os.path.join(folder, n, "route_localnet")) or "").strip() == "1")
 
 
-def read_addresses() -> tuple[str, ...]:
-    """Every IPv4 and IPv6 address on the host's interfaces (no `%scope`), IPv4 first, each once."""
-    try:
-        ifaces = psutil.net_if_addrs()
-    except (psutil.Error, OSError):
-        return ()
-    found: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
-    for addrs in ifaces.values():
-        for addr in addrs:
-            if addr.family not in (socket.AF_INET, socket.AF_INET6):
-                continue
-            try:
-                found.add(ipaddress.ip_address(addr.address.partition("%")[0]))
-            except ValueError:
-                continue
-    return tuple(str(a) for a in sorted(found, key=lambda a: (a.version, a.packed)))
-
-
 def parse_port_range(text: str) -> PortRange | None:
     """`ip_local_port_range` ("32768\\t60999\\n") as a PortRange; None when malformed."""
     parts = text.split()

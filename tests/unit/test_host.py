@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.host import parse_port_range, parse_reserved_ports, read_addresses, read_host_facts
+from core.host import parse_port_range, parse_reserved_ports, read_host_facts
 from core.model import PortRange
 from tests.sandbox import netns
 
@@ -43,7 +43,7 @@ def test_real_proc() -> None:
 
 
 def test_addresses_cover_every_interface_without_scope() -> None:
-    addresses = read_addresses()
+    addresses = read_host_facts().addresses
     assert all("%" not in a for a in addresses)
     assert len(set(addresses)) == len(addresses)
     parsed = [ipaddress.ip_address(a) for a in addresses]  # every entry is a plain address
