@@ -1,7 +1,5 @@
 """`python -m cli` runs the portscope command line."""
 
-import sys
+from cli.launch import run
 
-from cli.main import main
-
-sys.exit(main())
+run()

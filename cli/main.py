@@ -125,7 +125,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     inv = build_inventory(snap, catches=False)
     bindings = filter_bindings(inv.bindings, container=args.container, port=args.port, proto=args.proto)
     _warn(snap.warnings)
-    if args.json:
+    if args.json and not sys.stdout.isatty():
+        from cli.list_json_text import list_json_text
+
+        sys.stdout.write(list_json_text(snap, inv, bindings) + "\n")
+    elif args.json:
         from cli.render_json import list_json
 
         _dump(list_json(snap, inv, bindings))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from core.findings import Finding
 from core.inventory import Inventory
 from core.model import Binding, Rule, Snapshot, Socket
+from core.record import asdict
 
 LIST_SCHEMA = "portscope.list/1"
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Literal
 
 from core.model import Rule, Socket
+from core.record import field, record
 
 Severity = Literal["error", "warning", "info"]
 SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
 
 
-@dataclass(slots=True)
+@record
 class Finding:
     """One diagnosis, with the evidence that proves it and a command that fixes it.
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from core.join import join
 from core.model import Binding, Snapshot, UnreachableDnat
+from core.record import field, record
 from core.resolve import Catch, resolve
 
 
-@dataclass(slots=True)
+@record
 class Inventory:
     bindings: list[Binding] = field(default_factory=list)
     unreachable: list[UnreachableDnat] = field(default_factory=list)

@@ -6,8 +6,9 @@ records; nothing downstream sees raw tool output except as evidence text.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Literal
+
+from core.record import field, record
 
 Family = Literal["ipv4", "ipv6"]
 #: Table families: iptables tables are ipv4/ipv6; a native nft table may be "inet" (both).
@@ -15,7 +16,7 @@ TableFamily = Literal["ipv4", "ipv6", "inet"]
 Backend = Literal["iptables-legacy", "iptables-nft", "nftables", "dump"]
 
 
-@dataclass(slots=True, unsafe_hash=True)
+@record(unsafe_hash=True)
 class PortRange:
     """An inclusive port range; a single port has first == last."""
 
@@ -26,7 +27,7 @@ class PortRange:
         return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
 
 
-@dataclass(slots=True, unsafe_hash=True)
+@record(unsafe_hash=True)
 class AddrMatch:
     """`-d 10.0.0.0/8` or `! -d 127.0.0.0/8`; `network` is CIDR text as the tool printed it."""
 
@@ -34,7 +35,7 @@ class AddrMatch:
     negated: bool = False
 
 
-@dataclass(slots=True, unsafe_hash=True)
+@record(unsafe_hash=True)
 class IfaceMatch:
     """`-i docker0` / `! -o br-x` / `iifname != "lo"`."""
 
@@ -42,13 +43,15 @@ class IfaceMatch:
     negated: bool = False
 
 
-@dataclass(slots=True, eq=True)
+@record
 class Matches:
     """The match conditions of one rule that portscope understands.
 
     Anything it does not model is kept, as written, in `other`: such a rule is
     conditional (it may or may not match), never ignored.
     """
+
+    __extra_slots__ = ("constraint_text",)  # PathCondition's text of the unmodelled matches, cached
 
     protocol: str | None = None  # "tcp", "udp", "sctp", ...; None = any
     protocol_negated: bool = False
@@ -81,7 +84,7 @@ class Matches:
 UNCONDITIONAL = Matches()
 
 
-@dataclass(slots=True, unsafe_hash=True)
+@record(unsafe_hash=True)
 class NatTarget:
     """Where a DNAT/REDIRECT sends packets: address (None for REDIRECT) and ports (None = unchanged)."""
 
@@ -94,7 +97,7 @@ Verdict = Literal[
 ]
 
 
-@dataclass(slots=True, eq=True)
+@record
 class Rule:
     """One rule, with where it came from and its text as the tool prints it."""
 
@@ -174,7 +177,7 @@ class Chain:
         return f"Chain({self.name!r}, hook={self.hook!r}, kind={self.kind!r}, rules={self.size})"
 
 
-@dataclass(slots=True)
+@record
 class Table:
     """One table of one backend and family, e.g. iptables-nft ipv4 nat, or nft inet netavark."""
 
@@ -184,7 +187,7 @@ class Table:
     chains: dict[str, Chain] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class RuleSource:
     """Raw text read from one tool, kept so a capture can be re-parsed and shown as evidence.
 
@@ -198,7 +201,7 @@ class RuleSource:
     origin: str  # the command or file it came from
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class BackendStatus:
     """Whether a firewall backend was read, and if not, why (one line, with what to do)."""
 
@@ -209,7 +212,7 @@ class BackendStatus:
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class ProxyArgs:
     """The binding a docker-proxy process carries, from its command line."""
 
@@ -220,7 +223,7 @@ class ProxyArgs:
     container_port: int
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Socket:
     """A TCP listener or a bound UDP socket, with its process where permissions allow."""
 
@@ -234,7 +237,7 @@ class Socket:
     proxy: ProxyArgs | None = None  # set when the process is docker-proxy
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class PortMapping:
     """One port binding as Docker reports it: requested (HostConfig) or in force (NetworkSettings)."""
 
@@ -244,14 +247,14 @@ class PortMapping:
     host_port: str  # "" when left for Docker to choose (requested)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class ContainerNetwork:
     name: str
     ipv4: str | None
     ipv6: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Container:
     """A container as the Docker Engine API (or Podman's compatible API) reports it."""
 
@@ -266,7 +269,7 @@ class Container:
     publish_all: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class EngineInfo:
     """Which container engine answered, or why none did."""
 
@@ -277,7 +280,7 @@ class EngineInfo:
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class HostFacts:
     hostname: str
     kernel: str
@@ -289,7 +292,7 @@ class HostFacts:
     route_localnet: tuple[str, ...] = ()  # interfaces with net.ipv4.conf.IF.route_localnet=1
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Connection:
     """A socket that is not a listener (an outbound or accepted connection), for port-range usage."""
 
@@ -304,7 +307,7 @@ Owner = Literal["docker", "podman", "cni-portmap", "kube-proxy", "portscope", "m
 Carrier = Literal["dnat", "proxy"]
 
 
-@dataclass(slots=True)
+@record
 class Binding:
     """One published port: (family, protocol, host address, host port) -> target.
 
@@ -353,7 +356,7 @@ def port_text(first: int | None, last: int | None = None) -> str:
     return f"{first}-{last}" if last is not None else str(first)
 
 
-@dataclass(slots=True)
+@record
 class UnreachableDnat:
     """A DNAT rule that carries no host binding.
 
@@ -366,7 +369,7 @@ class UnreachableDnat:
     kind: str = "unreachable"
 
 
-@dataclass(slots=True)
+@record
 class Snapshot:
     """Everything read from one host at one time: the input of every analysis.
 

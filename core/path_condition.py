@@ -7,10 +7,10 @@ conditions contradict each other (`! -d 127.0.0.0/8` then `-d 127.0.0.1`) carrie
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 from functools import lru_cache
 
 from core.model import AddrMatch, Family, Matches, PortRange
+from core.record import record
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -24,7 +24,7 @@ def network(text: str) -> Network | None:
         return None
 
 
-@dataclass(slots=True)
+@record
 class PathCondition:
     """The accumulated conditions of a path. `None` fields mean "no constraint".
 
@@ -88,7 +88,11 @@ class PathCondition:
                 return None
             family = m.family
         if m.in_iface or m.out_iface or m.saddr or m.other or m.dports_negated or m.protocol_negated:
-            constraints = constraints | _constraints(m)
+            try:
+                mine = m.constraint_text
+            except AttributeError:
+                mine = m.constraint_text = _constraints(m)
+            constraints = constraints | mine if constraints else mine
             conditional = conditional or bool(m.other or m.dports_negated or m.protocol_negated)
         return PathCondition(protocol, dports, daddr, excluded, dst_local, family, conditional, constraints)
 

@@ -10,19 +10,20 @@ ends it. Cost is linear in the rules reached from each entry chain.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from core.model import Binding, Chain, Family, Rule, Table, UnreachableDnat
 from core.owners import owner_of_path
 from core.path_condition import PathCondition, network
+from core.record import field, record
 
 ENTRY_HOOKS = ("prerouting", "output")
 _TERMINAL = frozenset({"dnat", "redirect", "return", "accept", "drop", "reject", "goto", "snat", "masquerade"})
 _ANY_ADDRESS: dict[Family, str] = {"ipv4": "0.0.0.0", "ipv6": "::"}
 _LOOPBACK: dict[Family, str] = {"ipv4": "127.0.0.1", "ipv6": "::1"}
+_ANY_PORT = (None,)
 
 
-@dataclass(slots=True)
+@record
 class Catch:
     """One DNAT as one entry hook reaches it: the path's condition and its place in evaluation order."""
 
@@ -34,7 +35,7 @@ class Catch:
     path: tuple[Rule, ...]
 
 
-@dataclass(slots=True)
+@record
 class Resolution:
     """Bindings carried by DNAT rules, DNAT rules that carry no host binding, and every catch."""
 
@@ -98,63 +99,68 @@ class _Walker:
 
     def walk(self, chain: Chain, cond: PathCondition, path: list[Rule], stack: frozenset[str]) -> None:
         stack = stack | {chain.name}
+        chains = self.table.chains
+        add = cond.add
         for rule in chain.rules:
-            here = cond.add(rule.matches)
+            verdict = rule.verdict
+            matches = rule.matches
+            here = add(matches)
             if here is not None:
-                if rule.verdict in ("jump", "goto") and rule.jump:
-                    target = self.table.chains.get(rule.jump)
+                if verdict == "dnat" or verdict == "redirect":
+                    self.emit(rule, here, path)
+                elif (verdict == "jump" or verdict == "goto") and rule.jump:
+                    target = chains.get(rule.jump)
                     if target is not None and rule.jump not in stack:
                         self.walk(target, here, [*path, rule], stack)
-                elif rule.verdict in ("dnat", "redirect"):
-                    self.emit(rule, here, [*path, rule])
-            if rule.matches.unconditional and rule.verdict in _TERMINAL:
+            if matches.unconditional and verdict in _TERMINAL:
                 break
 
-    def emit(self, rule: Rule, cond: PathCondition, path: list[Rule]) -> None:
-        """Record the binding(s) a DNAT reached with `cond` carries."""
+    def emit(self, rule: Rule, cond: PathCondition, via: list[Rule]) -> None:
+        """Record the binding(s) a DNAT reached with `cond` through the jumps `via` carries."""
         family = _binding_family(rule, cond)
         if family is None:
             return
-        host_ip = _host_ip(cond, family)
-        if host_ip is None or not self._is_local(host_ip, cond):
+        rule_id = id(rule)
+        host_ip = _ANY_ADDRESS[family] if cond.daddr is None else _host_ip(cond, family)
+        if host_ip is None or not (cond.daddr is None or cond.dst_local or self._is_local(host_ip, cond)):
             self.virtual.setdefault(
-                id(rule),
+                rule_id,
                 UnreachableDnat(rule, f"destination {cond.daddr} is not an address of this host", "virtual-ip"),
             )
             return
-        self.reached.add(id(rule))
-        self.virtual.pop(id(rule), None)
+        self.reached.add(rule_id)
+        if self.virtual:
+            self.virtual.pop(rule_id, None)
         if self.catches is not None:
-            self.catches.append(Catch(self.table, self.hook, len(self.catches), rule, cond, tuple(path)))
+            self.catches.append(Catch(self.table, self.hook, len(self.catches), rule, cond, (*via, rule)))
         protocol = cond.protocol or "all"
-        target_ip = rule.nat.address if rule.nat and rule.nat.address else _LOOPBACK[family]
-        to_ports = rule.nat.ports if rule.nat else None
-        for ports in cond.dports or (None,):
-            first = ports.first if ports else None
-            last = ports.last if ports and ports.last != ports.first else None
+        nat = rule.nat
+        target_ip = nat.address if nat and nat.address else _LOOPBACK[family]
+        to_ports = nat.ports if nat else None
+        merged = self.merged
+        hook = self.hook
+        for ports in cond.dports or _ANY_PORT:
+            if ports is None:
+                first = last = None
+            else:
+                first = ports.first
+                last = ports.last if ports.last != first else None
             if to_ports is not None:
                 t_first, t_last = to_ports.first, (to_ports.last if to_ports.last != to_ports.first else None)
             else:
                 t_first, t_last = first, last
             key = (family, protocol, host_ip, first, last, target_ip, t_first, t_last)
-            binding = self.merged.get(key)
+            binding = merged.get(key)
             if binding is None:
-                binding = Binding(
-                    family=family,
-                    protocol=protocol,
-                    host_ip=host_ip,
-                    host_port=first,
-                    host_port_last=last,
-                    target_ip=target_ip,
-                    target_port=t_first,
-                    target_port_last=t_last,
-                    owner=owner_of_path(path),
-                    carriers=["dnat"],
-                )
-                self.merged[key] = binding
-            if self.hook not in binding.hooks:
-                binding.hooks.append(self.hook)
-            _add_evidence(binding, path)
+                path = [*via, rule]
+                merged[key] = Binding(
+                    family, protocol, host_ip, first, target_ip, t_first, owner_of_path(path), last, t_last,
+                    ["dnat"], rules=path, hooks=[hook],
+                )  # fmt: skip
+                continue
+            if hook not in binding.hooks:
+                binding.hooks.append(hook)
+            _add_evidence(binding, via, rule)
 
     def _is_local(self, host_ip: str, cond: PathCondition) -> bool:
         """A DNAT for a destination that is not this host's is a service VIP, not a published port."""
@@ -166,16 +172,12 @@ class _Walker:
         return net.is_loopback or host_ip in self.local
 
 
-def _add_evidence(binding: Binding, path: list[Rule]) -> None:
+def _add_evidence(binding: Binding, via: list[Rule], final: Rule) -> None:
     """Add a path's rules to the evidence: the jumps that reach the DNAT first, the DNAT last."""
     rules = binding.rules
-    if not rules:
-        rules.extend(path)
-        return
-    final = path[-1]
     if rules[-1] is not final and not any(r is final for r in rules):
         rules.append(final)  # a second DNAT for the same binding
-    for jump in path[:-1]:
+    for jump in via:
         if not any(r is jump for r in rules):
             rules.insert(len(rules) - 1, jump)
 

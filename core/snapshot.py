@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict
 from typing import Any
 
 from core.errors import ParseError, SnapshotError
@@ -23,6 +22,7 @@ from core.model import (
     Snapshot,
     Socket,
 )
+from core.record import asdict
 from core.rules.formats import parse_source
 
 SCHEMA = "portscope.capture/1"

@@ -6,13 +6,14 @@ import os
 import shutil
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from core.record import record
 
 #: Where system tools live; a non-root user's PATH often lacks the sbin directories.
 _SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/local/sbin"])
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class ToolResult:
     argv: tuple[str, ...]
     returncode: int
@@ -37,20 +38,36 @@ def which(name: str) -> str | None:
     return shutil.which(name, path=_SEARCH_PATH)
 
 
-def run_all(commands: Sequence[Sequence[str]], timeout: float = 10.0) -> list[ToolResult]:
-    """Start every command at once and wait for all; a missing tool or a timeout becomes a failed result."""
-    started: list[tuple[tuple[str, ...], subprocess.Popen[str] | None, str]] = []
+def run_all(
+    commands: Sequence[Sequence[str]],
+    timeout: float = 10.0,
+    started: dict[tuple[str, ...], subprocess.Popen[str]] | None = None,
+) -> list[ToolResult]:
+    """Start every command at once and wait for all; a missing tool or a timeout becomes a failed result.
+
+    `started`: processes already running for some of the commands (core.rules.prefetch); they are
+    used instead of starting those commands again, and any left over are stopped.
+    """
+    pending = dict(started or {})
+    running: list[tuple[tuple[str, ...], subprocess.Popen[str] | None, str]] = []
     for argv in commands:
         argv = tuple(argv)
+        early = pending.pop(argv, None)
+        if early is not None:
+            running.append((argv, early, ""))
+            continue
         try:
             proc = subprocess.Popen(
                 argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
             )
-            started.append((argv, proc, ""))
+            running.append((argv, proc, ""))
         except OSError as exc:
-            started.append((argv, None, exc.strerror or str(exc)))
+            running.append((argv, None, exc.strerror or str(exc)))
+    for leftover in pending.values():
+        leftover.kill()
+        leftover.communicate()
     results = []
-    for argv, proc, error in started:
+    for argv, proc, error in running:
         if proc is None:
             results.append(ToolResult(argv, 127, "", error))
             continue

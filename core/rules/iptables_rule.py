@@ -9,10 +9,10 @@ Every other option is kept verbatim in `Matches.other` (the rule is then conditi
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 
 from core.model import AddrMatch, Backend, IfaceMatch, Matches, NatTarget, PortRange, Rule, TableFamily, Verdict
+from core.record import record
 
 _PORT_MODULES = frozenset({"tcp", "udp", "sctp", "udplite", "dccp"})
 _BUILTIN_TARGETS: dict[str, Verdict] = {
@@ -31,7 +31,7 @@ _BUILTIN_TARGETS: dict[str, Verdict] = {
 _EXTENSION_TARGETS = frozenset({"LOG", "NFLOG", "CT", "TPROXY", "NETMAP", "CLASSIFY", "TCPMSS", "NOTRACK", "TRACE"})
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class ParsedRule:
     matches: Matches
     verdict: Verdict

@@ -15,17 +15,18 @@ All commands of a stage run at once.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 from core.errors import ParseError
 from core.model import Backend, BackendStatus, Family, RuleSource, Table
+from core.record import field, record
 from core.rules.iptables_text import parse_iptables_text
+from core.rules.prefetch import LEGACY_SAVE_TOOLS, NFT_SAVE_TOOLS, legacy_tables, take
 from core.tools import ToolResult, run_all, which
 
 _NFT_FAMILIES = {"ip": "ipv4", "ip6": "ipv6", "inet": "inet"}
 
 
-@dataclass(slots=True)
+@record
 class RuleRead:
     """What reading the rules produced: raw sources, parsed tables and each backend's status."""
 
@@ -38,11 +39,10 @@ def read_rules(proc: str = "/proc", timeout: float = 10.0) -> RuleRead:
     """Read every backend's rules; a backend that cannot be read is reported, never fatal."""
     out = RuleRead()
     jobs: list[tuple[Backend, Family, list[str]]] = []
-    for family, tool in (("ipv4", "iptables-nft-save"), ("ipv6", "ip6tables-nft-save")):
+    for family, tool in NFT_SAVE_TOOLS:
         _plan(out, jobs, "iptables-nft", family, tool)
-    for family, names in (("ipv4", "ip_tables_names"), ("ipv6", "ip6_tables_names")):
-        tool = "iptables-legacy-save" if family == "ipv4" else "ip6tables-legacy-save"
-        present = _legacy_tables(os.path.join(proc, "net", names))
+    for family, names, tool in LEGACY_SAVE_TOOLS:
+        present = legacy_tables(os.path.join(proc, "net", names))
         if present and which(tool) is None:
             _read_with_libiptc(out, family, present)
         elif present:
@@ -54,7 +54,7 @@ def read_rules(proc: str = "/proc", timeout: float = 10.0) -> RuleRead:
             out.backends.append(BackendStatus("iptables-legacy", family, read=True, reason="no legacy tables"))
     nft = which("nft")
     commands = [argv for *_, argv in jobs] + ([[nft, "list", "chains"]] if nft else [])
-    results = run_all(commands, timeout)
+    results = run_all(commands, timeout, started=take(proc))
     for (backend, family, _), result in zip(jobs, results, strict=False):
         _take_iptables(out, backend, family, result)
     if nft is None:
@@ -70,17 +70,6 @@ def _plan(out: RuleRead, jobs: list, backend: Backend, family: Family, tool: str
         out.backends.append(BackendStatus(backend, family, read=False, reason=f"{tool} not found: install iptables"))
     else:
         jobs.append((backend, family, [path]))
-
-
-def _legacy_tables(path: str) -> list[str] | None:
-    """The iptables-legacy tables the kernel has in this network namespace; None if unreadable."""
-    try:
-        with open(path, encoding="ascii") as f:
-            return f.read().split()
-    except PermissionError:
-        return None
-    except OSError:
-        return []  # the module is not loaded: no legacy tables
 
 
 def _read_with_libiptc(out: RuleRead, family: Family, tables: list[str]) -> None:

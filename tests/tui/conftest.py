@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import inspect
 from collections.abc import Callable
 from functools import partial
@@ -13,6 +12,7 @@ import pytest
 from textual.pilot import Pilot
 
 from core.model import Snapshot
+from core.record import replace
 from core.snapshot import read_capture
 from tui.app import PortscopeApp
 
@@ -49,14 +49,12 @@ def live_app(load: Callable[[], Snapshot], **kwargs) -> PortscopeApp:
 
 def non_root(snap: Snapshot) -> Snapshot:
     """The sample as a non-root read sees it: no rules, a warning."""
-    return dataclasses.replace(
+    return replace(
         snap,
-        host=dataclasses.replace(snap.host, is_root=False),
+        host=replace(snap.host, is_root=False),
         tables=[],
         sources=[],
-        backends=[
-            dataclasses.replace(b, read=False, rules=0, reason="permission denied (run as root)") for b in snap.backends
-        ],
+        backends=[replace(b, read=False, rules=0, reason="permission denied (run as root)") for b in snap.backends],
         warnings=["not root: firewall rules and other users' processes are hidden (run with sudo)"],
     )
 

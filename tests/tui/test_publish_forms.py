@@ -7,7 +7,6 @@ needs root or touches the firewall.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 
 import pytest
@@ -24,6 +23,7 @@ from core.publish.ops import Change
 from core.publish.render import Placed, render
 from core.publish.targets import container_target, find_container
 from core.publish.validate import PROTOCOLS, parse_port
+from core.record import replace
 from tests.tui.conftest import SIZE, capture_app, live_app, loaded, non_root, wait_until
 from tui.data import build_model
 from tui.publish_support import (
@@ -147,9 +147,9 @@ def app_with(changes: Changes, snap: Snapshot | None = None, loader=None):
 
 def with_ipv6(snap: Snapshot) -> Snapshot:
     """The sample on a host that also has an IPv6 address (every container has IPv4 only)."""
-    host = dataclasses.replace(snap.host, addresses=(*snap.host.addresses, "fd00::1"),
+    host = replace(snap.host, addresses=(*snap.host.addresses, "fd00::1"),
                                networks=(*snap.host.networks, ("eth0", "fd00::1/64")))  # fmt: skip
-    return dataclasses.replace(snap, host=host)
+    return replace(snap, host=host)
 
 
 def form(app) -> PublishForm:
@@ -254,7 +254,7 @@ def test_plan_unpublish_block_unblock(sample) -> None:
     block = StoredBinding(id=binding_id("block", "0.0.0.0", 8080, "tcp"), kind="block", host_ip="0.0.0.0",
                           host_port=8080, protocol="tcp", container_port=80)  # fmt: skip
     assert plan_change(web, [block]) == BindingChange("unblock", block.id, "0.0.0.0:8080/tcp → web:80", "docker")
-    mine = dataclasses.replace(web, owner="portscope")
+    mine = replace(web, owner="portscope")
     stored = StoredBinding(id="ps-12345678", kind="publish", host_ip="0.0.0.0", host_port=8080, protocol="tcp",
                            container_port=80)  # fmt: skip
     assert plan_change(mine, [stored]).action == "unpublish"
@@ -649,7 +649,7 @@ async def test_unpublish_portscopes_own_binding(sample) -> None:
     app = app_with(changes)
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
-        app.model.bindings[WEB] = dataclasses.replace(app.model.bindings[WEB], owner="portscope")
+        app.model.bindings[WEB] = replace(app.model.bindings[WEB], owner="portscope")
         screen = await open_confirm(pilot, WEB)
         assert screen.change == BindingChange("unpublish", "ps-12345678", "0.0.0.0:8080/tcp → web:80", "portscope")
         assert "unpublishing removes exactly the rules below" in str(screen.query_one("#change-explain").render())

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 
 from textual.widgets import TabbedContent
 
 from core.errors import EngineError
 from core.model import Chain, Snapshot
+from core.record import replace
 from tests.tui.conftest import SIZE, live_app, loaded, wait_until
 from tui.widgets.keyed_table import KeyedTable
 from tui.widgets.status_line import StatusLine
@@ -27,12 +27,12 @@ def _without_cache(snap: Snapshot) -> Snapshot:
     containers = [c for c in snap.containers if c.name != "cache"]
     tables = []
     for t in snap.tables:
-        t = dataclasses.replace(t, chains=dict(t.chains))
+        t = replace(t, chains=dict(t.chains))
         for name, chain in t.chains.items():
             rules = [r for r in chain.rules if "172.17.0.4" not in r.text]
             t.chains[name] = Chain(chain.name, chain.hook, chain.kind, chain.policy, chain.priority, rules=rules)
         tables.append(t)
-    return dataclasses.replace(snap, containers=containers, tables=tables, taken_at="2026-11-27T22:31:56+00:00")
+    return replace(snap, containers=containers, tables=tables, taken_at="2026-11-27T22:31:56+00:00")
 
 
 class Loader:
@@ -188,7 +188,7 @@ async def test_a_hanging_read_leaves_the_ui_responsive(sample) -> None:
 async def test_engine_unreachable_is_a_notice(sample) -> None:
     from core.model import EngineInfo
 
-    down = dataclasses.replace(
+    down = replace(
         sample, engine=EngineInfo(reachable=False, reason="Docker did not answer within 5 s (socket hangs?)")
     )
     app = live_app(Loader(down))

@@ -20,6 +20,7 @@ from core.model import (
     Snapshot,
     Socket,
 )
+from core.record import fields
 from core.rules.iptables_text import parse_iptables_text
 
 WEB_IP = "172.17.0.2"
@@ -184,7 +185,7 @@ def test_a_hand_dnat_to_a_container_is_not_the_engines_publication() -> None:
 
 
 def _fields(c: Container) -> dict:
-    return {name: getattr(c, name) for name in c.__dataclass_fields__}
+    return {name: getattr(c, name) for name in fields(c)}
 
 
 # --------------------------------------------------------------------------- port-already-allocated
