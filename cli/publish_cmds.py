@@ -11,6 +11,8 @@ import json
 import sys
 from typing import Any
 
+#: `--backend` values (core.publish.backend.CHOICES, repeated so that `portscope list` imports no core.publish).
+BACKEND_CHOICES = ("auto", "iptables-nft", "iptables-legacy", "nftables")
 EXIT_CODES = """exit status:
   0  done (status: no drift)
   1  status: stored bindings and the kernel differ (drift)
@@ -28,6 +30,8 @@ def add_publish_commands(sub: Any) -> None:
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXIT_CODES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
         p.set_defaults(func=func)
+        p.add_argument("--backend", choices=BACKEND_CHOICES, default="auto",
+                       help="firewall backend (default auto: the stored bindings' one, else the engine's)")  # fmt: skip
         return p
 
     p = add("publish", "publish a port of a running container with portscope's own rules", cmd_publish)
@@ -85,39 +89,44 @@ def _print_batches(outcome: Any) -> None:
     if not outcome.batches:
         print("# no rule changes")
     for family, batch in outcome.batches.items():
-        print(f"# {family}: restore --noflush")
+        print("# nft -f - (one transaction, both families)" if family == "nft" else f"# {family}: restore --noflush")
         sys.stdout.write(batch)
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
     from core.publish.ops import publish
 
-    change = publish(args.container, args.spec, dry_run=args.dry_run, force=args.force, reason=args.reason)
+    change = publish(
+        args.container, args.spec, dry_run=args.dry_run, force=args.force, reason=args.reason, backend=args.backend
+    )
     return _print_change("published", change, args.dry_run)
 
 
 def cmd_unpublish(args: argparse.Namespace) -> int:
     from core.publish.ops import unpublish
 
-    return _print_change("unpublished", unpublish(args.binding, dry_run=args.dry_run), args.dry_run)
+    change = unpublish(args.binding, dry_run=args.dry_run, backend=args.backend)
+    return _print_change("unpublished", change, args.dry_run)
 
 
 def cmd_block(args: argparse.Namespace) -> int:
     from core.publish.ops import block
 
-    return _print_change("blocked", block(args.binding, dry_run=args.dry_run, reason=args.reason), args.dry_run)
+    change = block(args.binding, dry_run=args.dry_run, reason=args.reason, backend=args.backend)
+    return _print_change("blocked", change, args.dry_run)
 
 
 def cmd_unblock(args: argparse.Namespace) -> int:
     from core.publish.ops import unblock
 
-    return _print_change("unblocked", unblock(args.binding, dry_run=args.dry_run), args.dry_run)
+    change = unblock(args.binding, dry_run=args.dry_run, backend=args.backend)
+    return _print_change("unblocked", change, args.dry_run)
 
 
 def _converge(action: str, args: argparse.Namespace) -> int:
     from core.publish.maintain import converge
 
-    report = converge(action, dry_run=args.dry_run)
+    report = converge(action, dry_run=args.dry_run, backend=args.backend)
     _print_report(report)
     if args.dry_run:
         _print_batches(report.outcome)
@@ -147,13 +156,14 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from core.publish.maintain import status
 
-    report = status()
+    report = status(backend=args.backend)
     placed = {p.binding.id: p.target_ip for p in report.placement.placed}
     if args.json:
         doc = {
             "schema": "portscope.status/1",
             "bindings": [{**b.to_dict(), "target_now": placed.get(b.id)} for b in report.bindings],
             "drift": report.drift,
+            "backend": report.backend,
         }
         json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")
@@ -166,7 +176,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         for line in report.drift:
             print(f"drift: {line}")
         if not report.drift:
-            print("in sync with the kernel")
+            print(f"in sync with the kernel ({report.backend})")
     return 1 if report.drifted else 0
 
 
@@ -180,4 +190,4 @@ def cmd_watch(args: argparse.Namespace) -> int:
             _print_report(result)
         sys.stdout.flush()
 
-    return watch(on_reconcile=show)
+    return watch(on_reconcile=show, backend=args.backend)

@@ -1,9 +1,11 @@
-"""Which iptables flavour carries Docker's rules here; portscope writes its own rules with the same one.
+"""Which firewall backend carries the engine's rules here; portscope writes its own rules with the same one.
 
 iptables-nft when Docker's DOCKER chain is in iptables-nft's tables, iptables-legacy when it is in
-the legacy tables, native nftables (refused) when a `docker-bridges` table exists, else whatever
-`iptables -V` says. The legacy tables are only read when the kernel has them, so that reading
-never loads a legacy table into an iptables-nft host.
+the legacy tables, native nftables when a `docker-bridges` table exists (Docker's
+`firewall-backend: nftables`) or when Podman's netavark uses its nftables driver (`table inet netavark`
+and no NETAVARK chain in iptables), else whatever `iptables -V` says. The legacy tables are only read
+when the kernel has them, so that reading never loads a legacy table into an iptables-nft host.
+`--backend` overrides the detection; the backend bindings were written with is kept in the state.
 """
 
 from __future__ import annotations
@@ -14,16 +16,20 @@ from dataclasses import dataclass
 from typing import Literal
 
 from core.model import Family
-from core.publish.errors import UnsupportedError
+from core.publish.errors import InputError, UnsupportedError
 from core.tools import run_all, which
 
 BackendName = Literal["iptables-nft", "iptables-legacy", "nftables"]
+BACKENDS: tuple[BackendName, ...] = ("iptables-nft", "iptables-legacy", "nftables")
+#: What `--backend` accepts.
+CHOICES = ("auto", *BACKENDS)
 _DOCKER_CHAIN = re.compile(r"^:DOCKER ", re.MULTILINE)
+_ENGINE_CHAIN = re.compile(r"^:(?:DOCKER|NETAVARK)[A-Za-z0-9_-]* ", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
 class Backend:
-    """An iptables flavour and the tools that read and write it."""
+    """A firewall backend (an iptables flavour, or native nftables) and the tools that read and write it."""
 
     name: BackendName
 
@@ -43,13 +49,26 @@ class Backend:
     def restore_argv(self, family: Family) -> list[str]:
         return [self.tool(family, "restore"), "--noflush", "-w", "30"]
 
+    @property
+    def native(self) -> bool:
+        """True for native nftables (portscope's own `portscope` tables, written with `nft -f`)."""
+        return self.name == "nftables"
+
     def check_writable(self) -> None:
-        """Refuse native nftables with the reason."""
-        if self.name == "nftables":
-            raise UnsupportedError(
-                "Docker uses native nftables here (table docker-bridges); portscope writes iptables rules "
-                "and cannot publish alongside it yet: use `docker run -p` instead"
-            )
+        """UnsupportedError (one line, what to install) when the tool that writes this backend is missing."""
+        if self.native and which("nft") is None:
+            raise UnsupportedError("nft not found: install the nftables package (native nftables backend)")
+
+
+def resolve_backend(choice: str = "auto", stored: str | None = None) -> Backend:
+    """`--backend`: an explicit name wins, then the backend the stored bindings were written with, then detection."""
+    if choice not in CHOICES:
+        raise InputError(f"backend {choice!r} is not one of {', '.join(CHOICES)}")
+    if choice != "auto":
+        return Backend(choice)  # type: ignore[arg-type]
+    if stored in BACKENDS:
+        return Backend(stored)  # type: ignore[arg-type]
+    return detect_backend()
 
 
 def choose_backend(nft_nat: str, legacy_nat: str, nft_tables: str, version: str) -> BackendName:
@@ -59,6 +78,9 @@ def choose_backend(nft_nat: str, legacy_nat: str, nft_tables: str, version: str)
     if _DOCKER_CHAIN.search(legacy_nat):
         return "iptables-legacy"
     if re.search(r"^table \w+ docker-bridges$", nft_tables, re.MULTILINE):
+        return "nftables"
+    netavark = re.search(r"^table inet netavark$", nft_tables, re.MULTILINE)
+    if netavark and not _ENGINE_CHAIN.search(nft_nat) and not _ENGINE_CHAIN.search(legacy_nat):
         return "nftables"
     return "iptables-legacy" if "legacy" in version else "iptables-nft"
 

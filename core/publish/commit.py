@@ -28,11 +28,13 @@ FAMILIES: tuple[Family, ...] = ("ipv4", "ipv6")
 
 @dataclass(slots=True)
 class Outcome:
-    """What a commit did: the batches written, the rule lines added and removed, per family."""
+    """What a commit did: the batches written (per family; `nft` for the one native nftables batch), the rule
+    lines added and removed, and notes for the user."""
 
     batches: dict[str, str] = field(default_factory=dict)
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def read_views(backend: Backend, families: Sequence[Family] = FAMILIES) -> dict[Family, tuple[OurView, str]]:

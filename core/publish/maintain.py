@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.publish import audit, state
-from core.publish.commit import FAMILIES, Outcome, commit, read_views
+from core.publish.commit import Outcome
 from core.publish.errors import RuleRefusedError
 from core.publish.model import StoredBinding
 from core.publish.ops import localnet_on
 from core.publish.placement import Placement, place_all
-from core.publish.saved import differences
 from core.publish.world import read_world, require_root
 
 
@@ -20,13 +19,16 @@ class Report:
     placement: Placement
     outcome: Outcome | None = None
     drift: list[str] = field(default_factory=list)
+    backend: str | None = None
 
     @property
     def drifted(self) -> bool:
         return bool(self.drift)
 
 
-def converge(action: str = "apply", docker_host: str | None = None, dry_run: bool = False) -> Report:
+def converge(
+    action: str = "apply", docker_host: str | None = None, dry_run: bool = False, backend: str = "auto"
+) -> Report:
     """Re-create every stored binding's rules on its target's current address (idempotent).
 
     `apply` after a reboot, a flush or a daemon restart; `reconcile` after containers moved. A binding
@@ -35,17 +37,19 @@ def converge(action: str = "apply", docker_host: str | None = None, dry_run: boo
     require_root(action)
     with state.locked() as folder:
         current = state.load(folder)
-        world = read_world(docker_host)
+        world = read_world(docker_host, backend, current)
         placement = place_all(current.bindings, world.snap)
         try:
-            outcome = commit(world.backend, world.wanted(placement.placed), dry_run=dry_run)
+            outcome = world.commit(placement.placed, dry_run=dry_run)
         except RuleRefusedError as exc:
             audit.record(folder, action, f"{len(current.bindings)} bindings", f"refused: {exc}")
             raise
-        report = Report(current.bindings, placement, outcome)
+        report = Report(current.bindings, placement, outcome, backend=world.backend.name)
         if dry_run:
             return report
+        placement.notes += outcome.notes
         localnet_on(placement.placed, placement.notes)
+        current.backend = world.backend.name
         state.save(folder, current)
         if outcome.batches:
             moved = ", ".join(f"{b.id} {old} -> {new}" for b, old, new in placement.moved)
@@ -54,19 +58,17 @@ def converge(action: str = "apply", docker_host: str | None = None, dry_run: boo
         return report
 
 
-def status(docker_host: str | None = None) -> Report:
+def status(docker_host: str | None = None, backend: str = "auto") -> Report:
     """Stored bindings against the kernel: `drift` lists every difference (nothing is changed)."""
     require_root("status")
     with state.locked() as folder:
         current = state.load(folder)
-        world = read_world(docker_host)
+        world = read_world(docker_host, backend, current)
         last_ips = {b.id: b.last_ip for b in current.bindings}
         placement = place_all(current.bindings, world.snap)
-        wanted = world.wanted(placement.placed)
-        actual = {f: view for f, (view, _) in read_views(world.backend).items()}
-    report = Report(current.bindings, placement)
-    for family in FAMILIES:
-        report.drift += differences(wanted.get(family, {}), actual.get(family, {}))
+        drift = world.drift(placement.placed)
+    report = Report(current.bindings, placement, backend=world.backend.name)
+    report.drift += drift
     for b, _, new in placement.moved:
         report.drift.append(
             f"{b.id}: {b.container_name} moved {last_ips.get(b.id)} -> {new}: run `portscope reconcile`"

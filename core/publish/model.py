@@ -69,6 +69,7 @@ class StoredBinding:
 @dataclass(slots=True)
 class State:
     bindings: list[StoredBinding] = field(default_factory=list)
+    backend: str | None = None  # the firewall backend the bindings' rules were last written with
 
     def find(self, binding_id: str) -> StoredBinding | None:
         return next((b for b in self.bindings if b.id == binding_id), None)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from core.model import Binding, bracket
 from core.publish import audit, state
-from core.publish.commit import Outcome, commit
+from core.publish.commit import Outcome
 from core.publish.conflicts import check_free
 from core.publish.errors import ConflictError, InputError, RuleRefusedError
 from core.publish.freeport import pick_port, taken_ports
@@ -42,6 +42,7 @@ def publish(
     reason: str | None = None,
     docker_host: str | None = None,
     inject: Inject | None = None,
+    backend: str = "auto",
 ) -> Change:
     """Publish HOST_IP:HOST_PORT/PROTO to a running container's (or a plain IP's) CONTAINER_PORT."""
     spec = parse_port_spec(spec_text)
@@ -52,7 +53,7 @@ def publish(
     require_root("publish")
     with state.locked() as folder:
         current = state.load(folder)
-        world = read_world(docker_host)
+        world = read_world(docker_host, backend, current)
         host_ip = _host_ip(spec, world)
         family = "ipv6" if ":" in host_ip else "ipv4"
         target = _target(world, target_ref, plain_ip, family)
@@ -91,14 +92,14 @@ def publish(
         return change
 
 
-def unpublish(ref_text: str, *, dry_run: bool = False, docker_host: str | None = None) -> Change:
+def unpublish(ref_text: str, *, dry_run: bool = False, docker_host: str | None = None, backend: str = "auto") -> Change:
     """Remove exactly one publish binding's rules (by id or host port)."""
     ref = parse_binding_ref(ref_text)
     require_root("unpublish")
     with state.locked() as folder:
         current = state.load(folder)
         binding = _stored(current, ref, "publish")
-        world = read_world(docker_host)
+        world = read_world(docker_host, backend, current)
         if binding is None:
             other = _foreign(world, ref)
             if other is not None:
@@ -112,13 +113,20 @@ def unpublish(ref_text: str, *, dry_run: bool = False, docker_host: str | None =
         return _apply(world, folder, current, rest, "unpublish", binding, binding.why, dry_run, None)
 
 
-def block(ref_text: str, *, dry_run: bool = False, reason: str | None = None, docker_host: str | None = None) -> Change:
-    """DROP outside traffic to another owner's published port (in PORTSCOPE-FORWARD, via DOCKER-USER)."""
+def block(
+    ref_text: str,
+    *,
+    dry_run: bool = False,
+    reason: str | None = None,
+    docker_host: str | None = None,
+    backend: str = "auto",
+) -> Change:
+    """DROP outside traffic to another owner's published port (PORTSCOPE-FORWARD, or the nftables forward chain)."""
     reason = check_reason(reason)
     require_root("block")
     with state.locked() as folder:
         current = state.load(folder)
-        world = read_world(docker_host)
+        world = read_world(docker_host, backend, current)
         inv, _ = _inventory(world)
         target = _blockable(inv.bindings, ref_text)
         bid = binding_id("block", target.host_ip, target.host_port or 0, target.protocol)
@@ -144,7 +152,7 @@ def block(ref_text: str, *, dry_run: bool = False, reason: str | None = None, do
         return _apply(world, folder, current, [*current.bindings, binding], "block", binding, reason, dry_run, None)
 
 
-def unblock(ref_text: str, *, dry_run: bool = False, docker_host: str | None = None) -> Change:
+def unblock(ref_text: str, *, dry_run: bool = False, docker_host: str | None = None, backend: str = "auto") -> Change:
     """Remove a block (by its id or the blocked host port)."""
     ref = parse_binding_ref(ref_text)
     require_root("unblock")
@@ -153,7 +161,7 @@ def unblock(ref_text: str, *, dry_run: bool = False, docker_host: str | None = N
         binding = _stored(current, ref, "block")
         if binding is None:
             raise InputError(f"no portscope block {_where(ref)}: see `portscope status`")
-        world = read_world(docker_host)
+        world = read_world(docker_host, backend, current)
         rest = [b for b in current.bindings if b.id != binding.id]
         return _apply(world, folder, current, rest, "unblock", binding, binding.why, dry_run, None)
 
@@ -172,15 +180,16 @@ def _apply(
     """Render every binding, commit, then store the state and write the audit line."""
     placement = place_all(bindings, world.snap)
     try:
-        outcome = commit(world.backend, world.wanted(placement.placed), inject, dry_run)
+        outcome = world.commit(placement.placed, inject, dry_run)
     except RuleRefusedError as exc:
         audit.record(folder, action, subject.describe(), f"refused: {exc}", reason=reason)
         raise
-    change = Change(binding=subject, outcome=outcome, notes=list(placement.notes))
+    change = Change(binding=subject, outcome=outcome, notes=[*placement.notes, *outcome.notes])
     if dry_run:
         return change
     localnet_on(placement.placed, change.notes)
     current.bindings = bindings
+    current.backend = world.backend.name
     state.save(folder, current)
     audit.record(folder, action, subject.describe(), "ok", outcome.added, outcome.removed, reason)
     return change

@@ -55,12 +55,18 @@ def load(folder: str) -> State:
         raise PortscopeError(f"cannot read {path}: {exc} (fix or move the file)") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise PortscopeError(f"{path} is not a portscope state file ({SCHEMA}): move it away")
-    return State(bindings=[StoredBinding.from_dict(b) for b in data.get("bindings", [])])
+    backend = data.get("backend")
+    return State(
+        bindings=[StoredBinding.from_dict(b) for b in data.get("bindings", [])],
+        backend=backend if isinstance(backend, str) else None,
+    )
 
 
 def save(folder: str, state: State) -> None:
     """Write atomically: a temp file in the same directory, fsync, rename, fsync the directory."""
-    doc = {"schema": SCHEMA, "bindings": [b.to_dict() for b in state.bindings]}
+    doc: dict = {"schema": SCHEMA, "bindings": [b.to_dict() for b in state.bindings]}
+    if state.backend:
+        doc["backend"] = state.backend
     fd, tmp = tempfile.mkstemp(prefix=".state-", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

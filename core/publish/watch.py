@@ -54,6 +54,7 @@ def watch(
     docker_host: str | None = None,
     on_reconcile: Callable[[Any], None] | None = None,
     reconcile: Callable[[], Any] | None = None,
+    backend: str = "auto",
 ) -> int:
     """Reconcile once, then after every container start/restart/die/destroy, until SIGTERM or SIGINT; returns 0.
 
@@ -64,7 +65,7 @@ def watch(
         from core.publish.maintain import converge
 
         def reconcile() -> Any:
-            return converge("reconcile", docker_host)
+            return converge("reconcile", docker_host, backend=backend)
 
     signals = _Signals()
     stream = None

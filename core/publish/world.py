@@ -1,17 +1,23 @@
-"""What every command reads first, under the lock: the backend, a live snapshot, and the wanted views."""
+"""What every command reads first, under the lock: the backend, a live snapshot; and the one way to write.
+
+`World.commit` and `World.drift` dispatch to the iptables writer (`commit.py`) or the native nftables
+one (`nft_commit.py`), so publish, unpublish, block, apply, reconcile, status and watch share one path.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from core.errors import EngineError, NotRootError
+from core.errors import EngineError, NotRootError, PortscopeError
 from core.model import Family, Snapshot
-from core.publish.backend import Backend, detect_backend
-from core.publish.commit import FAMILIES
+from core.publish.backend import Backend, resolve_backend
+from core.publish.commit import FAMILIES, Outcome, commit, read_views
+from core.publish.model import State
 from core.publish.render import Placed, render
-from core.publish.saved import OurView
+from core.publish.saved import OurView, differences
 
 _IFACE = re.compile(r"[A-Za-z0-9_.@:-]{1,15}")
 
@@ -20,6 +26,7 @@ _IFACE = re.compile(r"[A-Za-z0-9_.@:-]{1,15}")
 class World:
     backend: Backend
     snap: Snapshot
+    previous: Backend | None = None  # the backend stored bindings were written with, when it differs
 
     def tables_present(self, family: Family) -> dict[str, set[str]]:
         return {
@@ -28,6 +35,40 @@ class World:
 
     def wanted(self, placed: list[Placed]) -> dict[Family, OurView]:
         return {f: render(placed, f, self.tables_present(f)) for f in FAMILIES}
+
+    def commit(
+        self, placed: list[Placed], inject: Mapping[str, Sequence[str]] | None = None, dry_run: bool = False
+    ) -> Outcome:
+        """Write our rules for `placed` on this backend (one atomic change); RuleRefusedError changes nothing."""
+        if self.backend.native:
+            from core.publish.nft_commit import commit_nft
+
+            outcome = commit_nft(placed, inject, dry_run)
+        else:
+            outcome = commit(self.backend, self.wanted(placed), inject, dry_run)
+        if self.previous is not None and not dry_run:
+            outcome.notes.append(self._clear_previous())
+        return outcome
+
+    def drift(self, placed: list[Placed]) -> list[str]:
+        """Every difference between the rules `placed` needs and the kernel's (nothing is changed)."""
+        if self.backend.native:
+            from core.publish.nft_commit import drift_nft
+
+            return drift_nft(placed)
+        wanted = self.wanted(placed)
+        actual = {f: view for f, (view, _) in read_views(self.backend).items()}
+        return [line for f in FAMILIES for line in differences(wanted.get(f, {}), actual.get(f, {}))]
+
+    def _clear_previous(self) -> str:
+        """Remove our rules from the backend the bindings were on before (after the new one holds them)."""
+        old = self.previous
+        assert old is not None
+        try:
+            World(old, self.snap).commit([])
+        except PortscopeError as exc:
+            return f"moved the bindings from {old.name} to {self.backend.name}; removing the old rules failed: {exc}"
+        return f"moved the bindings from {old.name} to {self.backend.name} (old rules removed)"
 
     def require_engine(self) -> None:
         if not self.snap.engine.reachable:
@@ -39,14 +80,16 @@ def require_root(command: str) -> None:
         raise NotRootError(f"`portscope {command}` reads and changes the firewall: run it as root (sudo)")
 
 
-def read_world(docker_host: str | None = None) -> World:
-    """Backend and live snapshot; refuses a backend portscope cannot write (native nftables)."""
+def read_world(docker_host: str | None = None, backend: str = "auto", current: State | None = None) -> World:
+    """Backend (`backend` is the --backend choice; `current` the stored state) and a live snapshot."""
     from core.live import read_live
 
-    backend = detect_backend()
-    backend.check_writable()
+    stored = current.backend if current is not None and current.bindings else None
+    chosen = resolve_backend(backend, stored)
+    chosen.check_writable()
     snap = read_live(docker_host)
-    return World(backend=backend, snap=snap)
+    previous = Backend(stored) if stored and stored != chosen.name else None  # type: ignore[arg-type]
+    return World(backend=chosen, snap=snap, previous=previous)
 
 
 def enable_route_localnet(bridge: str, proc: str = "/proc") -> bool:

@@ -249,13 +249,3 @@ def test_duplicate_jumps_are_removed() -> None:
 )
 def test_backend_follows_docker(nft: str, legacy: str, tables: str, version: str, expected: str) -> None:
     assert choose_backend(nft, legacy, tables, version) == expected
-
-
-def test_native_nftables_is_refused_in_one_line() -> None:
-    from core.publish.backend import Backend
-    from core.publish.errors import UnsupportedError
-
-    Backend("iptables-nft").check_writable()
-    with pytest.raises(UnsupportedError) as err:
-        Backend("nftables").check_writable()
-    assert err.value.exit_code == 6 and "docker-bridges" in str(err.value) and "\n" not in str(err.value)

@@ -1,0 +1,143 @@
+"""Write portscope's nftables tables in ONE `nft -f -` batch covering both families, all-or-nothing.
+
+For each family the batch declares our table (so that deleting it cannot fail), deletes it and declares
+it again whole: nft applies a batch as one kernel transaction, so a refused rule changes nothing, and no
+other table is named. Only our tables and Docker's `docker-bridges` (read only) are ever listed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from core.errors import ToolError
+from core.model import Family
+from core.publish.commit import FAMILIES, Outcome
+from core.publish.errors import RuleRefusedError, UnsupportedError
+from core.publish.nft_docker import check_forwarding
+from core.publish.nft_render import NFT_FAMILY, TABLE, NftView, render_nft, table_text
+from core.publish.nft_saved import differences, parse_listing, rule_lines
+from core.publish.render import Placed
+from core.tools import run_all, which
+
+#: The key of `inject` (test hook) whose lines are appended to the batch, e.g. a rule the kernel refuses.
+INJECT_KEY = "nft"
+_ABSENT = "No such file or directory"
+
+
+@dataclass(slots=True)
+class NftState:
+    """Our tables as the kernel holds them (None: no table) and Docker's tables as `nft -j` JSON (None: none)."""
+
+    ours: dict[Family, NftView | None]
+    docker: dict[Family, dict | None]
+
+
+def nft_path() -> str:
+    path = which("nft")
+    if path is None:
+        raise UnsupportedError("nft not found: install the nftables package")
+    return path
+
+
+def read_state(nft: str | None = None) -> NftState:
+    """List our tables and Docker's, all four at once."""
+    nft = nft or nft_path()
+    commands = [[nft, "list", "table", NFT_FAMILY[f], TABLE] for f in FAMILIES]
+    commands += [[nft, "-j", "list", "table", NFT_FAMILY[f], "docker-bridges"] for f in FAMILIES]
+    results = run_all(commands, timeout=60)
+    texts = []
+    for result in results:
+        if result.ok:
+            texts.append(result.stdout)
+        elif _ABSENT in result.stderr:
+            texts.append(None)
+        else:
+            raise ToolError(f"{result.reason()} (run portscope as root)")
+    ours = {f: None if t is None else parse_listing(t) for f, t in zip(FAMILIES, texts[:2], strict=True)}
+    docker = {f: None if t is None else _json(t) for f, t in zip(FAMILIES, texts[2:], strict=True)}
+    return NftState(ours, docker)
+
+
+def wanted_views(placed: list[Placed], state: NftState) -> dict[Family, NftView]:
+    """Render both families, with Docker's accept mark where it has one (UnsupportedError when it drops)."""
+    out: dict[Family, NftView] = {}
+    for family in FAMILIES:
+        mark = check_forwarding(state.docker[family], placed, family)
+        out[family] = render_nft(placed, family, mark)
+    return out
+
+
+def build_batch(
+    wanted: Mapping[Family, NftView], current: Mapping[Family, NftView | None], inject: Sequence[str] = ()
+) -> str:
+    """The `nft -f` text that turns `current` into `wanted`; empty when nothing changes (and nothing injected)."""
+    if not inject and all(_same(wanted.get(f, {}), current.get(f)) for f in FAMILIES):
+        return ""
+    lines: list[str] = []
+    for family in FAMILIES:
+        want, have = wanted.get(family, {}), current.get(family)
+        if not want and have is None:
+            continue
+        name = f"{NFT_FAMILY[family]} {TABLE}"
+        lines += [f"table {name} {{}}", f"delete table {name}"]
+        if want:
+            lines.append(table_text(family, want).rstrip("\n"))
+    lines += list(inject)
+    return "\n".join(lines) + "\n"
+
+
+def commit_nft(
+    placed: list[Placed], inject: Mapping[str, Sequence[str]] | None = None, dry_run: bool = False
+) -> Outcome:
+    """Make the kernel hold exactly the rendered tables; RuleRefusedError leaves the ruleset as it was."""
+    nft = nft_path()
+    state = read_state(nft)
+    wanted = wanted_views(placed, state)
+    batch = build_batch(wanted, state.ours, (inject or {}).get(INJECT_KEY, ()))
+    outcome = Outcome()
+    if not batch:
+        return outcome
+    outcome.batches[INJECT_KEY] = batch
+    for family in FAMILIES:
+        old, new = rule_lines(family, state.ours[family]), rule_lines(family, wanted[family])
+        outcome.added += [line for line in new if line not in old]
+        outcome.removed += [line for line in old if line not in new]
+    if dry_run:
+        return outcome
+    try:
+        result = subprocess.run([nft, "-f", "-"], input=batch, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ToolError(f"nft: {exc}") from None
+    if result.returncode != 0:
+        reason = nft_error(result.stderr or result.stdout) or f"exit status {result.returncode}"
+        raise RuleRefusedError(f"the kernel refused the rules ({reason}); nothing was changed")
+    return outcome
+
+
+def drift_nft(placed: list[Placed]) -> list[str]:
+    """Every difference between the rendered tables and the kernel's (nothing is changed)."""
+    state = read_state()
+    wanted = wanted_views(placed, state)
+    return [line for f in FAMILIES for line in differences(f, wanted[f], state.ours[f])]
+
+
+def nft_error(text: str) -> str:
+    """nft's error as one line: `Error: ...` lines without their `/dev/stdin:3:1-20:` position prefix."""
+    errors = [line.split("Error:", 1)[1].strip() for line in text.splitlines() if "Error:" in line]
+    lines = errors or [line.strip() for line in text.splitlines() if line.strip()]
+    return "; ".join(lines)[:400]
+
+
+def _same(want: NftView, have: NftView | None) -> bool:
+    return (have is None and not want) or (have is not None and have == want)
+
+
+def _json(text: str) -> dict | None:
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        raise ToolError("nft -j printed something that is not JSON: check the nftables version") from None
+    return doc if isinstance(doc, dict) else None
