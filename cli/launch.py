@@ -26,10 +26,27 @@ def reads_live_once(argv: Sequence[str]) -> bool:
 def run() -> None:
     """`portscope ...`"""
     argv = sys.argv[1:]
-    if reads_live_once(argv):
+    one_shot = reads_live_once(argv)
+    if one_shot:
         from core.rules import prefetch
 
         prefetch.start()
     from cli.main import main
 
-    sys.exit(main(argv))
+    code = main(argv)
+    if one_shot:
+        _exit_now(code)
+    sys.exit(code)
+
+
+def _exit_now(code: int) -> None:
+    """Exit without tearing down the heap: freeing a 10,000-port read object by object takes ~50 ms."""
+    from core.rules import prefetch
+
+    prefetch.discard()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, OSError):
+        code = code or 1
+    os._exit(code)

@@ -162,6 +162,11 @@ class Chain:
         return self._rules
 
     @property
+    def has_pending(self) -> bool:
+        """True while some rule lines are not parsed yet."""
+        return bool(self._pending)
+
+    @property
     def size(self) -> int:
         """The number of rules, without parsing them."""
         return len(self._rules) + len(self._pending)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 
 from core.record import record
 
@@ -42,11 +43,14 @@ def run_all(
     commands: Sequence[Sequence[str]],
     timeout: float = 10.0,
     started: dict[tuple[str, ...], subprocess.Popen[str]] | None = None,
+    readers: dict[tuple[str, ...], Callable[[Iterable[str]], str]] | None = None,
 ) -> list[ToolResult]:
     """Start every command at once and wait for all; a missing tool or a timeout becomes a failed result.
 
     `started`: processes already running for some of the commands (core.rules.prefetch); they are
     used instead of starting those commands again, and any left over are stopped.
+    `readers`: for some commands, a function that consumes the output lines as they come and
+    returns the whole text (so parsing overlaps with the tool still printing).
     """
     pending = dict(started or {})
     running: list[tuple[tuple[str, ...], subprocess.Popen[str] | None, str]] = []
@@ -71,7 +75,11 @@ def run_all(
         if proc is None:
             results.append(ToolResult(argv, 127, "", error))
             continue
+        reader = readers.get(argv) if readers else None
         try:
+            if reader is not None:
+                results.append(_read_streaming(argv, proc, reader, timeout))
+                continue
             out, err = proc.communicate(timeout=timeout)
             results.append(ToolResult(argv, proc.returncode, out, err))
         except subprocess.TimeoutExpired:
@@ -79,3 +87,26 @@ def run_all(
             proc.communicate()
             results.append(ToolResult(argv, 124, "", f"timed out after {timeout:g} s"))
     return results
+
+
+def _read_streaming(
+    argv: tuple[str, ...], proc: subprocess.Popen[str], reader: Callable[[Iterable[str]], str], timeout: float
+) -> ToolResult:
+    """Feed the output to `reader` line by line; a tool still running after `timeout` is killed."""
+    expired: list[bool] = []
+
+    def expire() -> None:
+        expired.append(True)
+        proc.kill()
+
+    timer = threading.Timer(timeout, expire)
+    timer.start()
+    try:
+        out = reader(proc.stdout)  # type: ignore[arg-type]
+        err = proc.stderr.read() if proc.stderr else ""
+        proc.wait()
+    finally:
+        timer.cancel()
+    if expired:
+        raise subprocess.TimeoutExpired(argv, timeout)
+    return ToolResult(argv, proc.returncode, out, err)

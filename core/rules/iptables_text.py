@@ -11,6 +11,7 @@ first used (`Chain.defer`), so a read pays only for the chains that are looked a
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from core.errors import ParseError
 from core.model import Backend, Chain, Family, Rule, Table
@@ -24,6 +25,8 @@ BUILTIN_CHAINS: dict[str, tuple[str, ...]] = {
     "raw": ("PREROUTING", "OUTPUT"),
     "security": ("INPUT", "FORWARD", "OUTPUT"),
 }
+#: Rule lines read between two eager parses of the DNAT chains (`parse_iptables_lines(eager_dnat=True)`).
+_EAGER_BATCH = 500
 #: An IPv6 address after an address option: two colons before the next blank.
 _IPV6_ADDRESS = re.compile(
     r"(?:-[sd]|--source|--destination|--to-destination|--to-source) \[?[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:"
@@ -74,10 +77,26 @@ def parse_iptables_text(
     once; the kernel's own output is parsed chain by chain when first used. Never raises
     anything else.
     """
+    return parse_iptables_lines(text.splitlines(), backend, family, source)
+
+
+def parse_iptables_lines(
+    lines: Iterable[str],
+    backend: Backend = "dump",
+    family: Family | None = None,
+    source: str = "input",
+    eager_dnat: bool = False,
+) -> list[Table]:
+    """`parse_iptables_text` over lines as they come (e.g. from a tool's pipe).
+
+    `eager_dnat`: parse the rules of chains that hold DNAT/REDIRECT while reading, in batches, so
+    that the work overlaps with the tool still printing; other chains stay lazy.
+    """
     sections: list[_Section] = []
     current: _Section | None = None
     header_family: Family | None = family
-    for number, raw in enumerate(text.splitlines(), start=1):
+    since_eager = 0
+    for number, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line:
             continue
@@ -106,8 +125,20 @@ def parse_iptables_text(
             current = _Section("nat", family, backend, source)
             sections.append(current)
         _read_line(current, number, line, source)
+        if eager_dnat and current.family is not None:
+            since_eager += 1
+            if since_eager >= _EAGER_BATCH:
+                since_eager = 0
+                _parse_dnat_chains(current)
     tables = _merge([_build(section, backend) for section in sections])
     return strict_parse(tables) if backend == "dump" else tables
+
+
+def _parse_dnat_chains(section: _Section) -> None:
+    """Parse the pending rules of the section's chains that hold DNAT/REDIRECT."""
+    for chain in section.chains.values():
+        if chain.has_pending and chain.may_dnat:
+            _ = chain.rules
 
 
 def strict_parse(tables: list[Table]) -> list[Table]:

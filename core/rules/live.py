@@ -15,11 +15,12 @@ All commands of a stage run at once.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 
 from core.errors import ParseError
 from core.model import Backend, BackendStatus, Family, RuleSource, Table
 from core.record import field, record
-from core.rules.iptables_text import parse_iptables_text
+from core.rules.iptables_text import parse_iptables_lines, parse_iptables_text
 from core.rules.prefetch import LEGACY_SAVE_TOOLS, NFT_SAVE_TOOLS, legacy_tables, take
 from core.tools import ToolResult, run_all, which
 
@@ -54,9 +55,10 @@ def read_rules(proc: str = "/proc", timeout: float = 10.0) -> RuleRead:
             out.backends.append(BackendStatus("iptables-legacy", family, read=True, reason="no legacy tables"))
     nft = which("nft")
     commands = [argv for *_, argv in jobs] + ([[nft, "list", "chains"]] if nft else [])
-    results = run_all(commands, timeout, started=take(proc))
-    for (backend, family, _), result in zip(jobs, results, strict=False):
-        _take_iptables(out, backend, family, result)
+    streams = {tuple(argv): _Stream(backend, family, " ".join(argv)) for backend, family, argv in jobs}
+    results = run_all(commands, timeout, started=take(proc), readers={k: s.read for k, s in streams.items()})
+    for (backend, family, argv), result in zip(jobs, results, strict=False):
+        _take_iptables(out, backend, family, result, streams[tuple(argv)])
     if nft is None:
         out.backends.append(BackendStatus("nftables", None, read=False, reason="nft not found: install nftables"))
         return out
@@ -86,13 +88,48 @@ def _read_with_libiptc(out: RuleRead, family: Family, tables: list[str]) -> None
     _take_iptables(out, "iptables-legacy", family, result)
 
 
-def _take_iptables(out: RuleRead, backend: Backend, family: Family, result: ToolResult) -> None:
+class _Stream:
+    """Parses an iptables-save tool's output while the tool is still printing it."""
+
+    def __init__(self, backend: Backend, family: Family, origin: str) -> None:
+        self.backend = backend
+        self.family = family
+        self.origin = origin
+        self.tables: list[Table] | None = None
+        self.error: ParseError | None = None
+
+    def read(self, lines: Iterable[str]) -> str:
+        """Consume every line (also after a parse error, so the tool can finish); returns the text."""
+        seen: list[str] = []
+
+        def kept() -> Iterator[str]:
+            for line in lines:
+                seen.append(line)
+                yield line
+
+        source = kept()
+        try:
+            self.tables = parse_iptables_lines(source, self.backend, self.family, self.origin, eager_dnat=True)
+        except ParseError as exc:
+            self.error = exc
+            seen.extend(source)
+        return "".join(seen)
+
+
+def _take_iptables(
+    out: RuleRead, backend: Backend, family: Family, result: ToolResult, stream: _Stream | None = None
+) -> None:
     if not result.ok:
         out.backends.append(BackendStatus(backend, family, read=False, reason=result.reason()))
         return
     origin = " ".join(result.argv)
     try:
-        tables = parse_iptables_text(result.stdout, backend=backend, family=family, source=origin)
+        if stream is not None and stream.error is not None:
+            raise stream.error
+        if stream is not None and stream.tables is not None:
+            tables = stream.tables
+        else:
+            tables = parse_iptables_text(result.stdout, backend=backend, family=family, source=origin)
     except ParseError as exc:
         out.backends.append(BackendStatus(backend, family, read=False, reason=str(exc)))
         return

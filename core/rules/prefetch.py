@@ -67,7 +67,7 @@ def start(proc: str = "/proc") -> None:
             )
         except OSError:
             continue
-    atexit.register(_discard)
+    atexit.register(discard)
 
 
 def take(proc: str = "/proc") -> dict[tuple[str, ...], subprocess.Popen[str]]:
@@ -75,14 +75,14 @@ def take(proc: str = "/proc") -> dict[tuple[str, ...], subprocess.Popen[str]]:
     if not _started:
         return {}
     if _started_for != [proc]:
-        _discard()
+        discard()
         return {}
     taken = dict(_started)
     _started.clear()
     return taken
 
 
-def _discard() -> None:
+def discard() -> None:
     """Stop started commands nobody took (e.g. the arguments turned out to be wrong)."""
     for proc in _started.values():
         if proc.poll() is None:
