@@ -25,12 +25,14 @@ def join(
 
     Linear: every step is a dictionary look-up by binding key.
     """
-    by_key = {b.key: b for b in bindings}
+    by_key: dict[tuple, Binding] | None = None  # built on the first proxy: most hosts have few or none
     out = list(bindings)
     for sock in sockets:
         proxy = sock.proxy
         if proxy is None:
             continue
+        if by_key is None:
+            by_key = {b.key: b for b in bindings}
         family = sock.family
         host_ip = _norm_host_ip(proxy.host_ip, family)
         key = (family, proxy.proto, host_ip, proxy.host_port, proxy.container_ip, proxy.container_port)
@@ -63,10 +65,13 @@ def _attach_containers(out: list[Binding], containers: list[Container], engine_o
             for ip in (net.ipv4, net.ipv6):
                 if ip:
                     by_ip.setdefault(ip, c)
-    for b in out:
-        c = by_ip.get(b.target_ip)
-        if c is not None:
-            b.container_id, b.container_name, b.container_port = c.id, c.name, b.target_port
+    if by_ip:
+        for b in out:
+            c = by_ip.get(b.target_ip)
+            if c is not None:
+                b.container_id, b.container_name, b.container_port = c.id, c.name, b.target_port
+    if not any(c.in_force for c in containers):
+        return
     by_host: dict[tuple, list[Binding]] = {}
     for b in out:
         by_host.setdefault((b.family, b.protocol, b.host_ip, b.host_port), []).append(b)

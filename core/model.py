@@ -154,6 +154,14 @@ class Chain:
         self._parse = parse
         self._dnat_hint = self._dnat_hint or may_dnat
 
+    def defer_line(self, number: int, line: str, parse) -> None:
+        """`defer` for a rule line: queued as (line number, position, text); DNAT/REDIRECT noted."""
+        pending = self._pending
+        pending.append((number, len(self._rules) + len(pending) + 1, line))
+        self._parse = parse
+        if not self._dnat_hint and ("DNAT" in line or "REDIRECT" in line):
+            self._dnat_hint = True
+
     @property
     def rules(self) -> list[Rule]:
         if self._pending:

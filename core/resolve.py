@@ -54,6 +54,7 @@ def resolve(tables: Iterable[Table], host_addresses: Iterable[str] = (), catches
     reached: set[int] = set()
     virtual: dict[int, UnreachableDnat] = {}
     found: list[Catch] | None = [] if catches else None
+    replays: _Replays | None = None if catches else {}
     all_dnats: list[Rule] = []
     for table in tables:
         all_dnats.extend(
@@ -61,7 +62,7 @@ def resolve(tables: Iterable[Table], host_addresses: Iterable[str] = (), catches
         )
         for chain in table.chains.values():
             if chain.hook in ENTRY_HOOKS and chain.kind == "nat":
-                walker = _Walker(table, chain.hook, local, merged, reached, virtual, found)
+                walker = _Walker(table, chain.hook, local, merged, reached, virtual, found, replays)
                 walker.walk(chain, PathCondition(family=_table_family(table)), [], frozenset())
     result = Resolution(bindings=list(merged.values()), catches=found or [])
     for rule in all_dnats:
@@ -76,6 +77,10 @@ def _table_family(table: Table) -> Family | None:
     return None if table.family == "inet" else table.family  # type: ignore[return-value]
 
 
+#: id(chain) -> (the condition it was walked with, the DNATs it emitted with their conditions); see `_Walker.walk`.
+_Replays = dict[int, tuple[PathCondition, list[tuple[Rule, PathCondition]]]]
+
+
 class _Walker:
     """Depth-first walk of one table from one entry chain."""
 
@@ -88,7 +93,9 @@ class _Walker:
         reached: set[int],
         virtual: dict[int, UnreachableDnat],
         catches: list[Catch] | None,
+        replays: _Replays | None = None,
     ) -> None:
+        self.replays = replays
         self.table = table
         self.hook = hook
         self.local = local
@@ -98,6 +105,23 @@ class _Walker:
         self.catches = catches
 
     def walk(self, chain: Chain, cond: PathCondition, path: list[Rule], stack: frozenset[str]) -> None:
+        """Walk `chain` with the path condition `cond`, emitting each DNAT it reaches.
+
+        Docker's DOCKER chain is entered from PREROUTING and again from OUTPUT, whose jump adds only
+        `! -d 127.0.0.0/8`. A chain with no jumps and no destination matches reaches the very same
+        DNATs under both, so the second walk replays the first one's DNATs instead of re-matching
+        every rule (when catches are not recorded: they need each path's own condition).
+        """
+        emitted: list[tuple[Rule, PathCondition]] | None = None
+        if self.replays is not None and _replayable(chain):
+            seen = self.replays.get(id(chain))
+            if seen is not None and _same_but_exclusions(seen[0], cond):
+                for rule, here in seen[1]:
+                    self.emit(rule, here, path)
+                return
+            if seen is None:
+                emitted = []
+                self.replays[id(chain)] = (cond, emitted)
         stack = stack | {chain.name}
         chains = self.table.chains
         add = cond.add
@@ -108,6 +132,8 @@ class _Walker:
             if here is not None:
                 if verdict == "dnat" or verdict == "redirect":
                     self.emit(rule, here, path)
+                    if emitted is not None:
+                        emitted.append((rule, here))
                 elif (verdict == "jump" or verdict == "goto") and rule.jump:
                     target = chains.get(rule.jump)
                     if target is not None and rule.jump not in stack:
@@ -170,6 +196,24 @@ class _Walker:
         if net is None:
             return False
         return net.is_loopback or host_ip in self.local
+
+
+def _replayable(chain: Chain) -> bool:
+    """No jumps and no destination matches: the excluded destinations of a path change nothing here."""
+    return all(r.matches.daddr is None and r.verdict not in ("jump", "goto") for r in chain.rules)
+
+
+def _same_but_exclusions(a: PathCondition, b: PathCondition) -> bool:
+    """Equal conditions, except perhaps for the excluded destinations."""
+    return (
+        a.protocol == b.protocol
+        and a.dports == b.dports
+        and a.daddr == b.daddr
+        and a.dst_local == b.dst_local
+        and a.family == b.family
+        and a.conditional == b.conditional
+        and a.constraints == b.constraints
+    )
 
 
 def _add_evidence(binding: Binding, via: list[Rule], final: Rule) -> None:

@@ -84,7 +84,7 @@ def tokenize(line: str) -> list[str]:
 _FAST_DNAT = re.compile(
     r"-A (?P<chain>\S+)(?: (?P<dneg>! )?-d (?P<daddr>[0-9A-Fa-f.:/]+))?(?: (?P<ineg>! )?-i (?P<iface>[\w.@+-]+))?"
     r" -p (?P<proto>tcp|udp|sctp) -m (?P=proto) --dport (?P<dport>\d+(?::\d+)?)"
-    r" -j DNAT --to-destination (?P<to>[0-9A-Fa-f.:\[\]-]+)$"
+    r" -j DNAT --to-destination (?:(?P<to4>[0-9.]+)(?::(?P<to4port>\d+(?:-\d+)?))?|(?P<to>[0-9A-Fa-f.:\[\]-]+))$"
 )
 
 
@@ -94,15 +94,18 @@ def parse_rule_line(
     """One `-A CHAIN …` line as a Rule. Raises ValueError for malformed options."""
     fast = _FAST_DNAT.match(line)
     if fast is not None:
-        daddr = fast["daddr"]
-        iface = fast["iface"]
+        _, dneg, daddr, ineg, iface, proto, dport, to4, to4port, to = fast.groups()
         matches = Matches(
-            protocol=fast["proto"],
-            dports=parse_ports(fast["dport"]),
-            daddr=_addr(daddr, bool(fast["dneg"])) if daddr else None,
-            in_iface=_iface(iface, bool(fast["ineg"])) if iface else None,
+            proto,
+            False,
+            parse_ports(dport),
+            False,
+            _addr(daddr, bool(dneg)) if daddr else None,
+            None,
+            _iface(iface, bool(ineg)) if iface else None,
         )
-        nat = parse_nat_target(fast["to"])
+        # The common `IPv4[:port]` target needs no general target parse.
+        nat = parse_nat_target(to) if to4 is None else NatTarget(to4, parse_ports(to4port)[0] if to4port else None)
         return Rule(backend, family, table, chain, position, line, matches, "dnat", None, nat, None, None, number)
     tokens = tokenize(line)
     parsed = parse_rule_tokens(tokens[2:])
@@ -141,7 +144,7 @@ def _iface(name: str, negated: bool) -> IfaceMatch:
     return IfaceMatch(name, negated)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1 << 17)  # every port and then some: a host with 10,000 published ports must not thrash it
 def parse_ports(text: str) -> tuple[PortRange, ...]:
     """`80`, `8000:8010`, `80,443,8000:8010` (multiport), also `8000-8010` -> port ranges."""
     ranges = []

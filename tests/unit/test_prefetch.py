@@ -67,3 +67,11 @@ def test_legacy_tables_are_planned_only_when_the_kernel_has_them(tmp_path: Path)
     assert "ip6tables-legacy-save" not in names
     if prefetch.which("iptables-legacy-save"):
         assert "iptables-legacy-save" in names
+
+
+@pytest.mark.parametrize("tool", ["iptables-nft-save", "ip6tables-nft-save", "nft", "sh", "no-such-tool-here"])
+def test_prefetch_finds_tools_where_read_rules_does(tool: str) -> None:
+    """Same path, so `take()` hands over exactly the commands `read_rules()` would start."""
+    from core.tools import which
+
+    assert prefetch.which(tool) == which(tool)

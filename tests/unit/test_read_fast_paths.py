@@ -1,0 +1,107 @@
+"""The fast paths of reading give what the general paths give, on the real tools' dumps.
+
+- `parse_iptables_lines(eager_dnat=True)` (lines parsed while a tool prints) == `parse_iptables_text`;
+- the one-regex parse of Docker-shaped DNAT lines == the general option walk;
+- `resolve(catches=False)`, which replays a chain entered a second time, == the full walk.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.record import asdict
+from core.resolve import resolve
+from core.rules.iptables_rule import parse_rule_line, parse_rule_tokens, tokenize
+from core.rules.iptables_text import parse_iptables_lines, parse_iptables_text
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "iptables")
+SAVES = ("nft-v4.save", "nft-v6.save", "legacy-v4.save", "legacy-v6.save")
+
+
+def _load(name: str) -> str:
+    with open(os.path.join(FIXTURES, name), encoding="utf-8") as f:
+        return f.read()
+
+
+def _rules(tables) -> list[dict]:
+    return [asdict(r) for t in tables for c in t.chains.values() for r in c.rules]
+
+
+@pytest.mark.parametrize("name", SAVES)
+def test_streamed_parse_equals_text_parse(name: str) -> None:
+    text = _load(name)
+    family = "ipv6" if "v6" in name else "ipv4"
+    streamed = parse_iptables_lines(iter(text.splitlines(keepends=True)), "iptables-nft", family, "x", eager_dnat=True)
+    whole = parse_iptables_text(text, "iptables-nft", family, "x")
+    assert [(t.family, t.name, list(t.chains)) for t in streamed] == [(t.family, t.name, list(t.chains)) for t in whole]
+    assert _rules(streamed) == _rules(whole)
+    assert any(r["verdict"] == "dnat" for r in _rules(whole))
+
+
+@pytest.mark.parametrize("name", SAVES)
+def test_replayed_walk_equals_full_walk(name: str) -> None:
+    tables = parse_iptables_text(_load(name), "iptables-nft", "ipv6" if "v6" in name else "ipv4", "x")
+    fast = resolve(tables, catches=False)
+    full = resolve(tables, catches=True)
+    assert [asdict(b) for b in fast.bindings] == [asdict(b) for b in full.bindings]
+    assert {id(u.rule) for u in fast.unreachable} == {id(u.rule) for u in full.unreachable}
+    assert any(set(b.hooks) == {"prerouting", "output"} for b in fast.bindings)
+
+
+def test_a_destination_match_is_not_replayed() -> None:
+    """`-d 127.0.0.1` in DOCKER: reached from PREROUTING only (OUTPUT's jump excludes 127.0.0.0/8)."""
+    text = (
+        "*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:DOCKER - [0:0]\n"
+        "-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n"
+        "-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER\n"
+        "-A DOCKER -d 127.0.0.1/32 ! -i docker0 -p tcp -m tcp --dport 9000 -j DNAT --to-destination 172.17.0.2:80\n"
+        "-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.3:80\nCOMMIT\n"
+    )
+    tables = parse_iptables_text(text, "iptables-nft", "ipv4", "x")
+    hooks = {b.host_port: b.hooks for b in resolve(tables, catches=False).bindings}
+    assert hooks == {9000: ["prerouting"], 8080: ["prerouting", "output"]}
+    assert [asdict(b) for b in resolve(tables, catches=False).bindings] == [
+        asdict(b) for b in resolve(tables, catches=True).bindings
+    ]
+
+
+_OCTET = st.integers(0, 255).map(str)
+_IPV4 = st.tuples(_OCTET, _OCTET, _OCTET, _OCTET).map(".".join)
+_PORT = st.integers(1, 65535)
+
+
+@st.composite
+def docker_dnat(draw: st.DrawFn) -> str:
+    parts = ["-A DOCKER"]
+    if draw(st.booleans()):
+        parts.append(f"{'! ' if draw(st.booleans()) else ''}-d {draw(_IPV4)}/32")
+    if draw(st.booleans()):
+        parts.append(f"{'! ' if draw(st.booleans()) else ''}-i {draw(st.sampled_from(['docker0', 'br-1a2b', 'eth0']))}")
+    proto = draw(st.sampled_from(["tcp", "udp", "sctp"]))
+    first = draw(_PORT)
+    dport = f"{first}:{draw(st.integers(first, 65535))}" if draw(st.booleans()) else str(first)
+    target = draw(_IPV4)
+    tport = draw(st.none() | _PORT.map(str) | _PORT.map(lambda p: f"{p}-{min(p + 10, 65535)}"))
+    to = f"{target}:{tport}" if tport else target
+    if draw(st.booleans()):
+        to = f"[fd00::{draw(st.integers(1, 0xFFFF)):x}]" + (f":{tport}" if tport else "")
+    parts += [f"-p {proto} -m {proto} --dport {dport}", f"-j DNAT --to-destination {to}"]
+    return " ".join(parts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(docker_dnat())
+def test_fast_dnat_parse_equals_the_option_walk(line: str) -> None:
+    fast = parse_rule_line(line, "iptables-nft", "ipv4", "nat", "DOCKER", 1, 1)
+    slow = parse_rule_tokens(tokenize(line)[2:])
+    assert (fast.matches, fast.verdict, fast.jump, fast.nat, fast.comment) == (
+        slow.matches,
+        slow.verdict,
+        slow.jump,
+        slow.nat,
+        slow.comment,
+    )
