@@ -24,8 +24,24 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 #: What `python -m cli list --json` / `conflicts --json` import before they read anything.
 MODULES = {
-    "list": ("cli.main", "cli.sources", "core.live", "core.inventory", "cli.filters", "cli.render_json"),
-    "conflicts": ("cli.main", "cli.sources", "core.live", "core.inventory", "core.diagnose.run", "cli.render_json"),
+    "list": (
+        "cli.launch",
+        "cli.main",
+        "cli.sources",
+        "core.live",
+        "core.inventory",
+        "cli.filters",
+        "cli.list_json_text",
+    ),
+    "conflicts": (
+        "cli.launch",
+        "cli.main",
+        "cli.sources",
+        "core.live",
+        "core.inventory",
+        "core.diagnose.run",
+        "cli.render_json",
+    ),
 }
 
 
@@ -109,27 +125,26 @@ def probe(mode: str) -> dict[str, Any]:
     return {"mode": mode, "stages": stages, "commands": commands, "counts": counts}
 
 
-def write_json(doc: dict[str, Any]) -> None:
-    """Write `doc` to /dev/null the way the CLI writes JSON to a pipe (its `_dump`, else `json.dump(indent=1)`)."""
+def write_json(doc: dict[str, Any] | str) -> None:
+    """Write `doc` to /dev/null the way the CLI writes JSON to a pipe (text as is, a dict via its `_dump`)."""
     import cli.main
 
-    dump = getattr(cli.main, "_dump", None)
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-        if dump is not None:
-            dump(doc)
+        if isinstance(doc, str):
+            sys.stdout.write(doc + "\n")
         else:
-            json.dump(doc, sys.stdout, indent=1)
+            cli.main._dump(doc)
 
 
 def _render(mode: str, snap: Any, inv: Any, stages: dict[str, float], counts: dict[str, int]) -> dict[str, Any]:
     """Build the JSON document as the CLI does (diagnosing first for conflicts), timing each step."""
     if mode == "list":
         from cli.filters import filter_bindings
-        from cli.render_json import list_json
+        from cli.list_json_text import list_json_text
 
         bindings = filter_bindings(inv.bindings, container=None, port=None, proto=None)
-        stages["list_json()"], doc = timed(list_json, snap, inv, bindings)
-        return doc
+        stages["list_json_text() (the JSON a pipe gets)"], text = timed(list_json_text, snap, inv, bindings)
+        return text
     from cli.render_json import conflicts_json
     from core.diagnose.run import diagnose
 
