@@ -121,7 +121,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from cli.filters import filter_bindings
     from core.inventory import build_inventory
 
-    snap = load_snapshot(args)
+    snap = load_snapshot(args, scope="nat")
     inv = build_inventory(snap, catches=False)
     bindings = filter_bindings(inv.bindings, container=args.container, port=args.port, proto=args.proto)
     _warn(snap.warnings)

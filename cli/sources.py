@@ -21,8 +21,10 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_snapshot(args: argparse.Namespace) -> Snapshot:
-    """The snapshot the options ask for; the live host when neither --snapshot nor --rules is given."""
+def load_snapshot(args: argparse.Namespace, scope: str = "all") -> Snapshot:
+    """The snapshot the options ask for; the live host when neither --snapshot nor --rules is given.
+
+    `scope="nat"` reads native nftables tables only as far as bindings need (for `list`)."""
     if args.snapshot:
         from core.snapshot import read_capture
 
@@ -32,7 +34,7 @@ def load_snapshot(args: argparse.Namespace) -> Snapshot:
     else:
         from core.live import read_live
 
-        snap = read_live()
+        snap = read_live(scope=scope)
     if args.rules:
         _replace_rules(snap, args.rules)
     return snap

@@ -14,15 +14,18 @@ from core.rules.live import read_rules
 from core.sockets import read_endpoints
 
 
-def read_live(docker_host: str | None = None, proc: str = "/proc", timeout: float = 10.0) -> Snapshot:
+def read_live(
+    docker_host: str | None = None, proc: str = "/proc", timeout: float = 10.0, scope: str = "all"
+) -> Snapshot:
     """One consistent read of this host. Nothing here raises for a missing source: it is reported.
 
     The engine and the rules are read in worker threads while sockets are read here, so the
-    slowest source sets the time, not their sum.
+    slowest source sets the time, not their sum. `scope="nat"`: native nftables tables are read
+    only as far as bindings need (`read_rules`).
     """
     taken_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     engine_job = _Job(read_containers, docker_host, min(timeout, 5.0))
-    rules_job = _Job(read_rules, proc, timeout)
+    rules_job = _Job(read_rules, proc, timeout, scope)
     host = read_host_facts(proc)
     sockets, connections = read_endpoints()
     engine, containers = engine_job.result()

@@ -21,6 +21,7 @@ from core.errors import ParseError
 from core.model import Backend, BackendStatus, Family, RuleSource, Table
 from core.record import field, record
 from core.rules.iptables_text import parse_iptables_lines, parse_iptables_text
+from core.rules.native_nat import parse_chain_listing, read_nat_chains
 from core.rules.prefetch import LEGACY_SAVE_TOOLS, NFT_SAVE_TOOLS, legacy_tables, take
 from core.tools import ToolResult, run_all, which
 
@@ -36,8 +37,12 @@ class RuleRead:
     backends: list[BackendStatus] = field(default_factory=list)
 
 
-def read_rules(proc: str = "/proc", timeout: float = 10.0) -> RuleRead:
-    """Read every backend's rules; a backend that cannot be read is reported, never fatal."""
+def read_rules(proc: str = "/proc", timeout: float = 10.0, scope: str = "all") -> RuleRead:
+    """Read every backend's rules; a backend that cannot be read is reported, never fatal.
+
+    `scope="nat"`: of native nftables tables, read only the nat chains that packets to this host go
+    through (what bindings need; see core.rules.native_nat). iptables tables are always read whole.
+    """
     out = RuleRead()
     jobs: list[tuple[Backend, Family, list[str]]] = []
     for family, tool in NFT_SAVE_TOOLS:
@@ -62,7 +67,7 @@ def read_rules(proc: str = "/proc", timeout: float = 10.0) -> RuleRead:
     if nft is None:
         out.backends.append(BackendStatus("nftables", None, read=False, reason="nft not found: install nftables"))
         return out
-    _read_native(out, nft, results[-1], timeout)
+    _read_native(out, nft, results[-1], timeout, scope)
     return out
 
 
@@ -139,22 +144,30 @@ def _take_iptables(
     out.backends.append(BackendStatus(backend, family, read=True, rules=count))
 
 
-def _read_native(out: RuleRead, nft: str, listing: ToolResult, timeout: float) -> None:
+def _read_native(out: RuleRead, nft: str, listing: ToolResult, timeout: float, scope: str = "all") -> None:
     """Read native nft tables (those iptables-nft does not own) as JSON."""
     if not listing.ok:
         out.backends.append(BackendStatus("nftables", None, read=False, reason=listing.reason()))
         return
     xt_owned = {(t.family, t.name) for t in out.tables if t.backend == "iptables-nft"}
-    wanted = []
-    for line in listing.stdout.splitlines():
-        if not line.startswith("table "):
-            continue
-        parts = line.rstrip(" {").split()
-        if len(parts) == 3 and parts[1] in _NFT_FAMILIES:
-            if (_NFT_FAMILIES[parts[1]], parts[2]) in xt_owned:
-                continue
-            wanted.append([nft, "-j", "list", "table", parts[1], parts[2]])
+    native = [
+        t
+        for t in parse_chain_listing(listing.stdout)
+        if t.family in _NFT_FAMILIES and (_NFT_FAMILIES[t.family], t.name) not in xt_owned
+    ]
     count = 0
+    reason = None if native else "no native nftables tables"
+    if scope == "nat" and native:
+        nat = read_nat_chains(nft, native, timeout)
+        if nat.failure is not None:
+            out.backends.append(BackendStatus("nftables", None, read=False, reason=nat.failure))
+            return
+        out.sources.extend(nat.sources)
+        out.tables.extend(nat.tables)
+        count = sum(c.size for t in nat.tables for c in t.chains.values())
+        reason = None if nat.whole else "read: the nat chains that packets to this host go through"
+        native = nat.whole
+    wanted = [[nft, "-j", "list", "table", t.family, t.name] for t in native]
     results = run_all(wanted, timeout) if wanted else []
     if results:
         from core.rules.nft_json import parse_nft_json  # only when there are native tables
@@ -171,5 +184,4 @@ def _read_native(out: RuleRead, nft: str, listing: ToolResult, timeout: float) -
         out.sources.append(RuleSource("nftables", None, "nft-json", result.stdout, origin))
         out.tables.extend(tables)
         count += sum(c.size for t in tables for c in t.chains.values())
-    reason = None if wanted else "no native nftables tables"
     out.backends.append(BackendStatus("nftables", None, read=True, rules=count, reason=reason))
