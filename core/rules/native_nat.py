@@ -80,7 +80,7 @@ def read_nat_chains(nft: str, listings: Iterable[ChainListing], timeout: float) 
         while todo and not whole:
             argvs = [[nft, "list", "chain", listing.family, listing.name, c] for c in todo]
             todo = []
-            results = run_all(argvs, timeout)
+            results = _listings(argvs, timeout)
             if any("@" in r.stdout for r in results if r.ok):
                 whole = True  # a named set or map: its elements come with the whole table only
                 break
@@ -101,6 +101,17 @@ def read_nat_chains(nft: str, listings: Iterable[ChainListing], timeout: float) 
         elif table is not None:
             out.tables.append(table)
     return out
+
+
+def _listings(argvs: list[list[str]], timeout: float) -> list[ToolResult]:
+    """Each listing: from the CLI's head start (core.rules.prefetch_native) where it made one, else run now."""
+    from core.rules import prefetch_native
+
+    early = [prefetch_native.take(argv, timeout) for argv in argvs]
+    missing = [argv for argv, found in zip(argvs, early, strict=True) if found is None]
+    ran = iter(run_all(missing, timeout) if missing else [])
+    pairs = zip(argvs, early, strict=True)
+    return [next(ran) if found is None else ToolResult(tuple(argv), *found) for argv, found in pairs]
 
 
 def _one_chain(result: ToolResult, out: NatRead, timeout: float) -> tuple[Table, Chain] | None:

@@ -66,10 +66,19 @@ def first_stage_commands(proc: str = "/proc") -> list[tuple[str, ...]]:
     return commands
 
 
-def start(proc: str = "/proc") -> None:
-    """Spawn the first-stage commands now; a command that cannot start is simply run again later."""
+def start(proc: str = "/proc", native_chains: bool = False) -> None:
+    """Spawn the first-stage commands now; a command that cannot start is simply run again later.
+
+    `native_chains` (for `list`): also list the native nftables chains bindings live in, in a thread
+    (core.rules.prefetch_native)."""
     if _started:
         return
+    if native_chains:
+        nft = which("nft")
+        if nft:
+            from core.rules import prefetch_native
+
+            prefetch_native.start(nft)
     _started_for[:] = [proc]
     for argv in first_stage_commands(proc):
         try:
