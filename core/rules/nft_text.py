@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from core.errors import ParseError
 from core.model import Chain, Rule, Table, TableFamily
+from core.record import field, record
 from core.rules.nft_statements import (
     NAT_KINDS,
     SKIPPED_FAMILIES,
@@ -414,7 +414,7 @@ _READERS: dict[str, Reader] = {
 # --- blocks ------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
+@record
 class _TableState:
     table: Table
     sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
