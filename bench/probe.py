@@ -101,7 +101,9 @@ def probe(mode: str) -> dict[str, Any]:
     from core.rules.live import read_rules
     from core.sockets import read_endpoints
 
-    stages["read_rules()"], rules = timed(read_rules)
+    scope = "nat" if mode == "list" else "all"  # as the CLI reads: `list` only what bindings need
+    catches = mode != "list"  # and only the diagnosis records each path's catch
+    stages["read_rules()"], rules = timed(read_rules, scope=scope)
     commands = time_commands(rule_commands(rules.sources))
     stages["  parse_source() of each source (lazy parts excluded)"], _ = timed(
         lambda: [parse_source(s) for s in rules.sources]
@@ -111,10 +113,10 @@ def probe(mode: str) -> dict[str, Any]:
     if _engine_socket_exists():
         stages["engine: import docker (SDK)"], _ = timed(importlib.import_module, "docker")
     stages["engine: read_containers()"], _ = timed(read_containers)
-    stages["read_live() (the above, concurrent)"], snap = timed(read_live)
-    stages["resolve()"], resolution = timed(resolve, snap.tables, snap.host.addresses)
+    stages["read_live() (the above, concurrent)"], snap = timed(read_live, scope=scope)
+    stages["resolve()"], resolution = timed(resolve, snap.tables, snap.host.addresses, catches=catches)
     stages["join()"], _ = timed(join, resolution.bindings, snap.sockets, snap.containers)
-    stages["build_inventory() (resolve+join)"], inv = timed(build_inventory, snap)
+    stages["build_inventory() (resolve+join)"], inv = timed(build_inventory, snap, catches=catches)
     counts: dict[str, int] = {
         "rules": sum(len(c.rules) for t in snap.tables for c in t.chains.values()),
         "sockets": len(snap.sockets),
