@@ -8,7 +8,6 @@ import socket
 
 from core.errors import SnapshotError
 from core.model import BackendStatus, HostFacts, Snapshot
-from core.rules.formats import load_dump, parse_source
 
 
 def add_source_options(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +46,8 @@ def _empty_snapshot() -> Snapshot:
 
 
 def _replace_rules(snap: Snapshot, paths: list[str]) -> None:
+    from core.rules.formats import load_dump, parse_source  # only for --rules
+
     sources, tables = [], []
     for path in paths:
         try:
