@@ -81,11 +81,11 @@ def read_nat_chains(nft: str, listings: Iterable[ChainListing], timeout: float) 
             argvs = [[nft, "list", "chain", listing.family, listing.name, c] for c in todo]
             todo = []
             results = _listings(argvs, timeout)
-            if any("@" in r.stdout for r in results if r.ok):
+            if any("@" in r.stdout for r, _ in results if r.ok):
                 whole = True  # a named set or map: its elements come with the whole table only
                 break
-            for result in results:
-                found = _one_chain(result, out, timeout)
+            for result, parsed in results:
+                found = _one_chain(result, out, timeout, parsed)
                 if found is None:
                     return out
                 if table is None:
@@ -103,29 +103,46 @@ def read_nat_chains(nft: str, listings: Iterable[ChainListing], timeout: float) 
     return out
 
 
-def _listings(argvs: list[list[str]], timeout: float) -> list[ToolResult]:
-    """Each listing: from the CLI's head start (core.rules.prefetch_native) where it made one, else run now."""
+def _listings(argvs: list[list[str]], timeout: float) -> list[tuple[ToolResult, list[Table] | None]]:
+    """Each listing with its tables: from the CLI's head start (core.rules.prefetch_native), parsed while nft
+    still prints, where it made one; else run now (tables None: parsed by the caller)."""
     from core.rules import prefetch_native
+    from core.rules.nft_text import parse_nft_lines
 
-    early = [prefetch_native.take(argv, timeout) for argv in argvs]
-    missing = [argv for argv, found in zip(argvs, early, strict=True) if found is None]
+    out: list[tuple[ToolResult, list[Table] | None] | None] = []
+    for argv in argvs:
+        early = prefetch_native.take(argv, timeout)
+        if early is None:
+            out.append(None)
+            continue
+        try:
+            tables: list[Table] | None = parse_nft_lines(early.lines(), " ".join(argv))
+        except ParseError:
+            tables = None
+        returncode, stdout, stderr = early.result()
+        out.append(None if returncode != 0 else (ToolResult(tuple(argv), returncode, stdout, stderr), tables))
+    missing = [argv for argv, found in zip(argvs, out, strict=True) if found is None]
     ran = iter(run_all(missing, timeout) if missing else [])
-    pairs = zip(argvs, early, strict=True)
-    return [next(ran) if found is None else ToolResult(tuple(argv), *found) for argv, found in pairs]
+    return [(next(ran), None) if found is None else found for found in out]
 
 
-def _one_chain(result: ToolResult, out: NatRead, timeout: float) -> tuple[Table, Chain] | None:
-    """(table, chain) of one `nft list chain` listing; None (and `out.failure`) when it cannot be read."""
+def _one_chain(
+    result: ToolResult, out: NatRead, timeout: float, parsed: list[Table] | None = None
+) -> tuple[Table, Chain] | None:
+    """(table, chain) of one `nft list chain` listing (`parsed`: already parsed); None (and `out.failure`) when
+    it cannot be read."""
     from core.rules.nft_text import parse_nft_text
 
     origin = " ".join(result.argv)
     if not result.ok:
         out.failure = result.reason()
         return None
-    try:
-        tables = parse_nft_text(result.stdout, source=origin, lazy=True)
-    except ParseError:
-        tables = []
+    tables = parsed
+    if tables is None:
+        try:
+            tables = parse_nft_text(result.stdout, source=origin, lazy=True)
+        except ParseError:
+            tables = []
     found = _the_chain(tables)
     if found is not None and not any(_unparsed(r) for r in found[1].rules):
         out.sources.append(RuleSource("nftables", None, "nft-text", result.stdout, origin))

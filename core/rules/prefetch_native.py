@@ -3,7 +3,8 @@
 `list` reads native tables chain by chain, from the nat entry chains down their jumps
 (core.rules.native_nat). On a host with 10,000 ports the big chain takes ~0.3 s to list; here a
 thread started by the CLI's entry point runs the same walk on nft's text alone (jump targets by a
-regular expression), so the listings are ready, or nearly, when the reader asks. It is only a
+regular expression), so the listings are ready, or still printing, when the reader asks: it reads
+them line by line as nft prints them (`Listing.lines`). It is only a
 head start: the reader checks every listing it takes and lists anything this walk missed itself.
 Tables that iptables-nft owns (ip/ip6 nat, filter, ... with upper-case built-in chains) are left
 out: iptables-nft-save reads them. Standard library only.
@@ -14,13 +15,60 @@ from __future__ import annotations
 import re
 import subprocess
 import threading
+from collections.abc import Iterator
 
 _JUMP = re.compile(r'(?:jump|goto) ("[^"]+"|[^\s;},]+)')
 _XT_TABLES = frozenset({"filter", "nat", "mangle", "raw", "security"})
 _XT_CHAINS = frozenset({"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"})
 
-_done: dict[tuple[str, ...], tuple[int, str, str]] = {}
-_lock = threading.Lock()
+_BATCH = 200  # lines handed to a waiting reader at a time
+
+
+class Listing:
+    """One `nft list chain` the walk started: its lines as nft prints them, then its outcome."""
+
+    def __init__(self, argv: tuple[str, ...]) -> None:
+        self.argv = argv
+        self._lines: list[str] = []
+        self._done = False
+        self._cond = threading.Condition()
+        self.returncode = 0
+        self.stderr = ""
+
+    def lines(self) -> Iterator[str]:
+        """Every output line, waiting for nft to print them."""
+        seen = 0
+        while True:
+            with self._cond:
+                while len(self._lines) == seen and not self._done:
+                    self._cond.wait()
+                new, done = self._lines[seen:], self._done
+            seen += len(new)
+            yield from new
+            if done and seen == len(self._lines):
+                return
+
+    def result(self) -> tuple[int, str, str]:
+        """(returncode, stdout, stderr) once nft has finished."""
+        with self._cond:
+            while not self._done:
+                self._cond.wait()
+            return self.returncode, "".join(self._lines), self.stderr
+
+    def _feed(self, lines: list[str]) -> None:
+        with self._cond:
+            self._lines.extend(lines)
+            self._cond.notify_all()
+
+    def _finish(self, returncode: int, stderr: str) -> None:
+        with self._cond:
+            self.returncode, self.stderr, self._done = returncode, stderr, True
+            self._cond.notify_all()
+
+
+_listings: dict[tuple[str, ...], Listing] = {}
+_made: list[Listing] = []  # every listing started, to be finished should the walk fail
+_registry = threading.Condition()
 _thread: list[threading.Thread] = []
 
 
@@ -33,16 +81,28 @@ def start(nft: str, timeout: float = 10.0) -> None:
     thread.start()
 
 
-def take(argv: list[str] | tuple[str, ...], wait: float = 10.0) -> tuple[int, str, str] | None:
-    """(returncode, stdout, stderr) of a listing the walk made, handed over once; None if it made none."""
+def take(argv: list[str] | tuple[str, ...], wait: float = 10.0) -> Listing | None:
+    """The walk's listing for `argv`, handed over once (it may still be printing); None if the walk makes none."""
     if not _thread:
         return None
-    _thread[0].join(wait)
-    with _lock:
-        return _done.pop(tuple(argv), None)
+    key = tuple(argv)
+    with _registry:
+        _registry.wait_for(lambda: key in _listings or not _thread[0].is_alive(), wait)
+        return _listings.pop(key, None)
 
 
 def _walk(nft: str, timeout: float) -> None:
+    try:
+        _walk_tables(nft, timeout)
+    finally:
+        for found in _made:
+            if not found._done:
+                found._finish(1, "the listing was not read to its end")  # the reader runs it again
+        with _registry:
+            _registry.notify_all()
+
+
+def _walk_tables(nft: str, timeout: float) -> None:
     try:
         listing = subprocess.run([nft, "list", "chains"], capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.SubprocessError):
@@ -53,38 +113,55 @@ def _walk(nft: str, timeout: float) -> None:
         while todo:
             argvs = [(nft, "list", "chain", family, table, chain) for chain in todo]
             todo = []
-            for argv, result in zip(argvs, _run_all(argvs, timeout), strict=True):
-                with _lock:
-                    _done[argv] = result
-                if result[0] != 0 or "@" in result[1]:
+            for found in _run_level(argvs, timeout):
+                returncode, text, _ = found.result()
+                if returncode != 0 or "@" in text:
                     continue  # the reader reads that table whole, or reports the failure itself
-                for target in _JUMP.findall(result[1]):
+                for target in _JUMP.findall(text):
                     name = target.strip('"')
                     if name in chains and name not in seen:
                         seen.add(name)
                         todo.append(name)
 
 
-def _run_all(argvs: list[tuple[str, ...]], timeout: float) -> list[tuple[int, str, str]]:
-    procs = []
+def _run_level(argvs: list[tuple[str, ...]], timeout: float) -> list[Listing]:
+    """Start every listing of a level, publish each, and read their output as it comes."""
+    started: list[tuple[Listing, subprocess.Popen[str] | None]] = []
     for argv in argvs:
+        found = Listing(argv)
+        _made.append(found)
         try:
-            procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            proc: subprocess.Popen[str] | None = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+            )
         except OSError as exc:
-            procs.append(exc)
-    out: list[tuple[int, str, str]] = []
-    for proc in procs:
-        if isinstance(proc, OSError):
-            out.append((127, "", str(proc)))
-            continue
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-            out.append((proc.returncode, stdout, stderr))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            out.append((124, "", "timed out"))
-    return out
+            proc = None
+            found._finish(127, str(exc))
+        started.append((found, proc))
+        with _registry:
+            _listings[argv] = found
+            _registry.notify_all()
+    for found, proc in started:
+        if proc is not None:
+            _read(found, proc, timeout)
+    return [found for found, _ in started]
+
+
+def _read(found: Listing, proc: subprocess.Popen[str], timeout: float) -> None:
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    try:
+        batch: list[str] = []
+        for line in proc.stdout:  # type: ignore[union-attr]
+            batch.append(line)
+            if len(batch) >= _BATCH:
+                found._feed(batch)
+                batch = []
+        found._feed(batch)
+        stderr = proc.stderr.read() if proc.stderr else ""
+        found._finish(proc.wait(), stderr)
+    finally:
+        timer.cancel()
 
 
 def _tables(text: str) -> list[tuple[str, str, set[str], list[str]]]:
