@@ -25,6 +25,8 @@ BUILTIN_CHAINS: dict[str, tuple[str, ...]] = {
     "raw": ("PREROUTING", "OUTPUT"),
     "security": ("INPUT", "FORWARD", "OUTPUT"),
 }
+#: nat chains where the kernel refuses DNAT: they carry no binding.
+_NO_DNAT_CHAINS = frozenset({"POSTROUTING", "INPUT"})
 #: Rule lines read between two eager parses of the DNAT chains (`parse_iptables_lines(eager_dnat=True)`).
 _EAGER_BATCH = 500
 #: An IPv6 address after an address option: two colons before the next blank.
@@ -86,29 +88,37 @@ def parse_iptables_lines(
     family: Family | None = None,
     source: str = "input",
     eager_dnat: bool = False,
+    skipped: list[int] | None = None,
 ) -> list[Table]:
     """`parse_iptables_text` over lines as they come (e.g. from a tool's pipe).
 
     `eager_dnat`: parse the rules of chains that hold DNAT/REDIRECT while reading, in batches, so
     that the work overlaps with the tool still printing; other chains stay lazy.
+    `skipped` (a one-item counter): keep only the rules bindings can come from, the nat table's
+    chains other than POSTROUTING and INPUT (where the kernel allows no DNAT), and count the rest
+    there. A `portscope list` of 10,000 ports so skips the 20,000 filter ACCEPT and MASQUERADE lines.
     """
     sections: list[_Section] = []
     current: _Section | None = None
     header_family: Family | None = family
     since_eager = 0
     last_name, last_section, chain = "", None, None
+    skip = False
     for number, raw in enumerate(lines, start=1):
         if raw.startswith("-A ") and current is not None and current.family is not None:
             # The bulk of every dump: a rule line of a known family. `_read_line` does the same, slower.
-            line = raw.rstrip()
-            end = line.find(" ", 3)
-            name = line[3:end] if end > 3 else ""
+            end = raw.find(" ", 3)
+            name = raw[3:end] if end > 3 else ""
             if name != last_name or current is not last_section:
                 if not name or name.startswith("-"):
                     raise ParseError("rule without a chain name", number, source)
+                skip = skipped is not None and (current.name != "nat" or name in _NO_DNAT_CHAINS)
                 chain = current.chains.get(name) or current.chain(name)
                 last_name, last_section = name, current
-            chain.defer_line(number, line, current.parse_pending)
+            if skip:
+                skipped[0] += 1  # type: ignore[index]
+                continue
+            chain.defer_line(number, raw.rstrip(), current.parse_pending)
             if eager_dnat:
                 since_eager += 1
                 if since_eager >= _EAGER_BATCH:

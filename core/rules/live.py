@@ -60,7 +60,7 @@ def read_rules(proc: str = "/proc", timeout: float = 10.0, scope: str = "all") -
             out.backends.append(BackendStatus("iptables-legacy", family, read=True, reason="no legacy tables"))
     nft = which("nft")
     commands = [argv for *_, argv in jobs] + ([[nft, "list", "chains"]] if nft else [])
-    streams = {tuple(argv): _Stream(backend, family, " ".join(argv)) for backend, family, argv in jobs}
+    streams = {tuple(argv): _Stream(backend, family, " ".join(argv), scope) for backend, family, argv in jobs}
     results = run_all(commands, timeout, started=take(proc), readers={k: s.read for k, s in streams.items()})
     for (backend, family, argv), result in zip(jobs, results, strict=False):
         _take_iptables(out, backend, family, result, streams[tuple(argv)])
@@ -96,12 +96,14 @@ def _read_with_libiptc(out: RuleRead, family: Family, tables: list[str]) -> None
 class _Stream:
     """Parses an iptables-save tool's output while the tool is still printing it."""
 
-    def __init__(self, backend: Backend, family: Family, origin: str) -> None:
+    def __init__(self, backend: Backend, family: Family, origin: str, scope: str = "all") -> None:
         self.backend = backend
         self.family = family
         self.origin = origin
         self.tables: list[Table] | None = None
         self.error: ParseError | None = None
+        #: scope "nat": only what bindings come from is kept (and no text): the count of rules skipped.
+        self.skipped: list[int] | None = [0] if scope == "nat" else None
 
     def read(self, lines: Iterable[str]) -> str:
         """Consume every line (also after a parse error, so the tool can finish); returns the text."""
@@ -112,12 +114,15 @@ class _Stream:
                 seen.append(line)
                 yield line
 
-        source = kept()
+        source = iter(lines) if self.skipped is not None else kept()
         try:
-            self.tables = parse_iptables_lines(source, self.backend, self.family, self.origin, eager_dnat=True)
+            self.tables = parse_iptables_lines(
+                source, self.backend, self.family, self.origin, eager_dnat=True, skipped=self.skipped
+            )
         except ParseError as exc:
             self.error = exc
-            seen.extend(source)
+            for _ in source:
+                pass
         return "".join(seen)
 
 
@@ -138,9 +143,11 @@ def _take_iptables(
     except ParseError as exc:
         out.backends.append(BackendStatus(backend, family, read=False, reason=str(exc)))
         return
-    out.sources.append(RuleSource(backend, family, "iptables-save", result.stdout, origin))
+    if stream is None or stream.skipped is None:
+        out.sources.append(RuleSource(backend, family, "iptables-save", result.stdout, origin))
     out.tables.extend(tables)
-    count = sum(c.size for t in tables for c in t.chains.values())
+    skipped = stream.skipped[0] if stream is not None and stream.skipped is not None else 0
+    count = sum(c.size for t in tables for c in t.chains.values()) + skipped
     out.backends.append(BackendStatus(backend, family, read=True, rules=count))
 
 

@@ -105,3 +105,18 @@ def test_fast_dnat_parse_equals_the_option_walk(line: str) -> None:
         slow.nat,
         slow.comment,
     )
+
+
+@pytest.mark.parametrize("name", SAVES)
+def test_reading_only_what_bindings_come_from_finds_the_same_bindings(name: str) -> None:
+    text = _load(name)
+    family = "ipv6" if "v6" in name else "ipv4"
+    skipped = [0]
+    lean = parse_iptables_lines(iter(text.splitlines(keepends=True)), "iptables-nft", family, "x", True, skipped)
+    whole = parse_iptables_text(text, "iptables-nft", family, "x")
+    assert [asdict(b) for b in resolve(lean, catches=False).bindings] == [
+        asdict(b) for b in resolve(whole, catches=False).bindings
+    ]
+    kept = sum(c.size for t in lean for c in t.chains.values())
+    assert skipped[0] > 0 and kept + skipped[0] == sum(c.size for t in whole for c in t.chains.values())
+    assert all(t.name == "nat" or not any(c.size for c in t.chains.values()) for t in lean)
