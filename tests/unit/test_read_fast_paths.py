@@ -118,5 +118,8 @@ def test_reading_only_what_bindings_come_from_finds_the_same_bindings(name: str)
         asdict(b) for b in resolve(whole, catches=False).bindings
     ]
     kept = sum(c.size for t in lean for c in t.chains.values())
-    assert skipped[0] > 0 and kept + skipped[0] == sum(c.size for t in whole for c in t.chains.values())
+    dropped = sum(
+        c.size for t in whole for n, c in t.chains.items() if t.name != "nat" or n in ("POSTROUTING", "INPUT")
+    )
+    assert (kept, skipped[0]) == (sum(c.size for t in whole for c in t.chains.values()) - dropped, dropped)
     assert all(t.name == "nat" or not any(c.size for c in t.chains.values()) for t in lean)
