@@ -77,8 +77,8 @@ def _table_family(table: Table) -> Family | None:
     return None if table.family == "inet" else table.family  # type: ignore[return-value]
 
 
-#: id(chain) -> (the condition it was walked with, the DNATs it emitted with their conditions); see `_Walker.walk`.
-_Replays = dict[int, tuple[PathCondition, list[tuple[Rule, PathCondition]]]]
+#: id(chain) -> (the condition it was walked with, its DNATs with the bindings each carried); see `_Walker.walk`.
+_Replays = dict[int, tuple[PathCondition, list[tuple[Rule, list[Binding]]]]]
 
 
 class _Walker:
@@ -109,15 +109,20 @@ class _Walker:
 
         Docker's DOCKER chain is entered from PREROUTING and again from OUTPUT, whose jump adds only
         `! -d 127.0.0.0/8`. A chain with no jumps and no destination matches reaches the very same
-        DNATs under both, so the second walk replays the first one's DNATs instead of re-matching
-        every rule (when catches are not recorded: they need each path's own condition).
+        DNATs under both, so the second walk only adds its hook and jump to the bindings the first one's
+        DNATs carried, instead of matching every rule again (when catches are not recorded: they need
+        each path's own condition).
         """
-        emitted: list[tuple[Rule, PathCondition]] | None = None
+        emitted: list[tuple[Rule, list[Binding]]] | None = None
         if self.replays is not None and _replayable(chain):
             seen = self.replays.get(id(chain))
             if seen is not None and _same_but_exclusions(seen[0], cond):
-                for rule, here in seen[1]:
-                    self.emit(rule, here, path)
+                hook = self.hook
+                for rule, carried in seen[1]:
+                    for binding in carried:
+                        if hook not in binding.hooks:
+                            binding.hooks.append(hook)
+                        _add_evidence(binding, path, rule)
                 return
             if seen is None:
                 emitted = []
@@ -131,9 +136,9 @@ class _Walker:
             here = add(matches)
             if here is not None:
                 if verdict == "dnat" or verdict == "redirect":
-                    self.emit(rule, here, path)
-                    if emitted is not None:
-                        emitted.append((rule, here))
+                    carried = self.emit(rule, here, path)
+                    if emitted is not None and carried:
+                        emitted.append((rule, carried))
                 elif (verdict == "jump" or verdict == "goto") and rule.jump:
                     target = chains.get(rule.jump)
                     if target is not None and rule.jump not in stack:
@@ -141,11 +146,12 @@ class _Walker:
             if matches.unconditional and verdict in _TERMINAL:
                 break
 
-    def emit(self, rule: Rule, cond: PathCondition, via: list[Rule]) -> None:
-        """Record the binding(s) a DNAT reached with `cond` through the jumps `via` carries."""
+    def emit(self, rule: Rule, cond: PathCondition, via: list[Rule]) -> list[Binding]:
+        """Record the binding(s) a DNAT reached with `cond` through the jumps `via` carries; returns them."""
+        carried: list[Binding] = []
         family = _binding_family(rule, cond)
         if family is None:
-            return
+            return carried
         rule_id = id(rule)
         host_ip = _ANY_ADDRESS[family] if cond.daddr is None else _host_ip(cond, family)
         if host_ip is None or not (cond.daddr is None or cond.dst_local or self._is_local(host_ip, cond)):
@@ -153,7 +159,7 @@ class _Walker:
                 rule_id,
                 UnreachableDnat(rule, f"destination {cond.daddr} is not an address of this host", "virtual-ip"),
             )
-            return
+            return carried
         self.reached.add(rule_id)
         if self.virtual:
             self.virtual.pop(rule_id, None)
@@ -179,14 +185,17 @@ class _Walker:
             binding = merged.get(key)
             if binding is None:
                 path = [*via, rule]
-                merged[key] = Binding(
+                merged[key] = binding = Binding(
                     family, protocol, host_ip, first, target_ip, t_first, owner_of_path(path), last, t_last,
                     ["dnat"], rules=path, hooks=[hook],
                 )  # fmt: skip
+                carried.append(binding)
                 continue
             if hook not in binding.hooks:
                 binding.hooks.append(hook)
             _add_evidence(binding, via, rule)
+            carried.append(binding)
+        return carried
 
     def _is_local(self, host_ip: str, cond: PathCondition) -> bool:
         """A DNAT for a destination that is not this host's is a service VIP, not a published port."""
