@@ -259,9 +259,9 @@ def goals(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                 f"(a) {backend}: portscope's added time {span} <= {GOAL_ADDED_RATIO} x the plain tools' on iptables-nft"
             )
             out.append(_goal(name, add["portscope_s"], GOAL_ADDED_RATIO * reference, "s"))
-        slope = slope_ratio(cells, "portscope")
+        slope = slope_ratio(cells, "portscope_cpu")
         if slope is not None:
-            out.append(_goal(f"(a) {backend}: roughly linear (per-port cost, last decade / decade before)", slope,
+            out.append(_goal(f"(a) {backend}: roughly linear (CPU s per port, upper half of N / lower half)", slope,
                              GOAL_SLOPE_RATIO, "x"))  # fmt: skip
     for backend, res in results.items():
         empty = [c for c in res["cells"] if c.n == 0]
@@ -312,7 +312,7 @@ def added_table(results: dict[str, dict[str, Any]]) -> str:
         rows.append([backend, span, add["portscope_s"], add["plain_tools_s"],
                      ratio(add["portscope_s"], add["plain_tools_s"]),
                      ratio(add["portscope_cpu_s"], add["plain_tools_cpu_s"]),
-                     _fmt_x(slope_ratio(cells, "portscope")), _fmt_x(slope_ratio(cells, "plain"))])  # fmt: skip
+                     _fmt_x(slope_ratio(cells, "portscope_cpu")), _fmt_x(slope_ratio(cells, "plain_cpu"))])  # fmt: skip
     return render_table(headers, rows)
 
 
@@ -363,7 +363,7 @@ def report(results: dict[str, dict[str, Any]], goal_list: list[dict[str, Any]]) 
     parts.append(main_table(results))
     for res in results.values():
         parts.extend(f"note: {n}" for n in res["notes"])
-    parts += ["", "Added time (largest N minus smallest N); linearity = per-port cost over the upper half of N / "
+    parts += ["", "Added time (largest N minus smallest N); linearity = CPU time per port over the upper half of N / "
               "over the lower half (1.0 = linear, ~3 = quadratic)", "", added_table(results)]  # fmt: skip
     parts += ["", "Each command at the largest N", "", tools_table(results)]
     parts += ["", "Where portscope's time goes at the largest N (one in-process run per stage; read_live runs "
