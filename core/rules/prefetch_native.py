@@ -12,6 +12,7 @@ out: iptables-nft-save reads them. Standard library only.
 
 from __future__ import annotations
 
+import codecs
 import re
 import subprocess
 import threading
@@ -21,7 +22,7 @@ _JUMP = re.compile(r'(?:jump|goto) ("[^"]+"|[^\s;},]+)')
 _XT_TABLES = frozenset({"filter", "nat", "mangle", "raw", "security"})
 _XT_CHAINS = frozenset({"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"})
 
-_BATCH = 200  # lines handed to a waiting reader at a time
+_CHUNK = 1 << 16  # bytes read from nft's pipe at a time
 
 
 class Listing:
@@ -151,13 +152,16 @@ def _read(found: Listing, proc: subprocess.Popen[str], timeout: float) -> None:
     timer = threading.Timer(timeout, proc.kill)
     timer.start()
     try:
-        batch: list[str] = []
-        for line in proc.stdout:  # type: ignore[union-attr]
-            batch.append(line)
-            if len(batch) >= _BATCH:
-                found._feed(batch)
-                batch = []
-        found._feed(batch)
+        # Whole chunks as the pipe delivers them, split here: far fewer steps holding the GIL than a line
+        # loop, so the reader that parses them is not slowed down.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        raw = proc.stdout.buffer  # type: ignore[union-attr]
+        rest = ""
+        while chunk := raw.read1(_CHUNK):
+            lines = (rest + decoder.decode(chunk)).splitlines(keepends=True)
+            rest = lines.pop() if lines and not lines[-1].endswith("\n") else ""
+            found._feed(lines)
+        found._feed([rest + decoder.decode(b"", final=True)] if rest else [])
         stderr = proc.stderr.read() if proc.stderr else ""
         found._finish(proc.wait(), stderr)
     finally:
