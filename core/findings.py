@@ -3,18 +3,7 @@
 from __future__ import annotations
 
 from core.model import Rule, Socket
-from core.record import field, record
-
-TYPE_CHECKING = False  # typing's own flag without importing typing (~5 ms at start-up)
-if TYPE_CHECKING:
-    from typing import Literal
-else:  # at run time the Literal aliases below are only documentation: each is plain `str`
-
-    class _Literal:
-        def __getitem__(self, _values: object) -> type[str]:
-            return str
-
-    Literal = _Literal()
+from core.record import Literal, field, record
 
 Severity = Literal["error", "warning", "info"]
 SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}

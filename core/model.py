@@ -6,18 +6,7 @@ records; nothing downstream sees raw tool output except as evidence text.
 
 from __future__ import annotations
 
-from core.record import field, record
-
-TYPE_CHECKING = False  # typing's own flag without importing typing (~5 ms at start-up)
-if TYPE_CHECKING:
-    from typing import Literal
-else:  # at run time the Literal aliases below are only documentation: each is plain `str`
-
-    class _Literal:
-        def __getitem__(self, _values: object) -> type[str]:
-            return str
-
-    Literal = _Literal()
+from core.record import Literal, field, record
 
 Family = Literal["ipv4", "ipv6"]
 #: Table families: iptables tables are ipv4/ipv6; a native nft table may be "inet" (both).

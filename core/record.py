@@ -6,7 +6,7 @@ rules), and the records read on every run cost there: importing `dataclasses` pu
 `list` needs. `record` keeps what portscope uses of dataclasses (fields from annotations, defaults
 and `field(default_factory=...)`, `__slots__`, `frozen`, `eq`, `unsafe_hash`, a readable repr) and
 generates only `__init__` from source; the rest are shared functions. `fields`, `replace` and
-`asdict` stand in for their `dataclasses` namesakes.
+`asdict` stand in for their `dataclasses` namesakes, and `Literal` for typing's (without importing typing).
 """
 
 from __future__ import annotations
@@ -16,9 +16,16 @@ from operator import attrgetter
 
 TYPE_CHECKING = False  # typing's own flag without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:
-    from typing import Any, TypeVar
+    from typing import Any, Literal, TypeVar
 
     T = TypeVar("T")
+else:  # `Literal[...]` aliases are only documentation at run time: each is plain `str`
+
+    class _Literal:
+        def __getitem__(self, _values: object) -> type[str]:
+            return str
+
+    Literal = _Literal()
 
 _MISSING = object()
 

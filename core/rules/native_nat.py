@@ -17,9 +17,8 @@ from collections.abc import Iterable
 from core.errors import ParseError
 from core.model import Chain, Rule, RuleSource, Table
 from core.record import field, record
+from core.rules.prefetch_native import nat_entries, parse_chains
 from core.tools import ToolResult, run_all
-
-ENTRY_HOOKS = ("prerouting", "output")
 
 
 @record
@@ -33,7 +32,7 @@ class ChainListing:
     @property
     def entries(self) -> list[str]:
         """The nat base chains packets to this host enter."""
-        return [c for c, base in self.chains.items() if base and base[0] == "nat" and base[1] in ENTRY_HOOKS]
+        return nat_entries(self.chains)
 
 
 @record
@@ -48,24 +47,7 @@ class NatRead:
 
 def parse_chain_listing(text: str) -> list[ChainListing]:
     """Tables and chains from `nft list chains` (chain names may be quoted)."""
-    out: list[ChainListing] = []
-    current: ChainListing | None = None
-    chain: str | None = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("table ") and line.endswith("{"):
-            parts = line[6:-1].split()
-            current = ChainListing(parts[0], _unquote(parts[1])) if len(parts) == 2 else None
-            if current is not None:
-                out.append(current)
-        elif line.startswith("chain ") and line.endswith("{") and current is not None:
-            chain = _unquote(line[6:-1].strip())
-            current.chains[chain] = None
-        elif line.startswith("type ") and current is not None and chain is not None:
-            words = line.replace(";", " ").split()
-            if len(words) >= 4 and words[2] == "hook":
-                current.chains[chain] = (words[1], words[3])
-    return out
+    return [ChainListing(family, name, chains) for family, name, chains in parse_chains(text)]
 
 
 def read_nat_chains(nft: str, listings: Iterable[ChainListing], timeout: float) -> NatRead:
@@ -180,7 +162,3 @@ def _the_chain(tables: list[Table]) -> tuple[Table, Chain] | None:
 
 def _unparsed(rule: Rule) -> bool:
     return rule.verdict == "other" and any(o.startswith("unparsed: ") for o in rule.matches.other)
-
-
-def _unquote(name: str) -> str:
-    return name[1:-1] if len(name) >= 2 and name[0] == name[-1] == '"' else name

@@ -4,7 +4,7 @@ On a host with 10,000 published ports `iptables-nft-save` needs ~0.4 s before it
 while Python spends ~0.1 s importing portscope. `start()` (called by the CLI's entry point for a
 one-shot live read) spawns the commands first, so the two overlap; `read_rules()` then `take()`s
 the running processes instead of starting the same commands again. Imports only the standard
-library (os, subprocess), so calling it early costs little.
+library and core.tools (no dataclasses, no typing), so calling it early costs little.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import atexit
 import os
 import subprocess
 
-#: Where system tools live (as core.tools searches; not imported from there, to keep this module light).
-_SEARCH_PATH = [*os.environ.get("PATH", "").split(os.pathsep), "/usr/sbin", "/sbin", "/usr/local/sbin"]
+from core.tools import which
 
 #: (family, iptables-nft save tool)
 NFT_SAVE_TOOLS = (("ipv4", "iptables-nft-save"), ("ipv6", "ip6tables-nft-save"))
@@ -26,16 +25,6 @@ LEGACY_SAVE_TOOLS = (
 
 _started: dict[tuple[str, ...], subprocess.Popen[str]] = {}
 _started_for: list[str] = []  # the proc root the commands were planned for
-
-
-def which(name: str) -> str | None:
-    """The full path of an executable tool, as `core.tools.which` finds it."""
-    for folder in _SEARCH_PATH:
-        if folder:
-            path = os.path.join(folder, name)
-            if os.access(path, os.X_OK) and not os.path.isdir(path):
-                return path
-    return None
 
 
 def legacy_tables(path: str) -> list[str] | None:

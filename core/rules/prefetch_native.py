@@ -18,6 +18,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 
+ENTRY_HOOKS = ("prerouting", "output")
 _JUMP = re.compile(r'(?:jump|goto) ("[^"]+"|[^\s;},]+)')
 _XT_TABLES = frozenset({"filter", "nat", "mangle", "raw", "security"})
 _XT_CHAINS = frozenset({"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"})
@@ -168,28 +169,43 @@ def _read(found: Listing, proc: subprocess.Popen[str], timeout: float) -> None:
         timer.cancel()
 
 
-def _tables(text: str) -> list[tuple[str, str, set[str], list[str]]]:
-    """(family, table, chains, nat entry chains) of each native table in `nft list chains` output."""
-    out: list[tuple[str, str, set[str], list[str]]] = []
-    current: tuple[str, str, set[str], list[str]] | None = None
+def parse_chains(text: str) -> list[tuple[str, str, dict[str, tuple[str, str] | None]]]:
+    """(family, table, {chain: (type, hook) for a base chain, else None}) of each table in `nft list chains`."""
+    out: list[tuple[str, str, dict[str, tuple[str, str] | None]]] = []
+    chains: dict[str, tuple[str, str] | None] | None = None
     chain = ""
     for raw in text.splitlines():
         line = raw.strip()
         if line.startswith("table ") and line.endswith("{"):
             parts = line[6:-1].split()
-            current = (parts[0], parts[1].strip('"'), set(), []) if len(parts) == 2 else None
-            if current is not None:
-                out.append(current)
-        elif line.startswith("chain ") and line.endswith("{") and current is not None:
-            chain = line[6:-1].strip().strip('"')
-            current[2].add(chain)
-        elif line.startswith("type ") and current is not None:
+            chains = {} if len(parts) == 2 else None
+            if chains is not None:
+                out.append((parts[0], _unquote(parts[1]), chains))
+        elif line.startswith("chain ") and line.endswith("{") and chains is not None:
+            chain = _unquote(line[6:-1].strip())
+            chains[chain] = None
+        elif line.startswith("type ") and chains is not None and chain:
             words = line.replace(";", " ").split()
-            if len(words) >= 4 and words[1] == "nat" and words[3] in ("prerouting", "output"):
-                current[3].append(chain)
-    return [t for t in out if not _iptables_nft_table(t)]
+            if len(words) >= 4 and words[2] == "hook":
+                chains[chain] = (words[1], words[3])
+    return out
+
+
+def nat_entries(chains: dict[str, tuple[str, str] | None]) -> list[str]:
+    """The nat base chains packets to this host enter."""
+    return [c for c, base in chains.items() if base and base[0] == "nat" and base[1] in ENTRY_HOOKS]
+
+
+def _tables(text: str) -> list[tuple[str, str, set[str], list[str]]]:
+    """(family, table, chains, nat entry chains) of each native table in `nft list chains` output."""
+    found = [(family, name, set(chains), nat_entries(chains)) for family, name, chains in parse_chains(text)]
+    return [t for t in found if not _iptables_nft_table(t)]
 
 
 def _iptables_nft_table(table: tuple[str, str, set[str], list[str]]) -> bool:
     family, name, _chains, entries = table
     return family in ("ip", "ip6") and name in _XT_TABLES and all(c in _XT_CHAINS for c in entries)
+
+
+def _unquote(name: str) -> str:
+    return name[1:-1] if len(name) >= 2 and name[0] == name[-1] == '"' else name
