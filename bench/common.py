@@ -6,6 +6,7 @@ the root namespace's firewall is never touched.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -305,6 +306,14 @@ def run_once(cmd: Cmd, *, capture: bool = False, timeout: float = 600) -> tuple[
         raise BenchError(f"{cmd.label} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu, proc.stdout if capture else ""
+
+
+def add_timing_options(parser: argparse.ArgumentParser) -> None:
+    """--runs, --budget and --no-breakdown, as every timing script here takes them."""
+    parser.add_argument("--runs", type=int, default=7, help="timed rounds per size (after one warm-up)")
+    parser.add_argument("--budget", type=float, default=40.0,
+                        help="seconds per size after which no new round starts (at least 3 rounds)")  # fmt: skip
+    parser.add_argument("--no-breakdown", dest="breakdown", action="store_false", help="skip the stage breakdown")
 
 
 def measure(

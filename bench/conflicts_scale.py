@@ -29,6 +29,7 @@ from bench.common import (
     RESULTS_DIR,
     BenchError,
     Timing,
+    add_timing_options,
     count_bindings,
     fill,
     log,
@@ -208,10 +209,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", default=str(RESULTS_DIR / "conflicts_scale.json"), help="JSON results file")
     parser.add_argument("--backend", choices=("iptables-nft", "iptables-legacy", "nftables"), default="iptables-nft")
     parser.add_argument("--sizes", nargs="+", type=int, default=list(SIZES), help="rules = sockets per step")
-    parser.add_argument("--runs", type=int, default=7, help="timed rounds per size (after one warm-up)")
-    parser.add_argument("--budget", type=float, default=40.0,
-                        help="seconds per size after which no new round starts (at least 3 rounds)")  # fmt: skip
-    parser.add_argument("--no-breakdown", dest="breakdown", action="store_false", help="skip the stage breakdown")
+    add_timing_options(parser)
     args = parser.parse_args(argv)
     args.sizes = sorted(set(args.sizes))
     return args

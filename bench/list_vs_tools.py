@@ -29,6 +29,7 @@ from bench.common import (
     BenchError,
     Cmd,
     Timing,
+    add_timing_options,
     baseline_of,
     count_bindings,
     docker_env,
@@ -381,10 +382,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", default=str(RESULTS_DIR / "list_vs_tools.json"), help="JSON results file")
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     parser.add_argument("--sizes", nargs="+", type=int, default=list(SIZES), help="numbers of published ports")
-    parser.add_argument("--runs", type=int, default=7, help="timed rounds per size (after one warm-up)")
-    parser.add_argument("--budget", type=float, default=40.0,
-                        help="seconds per size after which no new round starts (at least 3 rounds)")  # fmt: skip
-    parser.add_argument("--no-breakdown", dest="breakdown", action="store_false", help="skip the stage breakdown")
+    add_timing_options(parser)
     args = parser.parse_args(argv)
     args.sizes = sorted(set(args.sizes))
     return args
