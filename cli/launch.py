@@ -30,7 +30,7 @@ def run() -> None:
     if one_shot:
         from core.rules import prefetch
 
-        prefetch.start(native_chains=argv[0] == "list")
+        prefetch.start(scope="nat" if argv[0] == "list" else "all")
     from cli.main import main
 
     code = main(argv)

@@ -18,7 +18,8 @@ from core.record import asdict
 
 TYPE_CHECKING = False  # typing's own flag without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Iterator
+    from typing import Any, TextIO
 
 _BINDING = (
     '{"id":%s,"family":%s,"protocol":%s,"host_ip":%s,"host_port":%s,"host_port_last":%s,"target_ip":%s,'
@@ -53,45 +54,24 @@ def _scalar(value: str | int | None) -> str:
     return str(value) if type(value) is int else _dumps(value)
 
 
+#: Bindings encoded per chunk of `list_json_chunks`: the output is written as it is made, not held whole.
+CHUNK = 500
+
+
 def list_json_text(snap: Snapshot, inv: Inventory, bindings: list[Binding]) -> str:
     """The compact JSON text of `render_json.list_json(snap, inv, bindings)`."""
-    rules: dict[int, str] = {}
-    lists: dict[tuple[str, ...], str] = {}
-    parts = []
-    for b in bindings:
-        evidence = []
-        for r in b.rules:
-            text = rules.get(id(r))
-            if text is None:
-                text = rules[id(r)] = _rule(r)
-            evidence.append(text)
-        carriers, hooks = tuple(b.carriers), tuple(b.hooks)
-        carriers_text = lists.get(carriers) or lists.setdefault(carriers, _dumps(list(carriers)))
-        hooks_text = lists.get(hooks) or lists.setdefault(hooks, _dumps(list(hooks)))
-        container = _dumps({"id": b.container_id, "name": b.container_name}) if b.container_id else "null"
-        processes = _dumps([process_json(s) for s in b.sockets]) if b.sockets else "[]"
-        parts.append(
-            _BINDING
-            % (
-                _string(b.id),
-                _string(b.family),
-                _string(b.protocol),
-                _string(b.host_ip),
-                _scalar(b.host_port),
-                _scalar(b.host_port_last),
-                _string(b.target_ip),
-                _scalar(b.target_port),
-                _scalar(b.target_port_last),
-                _string(b.owner),
-                carriers_text,
-                hooks_text,
-                "true" if b.reported_by_engine else "false",
-                container,
-                _scalar(b.container_port),
-                ",".join(evidence),
-                processes,
-            )
-        )
+    return "".join(list_json_chunks(snap, inv, bindings))
+
+
+def write_list_json(out: TextIO, snap: Snapshot, inv: Inventory, bindings: list[Binding]) -> None:
+    """Write `list_json_text(...)` and a newline to `out` chunk by chunk (a 10,000-port list is ~9 MB)."""
+    for chunk in list_json_chunks(snap, inv, bindings):
+        out.write(chunk)
+    out.write("\n")
+
+
+def list_json_chunks(snap: Snapshot, inv: Inventory, bindings: list[Binding]) -> Iterator[str]:
+    """`list_json_text(...)` in pieces: the head, the bindings `CHUNK` at a time, the tail."""
     head = {
         "schema": LIST_SCHEMA,
         "taken_at": snap.taken_at,
@@ -99,8 +79,48 @@ def list_json_text(snap: Snapshot, inv: Inventory, bindings: list[Binding]) -> s
         "backends": [asdict(b) for b in snap.backends],
         "engine": asdict(snap.engine),
     }
+    yield _dumps(head)[:-1] + ',"bindings":['
+    rules: dict[int, str] = {}
+    lists: dict[tuple[str, ...], str] = {}
+    for start in range(0, len(bindings), CHUNK):
+        parts = [_binding(b, rules, lists) for b in bindings[start : start + CHUNK]]
+        yield ("," if start else "") + ",".join(parts)
     tail = {
         "not_bindings": [{"kind": u.kind, "reason": u.reason, "rule": rule_json(u.rule)} for u in inv.unreachable],
         "warnings": list(snap.warnings),
     }
-    return f'{_dumps(head)[:-1]},"bindings":[{",".join(parts)}],{_dumps(tail)[1:]}'
+    yield "]," + _dumps(tail)[1:]
+
+
+def _binding(b: Binding, rules: dict[int, str], lists: dict[tuple[str, ...], str]) -> str:
+    """One binding's JSON object; `rules` and `lists` memoise the evidence and the short lists."""
+    evidence = []
+    for r in b.rules:
+        text = rules.get(id(r))
+        if text is None:
+            text = rules[id(r)] = _rule(r)
+        evidence.append(text)
+    carriers, hooks = tuple(b.carriers), tuple(b.hooks)
+    carriers_text = lists.get(carriers) or lists.setdefault(carriers, _dumps(list(carriers)))
+    hooks_text = lists.get(hooks) or lists.setdefault(hooks, _dumps(list(hooks)))
+    container = _dumps({"id": b.container_id, "name": b.container_name}) if b.container_id else "null"
+    processes = _dumps([process_json(s) for s in b.sockets]) if b.sockets else "[]"
+    return _BINDING % (
+        _string(b.id),
+        _string(b.family),
+        _string(b.protocol),
+        _string(b.host_ip),
+        _scalar(b.host_port),
+        _scalar(b.host_port_last),
+        _string(b.target_ip),
+        _scalar(b.target_port),
+        _scalar(b.target_port_last),
+        _string(b.owner),
+        carriers_text,
+        hooks_text,
+        "true" if b.reported_by_engine else "false",
+        container,
+        _scalar(b.container_port),
+        ",".join(evidence),
+        processes,
+    )

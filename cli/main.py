@@ -126,9 +126,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     bindings = filter_bindings(inv.bindings, container=args.container, port=args.port, proto=args.proto)
     _warn(snap.warnings)
     if args.json and not sys.stdout.isatty():
-        from cli.list_json_text import list_json_text
+        from cli.list_json_text import write_list_json
 
-        sys.stdout.write(list_json_text(snap, inv, bindings) + "\n")
+        write_list_json(sys.stdout, snap, inv, bindings)
     elif args.json:
         from cli.render_json import list_json
 

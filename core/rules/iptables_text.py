@@ -89,6 +89,7 @@ def parse_iptables_lines(
     source: str = "input",
     eager_dnat: bool = False,
     skipped: list[int] | None = None,
+    comments: list[str] | None = None,
 ) -> list[Table]:
     """`parse_iptables_text` over lines as they come (e.g. from a tool's pipe).
 
@@ -97,6 +98,7 @@ def parse_iptables_lines(
     `skipped` (a one-item counter): keep only the rules bindings can come from, the nat table's
     chains other than POSTROUTING and INPUT (where the kernel allows no DNAT), and count the rest
     there. A `portscope list` of 10,000 ports so skips the 20,000 filter ACCEPT and MASQUERADE lines.
+    `comments`: a list that receives every comment line (the tools' warnings are comments).
     """
     sections: list[_Section] = []
     current: _Section | None = None
@@ -130,6 +132,8 @@ def parse_iptables_lines(
             continue
         head = line[0]
         if head == "#":
+            if comments is not None:
+                comments.append(line)
             marker = _table_marker(line)
             if marker:
                 current = _Section(marker, family, backend, source)

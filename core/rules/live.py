@@ -1,7 +1,9 @@
 """Read the kernel's rules from every firewall backend that holds any.
 
 Which path reads what (numbers in the README):
-- iptables-nft: `iptables-nft-save` / `ip6tables-nft-save` (libiptc cannot see nf_tables rules).
+- iptables-nft: `iptables-nft-save` / `ip6tables-nft-save` (libiptc cannot see nf_tables rules);
+  for `list` (scope "nat") `iptables-nft -t nat -S`, which fetches only the nat table. A table
+  iptables-nft calls incompatible (native nft rules in `ip nat`, say) is left to the nft reader.
 - iptables-legacy: `iptables-legacy-save` / `ip6tables-legacy-save`, only when the kernel has legacy
   tables in this network namespace (/proc/net/ip_tables_names); bulk text is ~90x faster than
   walking rules through python-iptables, which portscope keeps for atomic legacy writes.
@@ -15,6 +17,7 @@ All commands of a stage run at once.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
 
 from core.errors import ParseError
@@ -22,10 +25,14 @@ from core.model import Backend, BackendStatus, Family, RuleSource, Table
 from core.record import field, record
 from core.rules.iptables_text import parse_iptables_lines, parse_iptables_text
 from core.rules.native_nat import parse_chain_listing, read_nat_chains
-from core.rules.prefetch import LEGACY_SAVE_TOOLS, NFT_SAVE_TOOLS, legacy_tables, take
+from core.rules.prefetch import LEGACY_SAVE_TOOLS, NFT_SAVE_TOOLS, iptables_nft_command, legacy_tables, take
 from core.tools import ToolResult, run_all, which
 
 _NFT_FAMILIES = {"ip": "ipv4", "ip6": "ipv6", "inet": "inet"}
+#: iptables-nft on a table it cannot show as iptables rules, as a comment in its output
+#: ("# Table `nat' contains incompatible base-chains, ..." / "# Table `nat' is incompatible, ...")
+#: or, from `iptables-nft -S`, as its error ("table `nat' is incompatible, use 'nft' tool.").
+_INCOMPATIBLE = re.compile(r"[Tt]able `([^']+)' (?:is incompatible|contains incompatible)")
 
 
 @record
@@ -40,13 +47,18 @@ class RuleRead:
 def read_rules(proc: str = "/proc", timeout: float = 10.0, scope: str = "all") -> RuleRead:
     """Read every backend's rules; a backend that cannot be read is reported, never fatal.
 
-    `scope="nat"`: of native nftables tables, read only the nat chains that packets to this host go
-    through (what bindings need; see core.rules.native_nat). iptables tables are always read whole.
+    `scope="nat"`: read only what bindings need: iptables-nft's nat table, and of native nftables
+    tables the nat chains that packets to this host go through (core.rules.native_nat).
     """
     out = RuleRead()
     jobs: list[tuple[Backend, Family, list[str]]] = []
-    for family, tool in NFT_SAVE_TOOLS:
-        _plan(out, jobs, "iptables-nft", family, tool)
+    for family, save, tool in NFT_SAVE_TOOLS:
+        command = iptables_nft_command(save, tool, scope)
+        if command is None:
+            reason = f"{save} not found: install iptables"
+            out.backends.append(BackendStatus("iptables-nft", family, read=False, reason=reason))
+        else:
+            jobs.append(("iptables-nft", family, list(command)))
     for family, names, tool in LEGACY_SAVE_TOOLS:
         present = legacy_tables(os.path.join(proc, "net", names))
         if present and which(tool) is None:
@@ -102,6 +114,7 @@ class _Stream:
         self.origin = origin
         self.tables: list[Table] | None = None
         self.error: ParseError | None = None
+        self.comments: list[str] = []
         #: scope "nat": only what bindings come from is kept (and no text): the count of rules skipped.
         self.skipped: list[int] | None = [0] if scope == "nat" else None
 
@@ -117,7 +130,13 @@ class _Stream:
         source = iter(lines) if self.skipped is not None else kept()
         try:
             self.tables = parse_iptables_lines(
-                source, self.backend, self.family, self.origin, eager_dnat=True, skipped=self.skipped
+                source,
+                self.backend,
+                self.family,
+                self.origin,
+                eager_dnat=True,
+                skipped=self.skipped,
+                comments=self.comments,
             )
         except ParseError as exc:
             self.error = exc
@@ -129,26 +148,43 @@ class _Stream:
 def _take_iptables(
     out: RuleRead, backend: Backend, family: Family, result: ToolResult, stream: _Stream | None = None
 ) -> None:
-    if not result.ok:
-        out.backends.append(BackendStatus(backend, family, read=False, reason=result.reason()))
-        return
     origin = " ".join(result.argv)
+    if not result.ok:
+        refused = _INCOMPATIBLE.search(result.stderr)
+        if refused is None:
+            out.backends.append(BackendStatus(backend, family, read=False, reason=result.reason()))
+            return
+        reason = f"iptables-nft cannot show its {refused.group(1)} table (native nft rules): read it with nft"
+        out.backends.append(BackendStatus(backend, family, read=True, rules=0, reason=reason))
+        return
     try:
         if stream is not None and stream.error is not None:
             raise stream.error
         if stream is not None and stream.tables is not None:
             tables = stream.tables
+            comments = stream.comments
         else:
             tables = parse_iptables_text(result.stdout, backend=backend, family=family, source=origin)
+            comments = [line for line in result.stdout.splitlines() if line.startswith("#")]
     except ParseError as exc:
         out.backends.append(BackendStatus(backend, family, read=False, reason=str(exc)))
         return
+    # A table iptables-nft cannot show (native nft chains or rules in it) is only a shell here: the
+    # nft reader reads it whole (`_read_native` skips only the tables kept in out.tables).
+    foreign = {m.group(1) for line in comments if (m := _INCOMPATIBLE.search(line))}
+    if foreign:
+        tables = [t for t in tables if t.name not in foreign]
     if stream is None or stream.skipped is None:
         out.sources.append(RuleSource(backend, family, "iptables-save", result.stdout, origin))
     out.tables.extend(tables)
     skipped = stream.skipped[0] if stream is not None and stream.skipped is not None else 0
     count = sum(c.size for t in tables for c in t.chains.values()) + skipped
-    out.backends.append(BackendStatus(backend, family, read=True, rules=count))
+    reasons = [
+        f"iptables-nft cannot show its {name} table (native nft rules): read it with nft" for name in sorted(foreign)
+    ]
+    if "-S" in result.argv:
+        reasons.insert(0, "read: the nat table, where published ports are")
+    out.backends.append(BackendStatus(backend, family, read=True, rules=count, reason="; ".join(reasons) or None))
 
 
 def _read_native(out: RuleRead, nft: str, listing: ToolResult, timeout: float, scope: str = "all") -> None:

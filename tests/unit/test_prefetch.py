@@ -47,7 +47,7 @@ def test_run_all_uses_started_processes_and_stops_leftovers() -> None:
 
 def test_take_hands_over_once_and_only_for_the_same_proc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "net").mkdir()
-    monkeypatch.setattr(prefetch, "first_stage_commands", lambda proc: [("/bin/echo", proc)])
+    monkeypatch.setattr(prefetch, "first_stage_commands", lambda proc, scope="all": [("/bin/echo", proc)])
     prefetch.start(str(tmp_path))
     taken = prefetch.take(str(tmp_path))
     assert list(taken) == [("/bin/echo", str(tmp_path))]
@@ -75,3 +75,16 @@ def test_prefetch_finds_tools_where_read_rules_does(tool: str) -> None:
     from core.tools import which
 
     assert prefetch.which(tool) == which(tool)
+
+
+def test_list_plans_the_nat_table_only_where_iptables_nft_can(tmp_path: Path) -> None:
+    """`list` (scope "nat") starts `iptables-nft -t nat -S`; other commands start the whole save."""
+    (tmp_path / "net").mkdir()
+    nat = prefetch.first_stage_commands(str(tmp_path), "nat")
+    whole = prefetch.first_stage_commands(str(tmp_path), "all")
+    for save, tool in (("iptables-nft-save", "iptables-nft"), ("ip6tables-nft-save", "ip6tables-nft")):
+        if prefetch.which(tool):
+            assert (prefetch.which(tool), "-t", "nat", "-S") in nat
+        if prefetch.which(save):
+            assert (prefetch.which(save),) in whole
+    assert prefetch.iptables_nft_command("no-such-save", "no-such-tool", "nat") is None
