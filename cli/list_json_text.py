@@ -28,18 +28,23 @@ _BINDING = (
 )
 
 
-_RULE = '{"backend":%s,"family":%s,"table":%s,"chain":%s,"position":%s,"text":%s}'
+_RULE_HEAD = '{"backend":%s,"family":%s,"table":%s,"chain":%s,"position":'
+#: The encoded head of a rule, per (backend, family, table, chain): every rule of a chain shares it.
+_rule_heads: dict[tuple, str] = {}
 
 
 def _rule(r: Rule) -> str:
-    return _RULE % (
-        _string(r.backend),
-        _scalar(r.family),
-        _string(r.table),
-        _string(r.chain),
-        _scalar(r.position),
-        _string(r.text),
-    )
+    where = (r.backend, r.family, r.table, r.chain)
+    head = _rule_heads.get(where)
+    if head is None:
+        head = _rule_heads[where] = _RULE_HEAD % (
+            _string(r.backend),
+            _scalar(r.family),
+            _string(r.table),
+            _string(r.chain),
+        )
+    position = r.position
+    return f'{head}{position if type(position) is int else _scalar(position)},"text":{_string(r.text)}}}'
 
 
 def _dumps(value: Any) -> str:
@@ -93,7 +98,10 @@ def list_json_chunks(snap: Snapshot, inv: Inventory, bindings: list[Binding]) ->
 
 
 def _binding(b: Binding, rules: dict[int, str], lists: dict[tuple[str, ...], str]) -> str:
-    """One binding's JSON object; `rules` and `lists` memoise the evidence and the short lists."""
+    """One binding's JSON object; `rules` and `lists` memoise the evidence and the short lists.
+
+    Ports are ints (or None): `str()` takes the common case inline, `_scalar` the rest.
+    """
     evidence = []
     for r in b.rules:
         text = rules.get(id(r))
@@ -105,22 +113,23 @@ def _binding(b: Binding, rules: dict[int, str], lists: dict[tuple[str, ...], str
     hooks_text = lists.get(hooks) or lists.setdefault(hooks, _dumps(list(hooks)))
     container = _dumps({"id": b.container_id, "name": b.container_name}) if b.container_id else "null"
     processes = _dumps([process_json(s) for s in b.sockets]) if b.sockets else "[]"
+    hp, hpl, tp, tpl, cp = b.host_port, b.host_port_last, b.target_port, b.target_port_last, b.container_port
     return _BINDING % (
         _string(b.id),
         _string(b.family),
         _string(b.protocol),
         _string(b.host_ip),
-        _scalar(b.host_port),
-        _scalar(b.host_port_last),
+        str(hp) if type(hp) is int else _scalar(hp),
+        "null" if hpl is None else _scalar(hpl),
         _string(b.target_ip),
-        _scalar(b.target_port),
-        _scalar(b.target_port_last),
+        str(tp) if type(tp) is int else _scalar(tp),
+        "null" if tpl is None else _scalar(tpl),
         _string(b.owner),
         carriers_text,
         hooks_text,
         "true" if b.reported_by_engine else "false",
         container,
-        _scalar(b.container_port),
+        "null" if cp is None else _scalar(cp),
         ",".join(evidence),
         processes,
     )

@@ -350,9 +350,14 @@ class Binding:
     @property
     def id(self) -> str:
         """A stable id: family/proto/host:port->target:port (ranges as first-last, `*` for any port)."""
-        host = f"{bracket(self.host_ip)}:{port_text(self.host_port, self.host_port_last)}"
-        target = f"{bracket(self.target_ip)}:{port_text(self.target_port, self.target_port_last)}"
-        return f"{self.family}/{self.protocol}/{host}->{target}"
+        host_ip, target_ip = self.host_ip, self.target_ip
+        first, last = self.host_port, self.host_port_last
+        host_port = port_text(first, last) if first is None or last is not None else str(first)
+        first, last = self.target_port, self.target_port_last
+        target_port = port_text(first, last) if first is None or last is not None else str(first)
+        host = f"[{host_ip}]" if ":" in host_ip else host_ip
+        target = f"[{target_ip}]" if ":" in target_ip else target_ip
+        return f"{self.family}/{self.protocol}/{host}:{host_port}->{target}:{target_port}"
 
 
 def bracket(ip: str) -> str:

@@ -62,8 +62,12 @@ class PathCondition:
             return False
         return self.constraints <= other.constraints
 
-    def add(self, m: Matches) -> PathCondition | None:
-        """This path extended by a rule's matches, or None when they cannot both hold."""
+    def add(self, m: Matches, lean: bool = False) -> PathCondition | None:
+        """This path extended by a rule's matches, or None when they cannot both hold.
+
+        `lean`: leave `constraints` and `conditional` as they were on the path (for a DNAT whose
+        condition only locates its binding: they decide nothing there, and are the costly part).
+        """
         protocol, dports, daddr, excluded = self.protocol, self.dports, self.daddr, self.daddr_excluded
         dst_local, family, conditional, constraints = self.dst_local, self.family, self.conditional, self.constraints
         if m.protocol is not None and not m.protocol_negated:
@@ -87,7 +91,9 @@ class PathCondition:
             if family is not None and family != m.family:
                 return None
             family = m.family
-        if m.in_iface or m.out_iface or m.saddr or m.other or m.dports_negated or m.protocol_negated:
+        if lean:
+            pass
+        elif m.in_iface or m.out_iface or m.saddr or m.other or m.dports_negated or m.protocol_negated:
             try:
                 mine = m.constraint_text
             except AttributeError:
