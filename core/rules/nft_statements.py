@@ -13,7 +13,6 @@ import ipaddress
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import NamedTuple
 
 from core.model import (
     UNCONDITIONAL,
@@ -27,6 +26,7 @@ from core.model import (
     TableFamily,
     Verdict,
 )
+from core.record import TupleRecord
 
 #: A value as nft prints it: one token (`8080`, `"br-x"`, `10.0.0.0/8`, `@name`) or an anonymous set's elements.
 Value = str | tuple[str, ...]
@@ -34,7 +34,7 @@ Value = str | tuple[str, ...]
 Sets = Mapping[str, tuple[str, ...]]
 
 
-class Match(NamedTuple):
+class Match(TupleRecord):
     """A relational expression `KEY [OP] VALUE`; `op` is "" when nft prints none (`==`, or `in` for flags)."""
 
     key: str
@@ -43,7 +43,7 @@ class Match(NamedTuple):
     text: str
 
 
-class VerdictStmt(NamedTuple):
+class VerdictStmt(TupleRecord):
     """`accept`, `drop`, `return`, `continue`, `jump X`, `goto X`, `reject ...`, `queue ...`."""
 
     name: str
@@ -51,7 +51,7 @@ class VerdictStmt(NamedTuple):
     text: str
 
 
-class NatStmt(NamedTuple):
+class NatStmt(TupleRecord):
     """`dnat|snat|redirect|masquerade [ip|ip6] [to TARGET]`.
 
     `target` is `ADDR[:PORT]`, `[ADDR6]:PORT` or `:PORT` as printed; "" when no `to` is given;
@@ -64,7 +64,7 @@ class NatStmt(NamedTuple):
     text: str
 
 
-class VmapStmt(NamedTuple):
+class VmapStmt(TupleRecord):
     """`KEY vmap @name` or `KEY vmap { K : VERDICT, ... }`."""
 
     key: str
@@ -72,14 +72,14 @@ class VmapStmt(NamedTuple):
     text: str
 
 
-class Comment(NamedTuple):
+class Comment(TupleRecord):
     """`comment "..."`; `value` is the text between the quotes."""
 
     value: str
     text: str
 
 
-class Note(NamedTuple):
+class Note(TupleRecord):
     """Any other statement. kind: "counter"/"log" (no effect on matching), "mark" (`meta mark set`),
     "effect" (another side effect: `ct mark set`, `notrack`, an xt target) or "cond" (a condition
     portscope does not model, e.g. `limit`, kept in `Matches.other`)."""
@@ -445,7 +445,7 @@ def _read_nat_target(kind: str, text: str) -> NatTarget | None:
     return NatTarget(address, ports)
 
 
-class RuleSite(NamedTuple):
+class RuleSite(TupleRecord):
     """Where one rule stands, and its text as shown to users."""
 
     family: TableFamily

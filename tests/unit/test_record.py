@@ -58,3 +58,25 @@ def test_asdict_recurses() -> None:
     assert d["host_port"] == 80 and d["carriers"] == [] and d["rules"] == []
     assert asdict(Box("a", [1])) == {"name": "a", "items": [1], "size": 3}
     assert asdict({"k": (PortRange(1, 1),)}) == {"k": ({"first": 1, "last": 1},)}
+
+
+def test_tuple_record_is_a_named_tuple_with_defaults_methods_and_docs() -> None:
+    from core.record import TupleRecord
+
+    class Point(TupleRecord):
+        """A point."""
+
+        x: int
+        y: int = 0
+
+        def norm1(self) -> int:
+            return abs(self.x) + abs(self.y)
+
+    p = Point(3, -4)
+    assert p == (3, -4) and p.x == 3 and p.norm1() == 7
+    assert Point(1) == (1, 0) and Point._fields == ("x", "y") and Point.__doc__ == "A point."
+    assert Point(1)._replace(y=2) == Point(1, 2)
+    with pytest.raises(AttributeError):
+        p.x = 5  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        p.z = 1  # type: ignore[attr-defined]  # no instance dict: __slots__ = ()
