@@ -33,6 +33,20 @@ class ToolResult:
         return f"{self.argv[0]}: {first}"
 
 
+def widen_pipe(stream: object, size: int = 1 << 20) -> None:
+    """Let a tool's output pipe hold `size` bytes (Linux; best effort).
+
+    With the default 64 KiB a tool printing 10,000 rules blocks whenever Python is slow to read
+    (another thread holding the GIL): a wide pipe lets it print at its own pace.
+    """
+    try:
+        import fcntl
+
+        fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, size)  # type: ignore[attr-defined]
+    except (ImportError, AttributeError, OSError, ValueError):
+        pass
+
+
 def which(name: str) -> str | None:
     """The full path of a tool, also searching the sbin directories (shutil.which's rule, without its import)."""
     for folder in _SEARCH_PATH.split(os.pathsep):

@@ -13,7 +13,7 @@ import atexit
 import os
 import subprocess
 
-from core.tools import which
+from core.tools import which, widen_pipe
 
 #: (family, iptables-nft save tool, iptables-nft itself)
 NFT_SAVE_TOOLS = (("ipv4", "iptables-nft-save", "iptables-nft"), ("ipv6", "ip6tables-nft-save", "ip6tables-nft"))
@@ -85,9 +85,10 @@ def start(proc: str = "/proc", scope: str = "all") -> None:
     _started_for[:] = [proc]
     for argv in first_stage_commands(proc, scope):
         try:
-            _started[argv] = subprocess.Popen(
+            _started[argv] = proc = subprocess.Popen(
                 argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
             )
+            widen_pipe(proc.stdout)
         except OSError:
             continue
     atexit.register(discard)

@@ -7,7 +7,7 @@ regular expression), so the listings are ready, or still printing, when the read
 them line by line as nft prints them (`Listing.lines`). It is only a
 head start: the reader checks every listing it takes and lists anything this walk missed itself.
 Tables that iptables-nft owns (ip/ip6 nat, filter, ... with upper-case built-in chains) are left
-out: iptables-nft-save reads them. Standard library only.
+out: iptables-nft-save reads them. Imports only the standard library and core.tools.
 """
 
 from __future__ import annotations
@@ -18,12 +18,16 @@ import subprocess
 import threading
 from collections.abc import Iterator
 
+from core.tools import widen_pipe
+
 ENTRY_HOOKS = ("prerouting", "output")
 _JUMP = re.compile(r'(?:jump|goto) ("[^"]+"|[^\s;},]+)')
 _XT_TABLES = frozenset({"filter", "nat", "mangle", "raw", "security"})
 _XT_CHAINS = frozenset({"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"})
 
-_CHUNK = 1 << 16  # bytes read from nft's pipe at a time
+#: Bytes read from nft's pipe at a time. nft writes a rule at a time; handing over what each write
+#: brings would wake the parsing thread ~10,000 times (each a GIL hand-off) for a 10,000-rule chain.
+_CHUNK = 1 << 16
 
 
 class Listing:
@@ -136,6 +140,7 @@ def _run_level(argvs: list[tuple[str, ...]], timeout: float) -> list[Listing]:
             proc: subprocess.Popen[str] | None = subprocess.Popen(
                 argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
             )
+            widen_pipe(proc.stdout)
         except OSError as exc:
             proc = None
             found._finish(127, str(exc))
@@ -153,12 +158,12 @@ def _read(found: Listing, proc: subprocess.Popen[str], timeout: float) -> None:
     timer = threading.Timer(timeout, proc.kill)
     timer.start()
     try:
-        # Whole chunks as the pipe delivers them, split here: far fewer steps holding the GIL than a line
-        # loop, so the reader that parses them is not slowed down.
+        # 64 KiB at a time (read() waits for that much or the end), split into lines here: a few
+        # hand-offs to the parsing thread instead of one per rule nft writes.
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         raw = proc.stdout.buffer  # type: ignore[union-attr]
         rest = ""
-        while chunk := raw.read1(_CHUNK):
+        while chunk := raw.read(_CHUNK):
             lines = (rest + decoder.decode(chunk)).splitlines(keepends=True)
             rest = lines.pop() if lines and not lines[-1].endswith("\n") else ""
             found._feed(lines)
