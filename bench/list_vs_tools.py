@@ -7,7 +7,11 @@ flavour runs a few real containers (none for native nftables: Docker 20.10 has n
 For each N, a fresh network namespace gets the engine's own rules plus N Docker-shaped published ports,
 and portscope (with the engine's DOCKER_HOST, and with a missing socket) and the plain tools
 (iptables-save + ip6tables-save or `nft -j list ruleset`, `ss -tanup`, `docker ps`) are timed in
-interleaved rounds. At the largest N, bench/probe.py times each stage of portscope in-process.
+interleaved rounds. Goal (a) divides by what the plain tools add on iptables-nft; for the other
+backends that reference is timed in the same rounds (`iptables-nft-save` in a second namespace
+holding the same N ports on iptables-nft), so a machine that speeds up or slows down between
+backends moves both sides of the comparison alike. At the largest N, bench/probe.py times each stage
+of portscope in-process.
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ class Cell:
     tools: list[str]
     checks: dict[str, Any] = field(default_factory=dict)
     breakdown: dict[str, Any] | None = None
+    reference_tools: list[str] = field(default_factory=list)  # iptables-nft's save tools, same N, same rounds
 
     def median(self, label: str) -> float | None:
         timing = self.timings.get(label)
@@ -111,6 +116,13 @@ class Cell:
         return sum(self.timings[t].cpu_median for t in self.tools)
 
     @property
+    def reference(self) -> float:
+        """The plain tools on iptables-nft in the same rounds: this cell's own on iptables-nft, else the reference."""
+        if not self.reference_tools:
+            return self.plain
+        return sum(self.timings[t].median for t in self.reference_tools)
+
+    @property
     def runs(self) -> int:
         return min(len(t.wall) for t in self.timings.values())
 
@@ -125,6 +137,8 @@ class Cell:
             "portscope_cpu_s": self.portscope_cpu,
             "plain_tools_cpu_s": self.plain_cpu,
             "plain_tools": self.tools,
+            "reference_tools": self.reference_tools,
+            "reference_s": self.reference,
             "runs": self.runs,
             "timings": {k: v.to_json() for k, v in self.timings.items()},
             "checks": self.checks,
@@ -163,16 +177,29 @@ def check_outputs(outputs: dict[str, str], n: int) -> dict[str, Any]:
     return checks
 
 
+def reference_commands(ns: NetNs) -> list[Cmd]:
+    """iptables-nft's save tools in `ns` (filled with the same N ports on iptables-nft), labelled as the reference."""
+    return [tool_cmd(ns, [save_tool("iptables-nft", f)], label=f"reference: {save_tool('iptables-nft', f)}")
+            for f in (4, 6)]  # fmt: skip
+
+
 def bench_cell(
     backend: str, n: int, engine: Engine | None, baseline: dict[int, str] | None, args: argparse.Namespace
 ) -> Cell:
-    """Fill a fresh namespace with N ports and time portscope and the plain tools in it."""
-    with netns("psb") as ns:
+    """Fill a fresh namespace with N ports and time portscope and the plain tools in it (and, for a backend
+    other than iptables-nft, iptables-nft's save tools on the same N ports in a second namespace)."""
+    with netns("psb") as ns, netns("psbref") as ref:
         load_s = fill(ns, backend, n, baseline)
-        log(f"{backend} N={n}: rules loaded in {load_s:.1f} s; timing")
         cmds, tools = commands(ns, backend, engine)
+        reference: list[str] = []
+        if backend != "iptables-nft" and args.reference:
+            fill(ref, "iptables-nft", n)
+            extra = reference_commands(ref)
+            cmds += extra
+            reference = [c.label for c in extra]
+        log(f"{backend} N={n}: rules loaded in {load_s:.1f} s; timing")
         timings, outputs = measure(cmds, runs=args.runs, budget=args.budget)
-        cell = Cell(backend, n, load_s, timings, tools, check_outputs(outputs, n))
+        cell = Cell(backend, n, load_s, timings, tools, check_outputs(outputs, n), reference_tools=reference)
         if args.breakdown and n == max(args.sizes):
             cell.breakdown = breakdown(ns, engine, args.runs)
     log(f"{backend} N={n}: portscope {cell.portscope:.3f} s, plain tools {cell.plain:.3f} s ({cell.runs} runs)")
@@ -214,11 +241,12 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def added(cells: Sequence[Cell]) -> dict[str, float]:
-    """Time added from the smallest to the largest N, for portscope and the plain tools."""
+    """Time added from the smallest to the largest N, for portscope, the plain tools and the iptables-nft reference."""
     lo, hi = cells[0], cells[-1]
     return {
         "portscope_s": hi.portscope - lo.portscope,
         "plain_tools_s": hi.plain - lo.plain,
+        "reference_s": hi.reference - lo.reference,
         "portscope_cpu_s": hi.portscope_cpu - lo.portscope_cpu,
         "plain_tools_cpu_s": hi.plain_cpu - lo.plain_cpu,
     }
@@ -247,12 +275,17 @@ def slope_ratio(cells: Sequence[Cell], attr: str) -> float | None:
 
 def goals(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Goal (a) on every backend, against the plain tools' added time on iptables-nft (as the issue states
-    it: iptables-legacy-save is too fast to divide by), linearity, and goal (b); each PASS/FAIL and by how much."""
+    it: iptables-legacy-save is too fast to divide by), linearity, and goal (b); each PASS/FAIL and by how much.
+
+    The reference for a backend is the one timed in its own rounds when there is one, else the
+    iptables-nft backend's plain tools."""
     out = []
     nft = results.get("iptables-nft")
-    reference = added(nft["cells"])["plain_tools_s"] if nft else None
+    fallback = added(nft["cells"])["plain_tools_s"] if nft else None
     for backend, res in results.items():
         cells = res["cells"]
+        own = all(c.reference_tools for c in cells) and len(cells) > 1
+        reference = added(cells)["reference_s"] if own else fallback
         if reference is not None and len(cells) > 1:
             add = added(cells)
             span = f"{cells[0].n}->{cells[-1].n}"
@@ -301,8 +334,8 @@ def main_table(results: dict[str, dict[str, Any]]) -> str:
 
 
 def added_table(results: dict[str, dict[str, Any]]) -> str:
-    headers = ["backend", "span", "portscope +s", "plain tools +s", "ratio", "cpu ratio", "linearity portscope",
-               "linearity tools"]  # fmt: skip
+    headers = ["backend", "span", "portscope +s", "plain tools +s", "ratio", "cpu ratio", "iptables-nft ref +s",
+               "linearity portscope", "linearity tools"]  # fmt: skip
     rows = []
     for backend, res in results.items():
         cells = res["cells"]
@@ -312,7 +345,7 @@ def added_table(results: dict[str, dict[str, Any]]) -> str:
         span = f"{cells[0].n}->{cells[-1].n}"
         rows.append([backend, span, add["portscope_s"], add["plain_tools_s"],
                      ratio(add["portscope_s"], add["plain_tools_s"]),
-                     ratio(add["portscope_cpu_s"], add["plain_tools_cpu_s"]),
+                     ratio(add["portscope_cpu_s"], add["plain_tools_cpu_s"]), add["reference_s"],
                      _fmt_x(slope_ratio(cells, "portscope_cpu")), _fmt_x(slope_ratio(cells, "plain_cpu"))])  # fmt: skip
     return render_table(headers, rows)
 
@@ -326,7 +359,7 @@ def tools_table(results: dict[str, dict[str, Any]]) -> str:
     rows = []
     for backend, res in results.items():
         cell = res["cells"][-1]
-        for label in cell.tools:
+        for label in [*cell.tools, *cell.reference_tools]:
             rows.append([backend, cell.n, label, cell.timings[label].median, cell.timings[label].cpu_median])
         for label in (PS_ENGINE, PS_NO_DOCKER):
             if label in cell.timings:
@@ -382,6 +415,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", default=str(RESULTS_DIR / "list_vs_tools.json"), help="JSON results file")
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     parser.add_argument("--sizes", nargs="+", type=int, default=list(SIZES), help="numbers of published ports")
+    parser.add_argument("--no-reference", dest="reference", action="store_false",
+                        help="do not time iptables-nft's save tools beside the other backends (goal (a) then divides "
+                             "by the iptables-nft backend's own rounds)")  # fmt: skip
     add_timing_options(parser)
     args = parser.parse_args(argv)
     args.sizes = sorted(set(args.sizes))

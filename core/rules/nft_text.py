@@ -200,8 +200,8 @@ def fast_rule(site: RuleSite) -> Rule | None:
     found = _FAST_RULE.match(site.text)
     if found is None:
         return None
-    iface, iface_op, name, ip, field, addr_op, addr, ip2, field2, addr_op2, addr2 = found.groups()[:11]
-    proto, port_op, port, _, nat_keyword, nat_target, verdict, jump, word, comment = found.groups()[11:]
+    (iface, iface_op, name, ip, field, addr_op, addr, ip2, field2, addr_op2, addr2,
+     proto, port_op, port, _, nat_keyword, nat_target, verdict, jump, word, comment) = found.groups()  # fmt: skip
     fields: dict[str, object] = {}
     if iface and not fast_iface(fields, iface, iface_op is not None, name[1:-1]):
         return None
