@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from cli.lean_argparse import OnlyOne, RawFormatter
 from cli.publish_cmds import add_publish_commands
 from cli.sources import add_source_options, load_snapshot
 from core.errors import PortscopeError
@@ -45,13 +46,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="portscope",
         description="Every port published to containers on this host: who owns it, where it goes.",
         epilog=EXIT_CODES,
-        formatter_class=_RawFormatter,
+        formatter_class=RawFormatter,
     )
     sub: Any = parser.add_subparsers(dest="command", metavar="COMMAND")
     if command is not None:
-        sub = _OnlyOne(sub, command)
+        sub = OnlyOne(sub, command)
 
-    p = sub.add_parser("list", help="list published ports", epilog=EXIT_CODES, formatter_class=_RawFormatter)
+    p = sub.add_parser("list", help="list published ports", epilog=EXIT_CODES, formatter_class=RawFormatter)
     add_source_options(p)
     p.add_argument("--json", action="store_true", help="print JSON (schema portscope.list/1, docs/json.md)")
     p.add_argument("--container", metavar="NAME", help="only this container (name or id prefix)")
@@ -64,7 +65,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "conflicts",
         help="diagnose: conflicts, exposure, stale and missing rules",
         epilog="exit status: 0 no errors, 1 errors found (warnings and info do not count)",
-        formatter_class=_RawFormatter,
+        formatter_class=RawFormatter,
     )
     add_source_options(p)
     p.add_argument("--json", action="store_true", help="print JSON (schema portscope.conflicts/1)")
@@ -77,48 +78,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     add_tui_command(sub)
     add_publish_commands(sub)
     return parser
-
-
-class _RawFormatter(argparse.RawDescriptionHelpFormatter):
-    """argparse's, with the terminal width found without importing shutil (3 ms at every start)."""
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None):
-        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
-
-
-def _columns() -> int:
-    """`shutil.get_terminal_size().columns`: $COLUMNS, else stdout's terminal, else 80."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns or 80
-
-
-class _Unbuilt:
-    """Stands in for the parser of a command that is not run: takes its arguments, builds nothing."""
-
-    def add_argument(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-    def set_defaults(self, **kwargs: Any) -> None:
-        return None
-
-
-class _OnlyOne:
-    """The subparsers action, adding a real parser for one command only."""
-
-    def __init__(self, sub: Any, command: str) -> None:
-        self._sub = sub
-        self._command = command
-
-    def add_parser(self, name: str, **kwargs: Any) -> Any:
-        return self._sub.add_parser(name, **kwargs) if name == self._command else _Unbuilt()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

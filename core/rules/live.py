@@ -154,8 +154,7 @@ def _take_iptables(
         if refused is None:
             out.backends.append(BackendStatus(backend, family, read=False, reason=result.reason()))
             return
-        reason = f"iptables-nft cannot show its {refused.group(1)} table (native nft rules): read it with nft"
-        out.backends.append(BackendStatus(backend, family, read=True, rules=0, reason=reason))
+        out.backends.append(BackendStatus(backend, family, read=True, rules=0, reason=_foreign(refused.group(1))))
         return
     try:
         if stream is not None and stream.error is not None:
@@ -179,12 +178,14 @@ def _take_iptables(
     out.tables.extend(tables)
     skipped = stream.skipped[0] if stream is not None and stream.skipped is not None else 0
     count = sum(c.size for t in tables for c in t.chains.values()) + skipped
-    reasons = [
-        f"iptables-nft cannot show its {name} table (native nft rules): read it with nft" for name in sorted(foreign)
-    ]
+    reasons = [_foreign(name) for name in sorted(foreign)]
     if "-S" in result.argv:
         reasons.insert(0, "read: the nat table, where published ports are")
     out.backends.append(BackendStatus(backend, family, read=True, rules=count, reason="; ".join(reasons) or None))
+
+
+def _foreign(table: str) -> str:
+    return f"iptables-nft cannot show its {table} table (native nft rules): read it with nft"
 
 
 def _read_native(out: RuleRead, nft: str, listing: ToolResult, timeout: float, scope: str = "all") -> None:
