@@ -5,7 +5,7 @@ Run inside the namespace under test, from the repository root (bench/common.py's
     python -m bench.probe list|conflicts
 
 Prints JSON: `stages` (seconds per stage, in the order the CLI runs them), `commands` (each rule
-command that `read_rules()` runs, alone, plus `nft list chains` for comparison) and `counts`.
+command that `read_rules()` runs, alone, plus `nft list tables`, which it avoids, for comparison) and `counts`.
 Stages that run concurrently in `read_live()` are also timed alone, so they add up to more than it.
 """
 
@@ -57,15 +57,17 @@ def import_all(names: Sequence[str]) -> None:
         importlib.import_module(name)
 
 
-def rule_commands(sources: Sequence[Any]) -> dict[str, list[str]]:
-    """The commands `read_rules()` ran (from its sources' origins) plus the nft listings, by label."""
+def rule_commands(sources: Sequence[Any], scope: str) -> dict[str, list[str]]:
+    """The commands `read_rules(scope=scope)` ran (its first stage, then its sources' origins) plus the nft
+    listings, by label."""
+    from core.rules.prefetch import first_stage_commands
     from core.tools import which
 
-    commands = {_label(s.origin.split()): s.origin.split() for s in sources}
+    commands = {_label(argv): list(argv) for argv in first_stage_commands(scope=scope)}
+    commands.update({_label(s.origin.split()): s.origin.split() for s in sources})
     nft = which("nft")
     if nft:
-        commands["nft list tables"] = [nft, "list", "tables"]
-        commands["nft list chains (for comparison)"] = [nft, "list", "chains"]
+        commands["nft list tables (not run: for comparison)"] = [nft, "list", "tables"]
     return commands
 
 
@@ -104,7 +106,7 @@ def probe(mode: str) -> dict[str, Any]:
     scope = "nat" if mode == "list" else "all"  # as the CLI reads: `list` only what bindings need
     catches = mode != "list"  # and only the diagnosis records each path's catch
     stages["read_rules()"], rules = timed(read_rules, scope=scope)
-    commands = time_commands(rule_commands(rules.sources))
+    commands = time_commands(rule_commands(rules.sources, scope))
     stages["  parse_source() of each source (lazy parts excluded)"], _ = timed(
         lambda: [parse_source(s) for s in rules.sources]
     )
