@@ -24,7 +24,7 @@ from core.errors import ParseError
 from core.model import Backend, BackendStatus, Family, RuleSource, Table
 from core.record import field, record
 from core.rules.iptables_text import parse_iptables_lines, parse_iptables_text
-from core.rules.native_nat import parse_chain_listing, read_nat_chains
+from core.rules.native_nat import ChainListing, parse_chain_listing, read_nat_chains
 from core.rules.prefetch import LEGACY_SAVE_TOOLS, NFT_SAVE_TOOLS, iptables_nft_command, legacy_tables, take
 from core.tools import ToolResult, run_all, which
 
@@ -169,7 +169,7 @@ def _take_iptables(
         out.backends.append(BackendStatus(backend, family, read=False, reason=str(exc)))
         return
     # A table iptables-nft cannot show (native nft chains or rules in it) is only a shell here: the
-    # nft reader reads it whole (`_read_native` skips only the tables kept in out.tables).
+    # nft reader reads it instead (`_read_native` skips only tables shown here with all their chains).
     foreign = {m.group(1) for line in comments if (m := _INCOMPATIBLE.search(line))}
     if foreign:
         tables = [t for t in tables if t.name not in foreign]
@@ -184,6 +184,22 @@ def _take_iptables(
     out.backends.append(BackendStatus(backend, family, read=True, rules=count, reason="; ".join(reasons) or None))
 
 
+def shown_by_iptables_nft(listing: ChainListing, tables: list[Table]) -> bool:
+    """True when iptables-nft printed this nft table with every chain nft lists in it.
+
+    A chain iptables-nft did not print (a native `prerouting` base chain, say) means rules only nft
+    can show: the table is then read with nft, whatever iptables-nft's output said about it.
+    """
+    family = _NFT_FAMILIES[listing.family]
+    shown: set[str] = set()
+    found = False
+    for t in tables:
+        if t.backend == "iptables-nft" and t.family == family and t.name == listing.name:
+            shown.update(t.chains)
+            found = True
+    return found and shown.issuperset(listing.chains)
+
+
 def _foreign(table: str) -> str:
     return f"iptables-nft cannot show its {table} table (native nft rules): read it with nft"
 
@@ -193,11 +209,10 @@ def _read_native(out: RuleRead, nft: str, listing: ToolResult, timeout: float, s
     if not listing.ok:
         out.backends.append(BackendStatus("nftables", None, read=False, reason=listing.reason()))
         return
-    xt_owned = {(t.family, t.name) for t in out.tables if t.backend == "iptables-nft"}
     native = [
         t
         for t in parse_chain_listing(listing.stdout)
-        if t.family in _NFT_FAMILIES and (_NFT_FAMILIES[t.family], t.name) not in xt_owned
+        if t.family in _NFT_FAMILIES and not shown_by_iptables_nft(t, out.tables)
     ]
     count = 0
     reason = None if native else "no native nftables tables"

@@ -123,3 +123,17 @@ def test_reading_only_what_bindings_come_from_finds_the_same_bindings(name: str)
     )
     assert (kept, skipped[0]) == (sum(c.size for t in whole for c in t.chains.values()) - dropped, dropped)
     assert all(t.name == "nat" or not any(c.size for c in t.chains.values()) for t in lean)
+
+
+def test_a_table_with_a_chain_iptables_nft_did_not_print_is_read_with_nft() -> None:
+    """Independent of iptables-nft's wording: nft listing a chain the iptables view lacks means native rules."""
+    from core.rules.live import shown_by_iptables_nft
+    from core.rules.native_nat import ChainListing
+
+    xt = parse_iptables_text(":PREROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n", backend="iptables-nft", family="ipv4")
+    same = ChainListing("ip", "nat", {"PREROUTING": ("nat", "prerouting"), "DOCKER": None})
+    extra = ChainListing("ip", "nat", {"PREROUTING": ("nat", "prerouting"), "prerouting": ("nat", "prerouting")})
+    assert shown_by_iptables_nft(same, xt) is True
+    assert shown_by_iptables_nft(extra, xt) is False
+    assert shown_by_iptables_nft(ChainListing("ip6", "nat", {"PREROUTING": None}), xt) is False  # other family
+    assert shown_by_iptables_nft(ChainListing("inet", "filter", {}), xt) is False
