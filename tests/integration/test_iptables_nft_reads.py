@@ -80,7 +80,7 @@ def _bindings(doc: dict) -> list[tuple]:
             b["id"],
             b["owner"],
             tuple(b["hooks"]),
-            tuple((r["table"], r["chain"], r["text"]) for r in b["evidence"]["rules"]),
+            tuple((r["table"], r["chain"], r["position"], r["text"]) for r in b["evidence"]["rules"]),
         )
         for b in doc["bindings"]
     )
