@@ -19,12 +19,11 @@ ports as ints, protocols from a fixed set, interface names by pattern, comments 
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 
 from core.model import Family
 from core.publish.render import Placed
-from core.publish.validate import PROTOCOLS, check_binding_id, check_port
+from core.publish.validate import check_binding_id, check_iface, check_port, check_rule_protocol
 
 TABLE = "portscope"
 #: nft family keyword per address family.
@@ -37,7 +36,6 @@ CHAINS: dict[str, str] = {
     "forward": "type filter hook forward priority filter - 10; policy accept;",
     "raw": "type filter hook prerouting priority raw; policy accept;",
 }
-_IFACE = re.compile(r"[A-Za-z0-9_.@:-]{1,15}")
 _MASK32 = 0xFFFFFFFF
 
 #: chain name -> [declaration line, rule lines...]; a chain with no rules is absent, an empty view is no table.
@@ -99,7 +97,7 @@ def table_text(family: Family, view: NftView) -> str:
 
 def _publish(p: Placed, family: Family, mark: Mark | None) -> list[tuple[str, str]]:
     b = p.binding
-    ip, proto = NFT_FAMILY[family], _proto(b.protocol)
+    ip, proto = NFT_FAMILY[family], check_rule_protocol(b.protocol)
     hport, cport = check_port(b.host_port), check_port(b.container_port)
     cip = _addr(p.target_ip, family)
     host = _addr(b.host_ip, family, target=False)
@@ -130,19 +128,13 @@ def _publish(p: Placed, family: Family, mark: Mark | None) -> list[tuple[str, st
 def _block(p: Placed, family: Family) -> str:
     """DROP forwarded traffic that came in on host_port (conntrack's original destination) to the target."""
     b = p.binding
-    ip, proto = NFT_FAMILY[family], _proto(b.protocol)
+    ip, proto = NFT_FAMILY[family], check_rule_protocol(b.protocol)
     hport, cport = check_port(b.host_port), check_port(b.container_port)
     cip = _addr(p.target_ip, family)
     host = _addr(b.host_ip, family, target=False)
-    iface = f'iifname != "{_iface(p.bridge)}" ' if p.bridge else ""
+    iface = f'iifname != "{check_iface(p.bridge)}" ' if p.bridge else ""
     orig = "" if ipaddress.ip_address(host).is_unspecified else f" ct original {ip} daddr {host}"
     return f"{ip} daddr {cip} {iface}{proto} dport {cport} ct original proto-dst {hport}{orig} drop {_comment(b.id)}"
-
-
-def _proto(proto: str) -> str:
-    if proto not in PROTOCOLS:
-        raise ValueError(f"protocol {proto!r}")
-    return proto
 
 
 def _addr(text: str, family: Family, target: bool = True) -> str:
@@ -152,12 +144,6 @@ def _addr(text: str, family: Family, target: bool = True) -> str:
     if target and (addr.is_unspecified or addr.is_multicast):
         raise ValueError(f"target {addr} cannot receive forwarded traffic")
     return str(addr)
-
-
-def _iface(name: str) -> str:
-    if not _IFACE.fullmatch(name):
-        raise ValueError(f"interface name {name!r}")
-    return name
 
 
 def _comment(binding_id: str) -> str:

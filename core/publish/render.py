@@ -9,20 +9,18 @@ from our own ids.
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 
 from core.model import Family
 from core.publish.model import StoredBinding
 from core.publish.saved import Jump, OurView, TableView
-from core.publish.validate import PROTOCOLS, check_binding_id, check_port
+from core.publish.validate import check_binding_id, check_iface, check_port, check_rule_protocol
 
 NAT = "PORTSCOPE"
 NAT_OUTPUT = "PORTSCOPE-OUTPUT"  # loopback-only DNATs: jumped from OUTPUT, never from PREROUTING
 POSTROUTING = "PORTSCOPE-POSTROUTING"
 FORWARD = "PORTSCOPE-FORWARD"
 RAW = "PORTSCOPE-RAW"  # drops loopback-addressed packets that did not come from lo
-_IFACE = re.compile(r"[A-Za-z0-9_.@:-]{1,15}")
 _LOCAL_JUMP = "-m addrtype --dst-type LOCAL -j "
 
 
@@ -77,7 +75,7 @@ def render(placed: list[Placed], family: Family, tables_present: dict[str, set[s
 
 def _publish(p: Placed, family: Family) -> dict[str, str]:
     b = p.binding
-    proto, hport, cport = _proto(b.protocol), check_port(b.host_port), check_port(b.container_port)
+    proto, hport, cport = check_rule_protocol(b.protocol), check_port(b.host_port), check_port(b.container_port)
     cip = _addr(p.target_ip, family)
     comment = _comment(b.id)
     port_match = f"-p {proto} -m {proto} --dport"
@@ -99,19 +97,13 @@ def _publish(p: Placed, family: Family) -> dict[str, str]:
 def _block(p: Placed, family: Family) -> str:
     """DROP outside traffic that came in through host_port (conntrack's original port) to the target."""
     b = p.binding
-    proto, hport, cport = _proto(b.protocol), check_port(b.host_port), check_port(b.container_port)
+    proto, hport, cport = check_rule_protocol(b.protocol), check_port(b.host_port), check_port(b.container_port)
     cip = _host(ipaddress.ip_address(_addr(p.target_ip, family)))
-    iface = f"! -i {_iface(p.bridge)} " if p.bridge else ""
+    iface = f"! -i {check_iface(p.bridge)} " if p.bridge else ""
     return (
         f"-d {cip} {iface}-p {proto} -m {proto} --dport {cport} -m conntrack --ctorigdstport {hport} "
         f"{_comment(b.id)} -j DROP"
     )
-
-
-def _proto(proto: str) -> str:
-    if proto not in PROTOCOLS:
-        raise ValueError(f"protocol {proto!r}")
-    return proto
 
 
 def _addr(text: str, family: Family) -> str:
@@ -123,12 +115,6 @@ def _addr(text: str, family: Family) -> str:
 
 def _host(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     return f"{addr}/{addr.max_prefixlen}"
-
-
-def _iface(name: str) -> str:
-    if not _IFACE.fullmatch(name):
-        raise ValueError(f"interface name {name!r}")
-    return name
 
 
 def _comment(binding_id: str) -> str:

@@ -11,6 +11,7 @@ PROTOCOLS = ("tcp", "udp", "sctp")
 _ID_RE = re.compile(r"ps-[0-9a-f]{8}")
 _CONTAINER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _REASON_BAD = re.compile(r"[\x00-\x1f\x7f\"'`\\]")
+_IFACE_RE = re.compile(r"[A-Za-z0-9_.@:-]{1,15}")  # IFNAMSIZ - 1 characters, none that rule text would read
 MAX_REASON = 200
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -81,3 +82,21 @@ def check_binding_id(text: str) -> str:
     if not is_binding_id(text):
         raise InputError(f"{text!r} is not a portscope binding id (ps-xxxxxxxx): see `portscope status`")
     return text
+
+
+# Guards at the point of rendering: the values come from portscope's own state or the engine, so a
+# bad one is a bug or a tampered state file, raised as ValueError rather than reported as user input.
+
+
+def check_iface(name: str) -> str:
+    """An interface name as it may stand in rule text."""
+    if not _IFACE_RE.fullmatch(name):
+        raise ValueError(f"interface name {name!r}")
+    return name
+
+
+def check_rule_protocol(proto: str) -> str:
+    """tcp, udp or sctp, exactly as rule text spells it."""
+    if proto not in PROTOCOLS:
+        raise ValueError(f"protocol {proto!r}")
+    return proto

@@ -7,7 +7,6 @@ one (`nft_commit.py`), so publish, unpublish, block, apply, reconcile, status an
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -18,8 +17,7 @@ from core.publish.commit import FAMILIES, Outcome, commit, read_views
 from core.publish.model import State
 from core.publish.render import Placed, render
 from core.publish.saved import OurView, differences
-
-_IFACE = re.compile(r"[A-Za-z0-9_.@:-]{1,15}")
+from core.publish.validate import check_iface
 
 
 @dataclass(slots=True)
@@ -94,7 +92,7 @@ def read_world(docker_host: str | None = None, backend: str = "auto", current: S
 
 def enable_route_localnet(bridge: str, proc: str = "/proc") -> bool:
     """Set net.ipv4.conf.BRIDGE.route_localnet=1 (needed to DNAT 127.0.0.1 to a container); True if changed."""
-    if not _IFACE.fullmatch(bridge) or bridge in (".", ".."):
+    if check_iface(bridge) in (".", ".."):
         raise ValueError(f"interface name {bridge!r}")
     path = os.path.join(proc, "sys/net/ipv4/conf", bridge, "route_localnet")
     with open(path, "r+", encoding="ascii") as f:
