@@ -6,18 +6,14 @@ Each case is loaded with the real tools into a fresh network namespace.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import need_root_tools
-from tests.sandbox.netns import NetNs, netns
+from tests.sandbox.list_cli import binding_summary, portscope, portscope_json
+from tests.sandbox.netns import netns
 
-REPO = Path(__file__).resolve().parents[2]
 NFT = "/usr/sbin/nft"
 TOOLS = (NFT, "iptables-nft", "iptables-nft-restore", "ip6tables-nft-restore", "iptables-nft-save", "nsenter")
 
@@ -66,26 +62,6 @@ NATIVE_IP_NAT = """table ip nat {
 """
 
 
-def _portscope(ns: NetNs | None, *args: str) -> dict:
-    env = dict(os.environ, DOCKER_HOST="unix:///nonexistent/docker.sock", PYTHONPATH=str(REPO))
-    argv = [sys.executable, "-m", "cli", *args]
-    done = (ns.run(argv, env=env, cwd=REPO) if ns else subprocess.run(argv, env=env, cwd=REPO, check=True,
-            capture_output=True, text=True))  # fmt: skip
-    return json.loads(done.stdout)
-
-
-def _bindings(doc: dict) -> list[tuple]:
-    return sorted(
-        (
-            b["id"],
-            b["owner"],
-            tuple(b["hooks"]),
-            tuple((r["table"], r["chain"], r["position"], r["text"]) for r in b["evidence"]["rules"]),
-        )
-        for b in doc["bindings"]
-    )
-
-
 def _ids(doc: dict) -> set[str]:
     return {b["id"] for b in doc["bindings"]}
 
@@ -99,16 +75,15 @@ def test_the_nat_table_read_gives_what_the_whole_save_gives(tmp_path: Path) -> N
     with netns("psipt") as ns:
         ns.run(["iptables-nft-restore"], input=DOCKER_V4)
         ns.run(["ip6tables-nft-restore"], input=DOCKER_V6)
-        live = _portscope(ns, "list", "--json")
+        live = portscope_json(ns, "list", "--json")
         dump = tmp_path / "save.txt"
         dump.write_text(ns.run(["iptables-nft-save"]).stdout + ns.run(["ip6tables-nft-save"]).stdout)
         capture = tmp_path / "capture.json"
-        ns.run([sys.executable, "-m", "cli", "capture", "-o", str(capture)], cwd=REPO,
-               env=dict(os.environ, DOCKER_HOST="unix:///nonexistent/docker.sock"))  # fmt: skip
-    whole = _portscope(None, "list", "--json", "--rules", str(dump))
-    captured = _portscope(None, "list", "--json", "--snapshot", str(capture))
+        portscope(ns, "capture", "-o", str(capture))
+    whole = portscope_json(None, "list", "--json", "--rules", str(dump))
+    captured = portscope_json(None, "list", "--json", "--snapshot", str(capture))
     assert len(live["bindings"]) == 7  # 8080, 9000, 5353/udp, 8000-8010, 7000, 7001, and [::]:8080
-    assert _bindings(live) == _bindings(whole) == _bindings(captured)
+    assert binding_summary(live) == binding_summary(whole) == binding_summary(captured)
     for family in ("ipv4", "ipv6"):
         status = _status(live, "iptables-nft", family)
         assert status["read"] is True
@@ -122,17 +97,16 @@ def test_a_native_ip_nat_table_is_read_with_nft_not_taken_for_iptables(tmp_path:
     with netns("psipt") as ns:
         ns.run([NFT, "-f", "-"], input=NATIVE_IP_NAT)
         assert "incompatible" in ns.run(["iptables-nft-save"]).stdout
-        live = _portscope(ns, "list", "--json")
+        live = portscope_json(ns, "list", "--json")
         capture = tmp_path / "capture.json"
-        ns.run([sys.executable, "-m", "cli", "capture", "-o", str(capture)], cwd=REPO,
-               env=dict(os.environ, DOCKER_HOST="unix:///nonexistent/docker.sock"))  # fmt: skip
+        portscope(ns, "capture", "-o", str(capture))
     expected = {
         "ipv4/tcp/0.0.0.0:8080->10.0.0.5:80",
         "ipv4/tcp/0.0.0.0:81->10.0.0.6:80",
         "ipv4/tcp/0.0.0.0:82->10.0.0.6:80",
     }
     assert _ids(live) == expected
-    assert _ids(_portscope(None, "list", "--json", "--snapshot", str(capture))) == expected
+    assert _ids(portscope_json(None, "list", "--json", "--snapshot", str(capture))) == expected
     assert "cannot show its nat table" in _status(live, "iptables-nft", "ipv4")["reason"]
 
 
@@ -144,7 +118,7 @@ def test_native_rules_inside_iptables_nfts_own_table_are_still_read() -> None:
         ns.run([NFT, "add", "rule", "ip", "nat", "DOCKER", "tcp", "dport", "{ 81, 82 }", "dnat", "to", "10.0.0.6:80"])
         refused = ns.run(["iptables-nft", "-t", "nat", "-S"], check=False)
         assert refused.returncode != 0 and "incompatible" in refused.stderr
-        live = _portscope(ns, "list", "--json")
+        live = portscope_json(ns, "list", "--json")
     ids = _ids(live)
     assert {"ipv4/tcp/0.0.0.0:81->10.0.0.6:80", "ipv4/tcp/0.0.0.0:82->10.0.0.6:80"} <= ids
     assert "ipv4/tcp/0.0.0.0:8080->172.17.0.2:80" in ids  # the iptables-shaped rules, now through nft
@@ -158,7 +132,7 @@ def test_no_iptables_rules_at_all_reads_cleanly(command: str, key: str) -> None:
     """A namespace with no tables: `-S` prints the built-in policies only, and no table is created."""
     need_root_tools(*TOOLS)
     with netns("psipt") as ns:
-        doc = _portscope(ns, command, "--json")
+        doc = portscope_json(ns, command, "--json")
         assert ns.run([NFT, "list", "tables"]).stdout.strip() == ""
     assert doc[key] == []
     assert doc["warnings"] == []

@@ -8,44 +8,17 @@ that `portscope list --json --rules` gives for the whole ruleset as nft printed 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import need_root_tools
-from tests.sandbox.netns import NetNs, netns
+from tests.sandbox.list_cli import binding_summary, portscope_json
+from tests.sandbox.netns import netns
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = REPO / "tests" / "fixtures" / "nft" / "src"
 NFT = "/usr/sbin/nft"
-
-
-def _portscope(ns: NetNs | None, *args: str) -> dict:
-    env = dict(os.environ, DOCKER_HOST="unix:///nonexistent/docker.sock", PYTHONPATH=str(REPO))
-    argv = [sys.executable, "-m", "cli", *args]
-    done = (ns.run(argv, env=env, cwd=REPO) if ns else subprocess.run(argv, env=env, cwd=REPO, check=True,
-            capture_output=True, text=True))  # fmt: skip
-    return json.loads(done.stdout)
-
-
-def _evidence(binding: dict) -> tuple:
-    return tuple((r["table"], r["chain"], r["text"]) for r in binding["evidence"]["rules"])
-
-
-def _bindings(doc: dict) -> list[tuple]:
-    return sorted(
-        (
-            b["id"],
-            b["owner"],
-            tuple(b["hooks"]),
-            tuple((r["table"], r["chain"], r["text"]) for r in b["evidence"]["rules"]),
-        )
-        for b in doc["bindings"]
-    )
 
 
 @pytest.mark.parametrize("name", ["docker29", "netavark", "handmade"])
@@ -53,12 +26,12 @@ def test_chain_by_chain_read_lists_what_the_whole_ruleset_gives(name: str, tmp_p
     need_root_tools(NFT, "ip", "nsenter")
     with netns("psnat") as ns:
         ns.run([NFT, "-f", str(SOURCES / f"{name}.nft.in")])
-        live = _portscope(ns, "list", "--json")
+        live = portscope_json(ns, "list", "--json")
         dump = tmp_path / "ruleset.json"
         dump.write_text(ns.run([NFT, "-j", "list", "ruleset"]).stdout)
-    whole = _portscope(None, "list", "--json", "--rules", str(dump))
+    whole = portscope_json(None, "list", "--json", "--rules", str(dump))
     assert live["bindings"], "the fixture publishes ports"
-    assert _bindings(live) == _bindings(whole)
+    assert binding_summary(live) == binding_summary(whole)
     status = next(b for b in live["backends"] if b["backend"] == "nftables")
     assert status["read"] is True and status["rules"] > 0
     # handmade's DNAT chains use named sets and maps, whose elements only a whole-table listing has:
