@@ -67,6 +67,7 @@ def rule_commands(sources: Sequence[Any], scope: str) -> dict[str, list[str]]:
     commands.update({_label(s.origin.split()): s.origin.split() for s in sources})
     nft = which("nft")
     if nft:
+        commands.setdefault("nft list chains", [nft, "list", "chains"])  # scope "nat": the listing thread's
         commands["nft list tables (not run: for comparison)"] = [nft, "list", "tables"]
     return commands
 

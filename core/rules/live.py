@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from core.errors import ParseError
 from core.model import Backend, BackendStatus, Family, RuleSource, Table
 from core.record import field, record
+from core.rules import prefetch_native
 from core.rules.iptables_text import parse_iptables_lines, parse_iptables_text
 from core.rules.native_nat import ChainListing, parse_chain_listing, read_nat_chains
 from core.rules.prefetch import LEGACY_SAVE_TOOLS, NFT_SAVE_TOOLS, iptables_nft_command, legacy_tables, take
@@ -71,7 +72,9 @@ def read_rules(proc: str = "/proc", timeout: float = 10.0, scope: str = "all") -
         else:
             out.backends.append(BackendStatus("iptables-legacy", family, read=True, reason="no legacy tables"))
     nft = which("nft")
-    commands = [argv for *_, argv in jobs] + ([[nft, "list", "chains"]] if nft else [])
+    chains = [nft, "list", "chains"] if nft else None
+    listed = _listed_early(chains, timeout) if chains and scope == "nat" else None
+    commands = [argv for *_, argv in jobs] + ([chains] if chains and listed is None else [])
     streams = {tuple(argv): _Stream(backend, family, " ".join(argv), scope) for backend, family, argv in jobs}
     results = run_all(commands, timeout, started=take(proc), readers={k: s.read for k, s in streams.items()})
     for (backend, family, argv), result in zip(jobs, results, strict=False):
@@ -79,8 +82,14 @@ def read_rules(proc: str = "/proc", timeout: float = 10.0, scope: str = "all") -
     if nft is None:
         out.backends.append(BackendStatus("nftables", None, read=False, reason="nft not found: install nftables"))
         return out
-    _read_native(out, nft, results[-1], timeout, scope)
+    _read_native(out, nft, listed or results[-1], timeout, scope)
     return out
+
+
+def _listed_early(argv: list[str], timeout: float) -> ToolResult | None:
+    """`argv`'s result from the listing thread the CLI started for `list` (core.rules.prefetch_native), if any."""
+    found = prefetch_native.take(argv, timeout)
+    return None if found is None else ToolResult(tuple(argv), *found.result())
 
 
 def _plan(out: RuleRead, jobs: list, backend: Backend, family: Family, tool: str) -> None:

@@ -53,7 +53,11 @@ def iptables_nft_command(save: str, tool: str, scope: str = "all") -> tuple[str,
 
 
 def first_stage_commands(proc: str = "/proc", scope: str = "all") -> list[tuple[str, ...]]:
-    """Every command `read_rules(proc, scope=scope)` runs at once in its first stage, as it would plan them."""
+    """Every command `read_rules(proc, scope=scope)` runs at once in its first stage, as it would plan them.
+
+    For scope "nat", `nft list chains` is left to the listing thread `start()` begins with it
+    (core.rules.prefetch_native), which `read_rules` takes it from.
+    """
     commands: list[tuple[str, ...]] = []
     for _family, save, tool in NFT_SAVE_TOOLS:
         command = iptables_nft_command(save, tool, scope)
@@ -64,7 +68,7 @@ def first_stage_commands(proc: str = "/proc", scope: str = "all") -> list[tuple[
         if path and legacy_tables(os.path.join(proc, "net", names)):
             commands.append((path,))
     nft = which("nft")
-    if nft:
+    if nft and scope != "nat":
         commands.append((nft, "list", "chains"))
     return commands
 

@@ -109,11 +109,11 @@ def _walk(nft: str, timeout: float) -> None:
 
 
 def _walk_tables(nft: str, timeout: float) -> None:
-    try:
-        listing = subprocess.run([nft, "list", "chains"], capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.SubprocessError):
+    (listing,) = _run_level([(nft, "list", "chains")], timeout)  # published too: read_rules takes it
+    returncode, text, _ = listing.result()
+    if returncode != 0:
         return
-    for family, table, chains, entries in _tables(listing.stdout):
+    for family, table, chains, entries in _tables(text):
         seen = set(entries)
         todo = list(entries)
         while todo:

@@ -88,3 +88,6 @@ def test_list_plans_the_nat_table_only_where_iptables_nft_can(tmp_path: Path) ->
         if prefetch.which(save):
             assert (prefetch.which(save),) in whole
     assert prefetch.iptables_nft_command("no-such-save", "no-such-tool", "nat") is None
+    nft = prefetch.which("nft")
+    if nft:  # `list`'s listing thread runs `nft list chains` (and read_rules takes it there): not twice
+        assert (nft, "list", "chains") in whole and (nft, "list", "chains") not in nat
