@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 _BINDING = (
     '{"id":%s,"family":%s,"protocol":%s,"host_ip":%s,"host_port":%s,"host_port_last":%s,"target_ip":%s,'
     '"target_port":%s,"target_port_last":%s,"owner":%s,"carriers":%s,"hooks":%s,"reported_by_engine":%s,'
-    '"container":%s,"container_port":%s,"evidence":{"rules":[%s],"processes":%s}}'
+    '"container":%s,"container_port":%s,"reach":%s,"evidence":{"rules":[%s],"processes":%s}}'
 )
 
 
@@ -130,6 +130,7 @@ def _binding(b: Binding, rules: dict[int, str], lists: dict[tuple[str, ...], str
         "true" if b.reported_by_engine else "false",
         container,
         "null" if cp is None else _scalar(cp),
+        "null" if b.reach is None else _dumps(b.reach.to_json(rule_json)),
         ",".join(evidence),
         processes,
     )

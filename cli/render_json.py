@@ -57,6 +57,7 @@ def binding_json(b: Binding, memo: dict[int, dict[str, Any]] | None = None) -> d
         "reported_by_engine": b.reported_by_engine,
         "container": {"id": b.container_id, "name": b.container_name} if b.container_id else None,
         "container_port": b.container_port,
+        "reach": None if b.reach is None else b.reach.to_json(rule_json),
         "evidence": {
             "rules": _rules_json(b.rules, {} if memo is None else memo),
             "processes": [process_json(s) for s in b.sockets],

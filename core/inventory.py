@@ -5,14 +5,14 @@ from __future__ import annotations
 from core.join import join
 from core.model import Binding, Snapshot, UnreachableDnat
 from core.record import field, record
-from core.resolve import Catch, resolve
+from core.resolve import Shadow, resolve
 
 
 @record
 class Inventory:
     bindings: list[Binding] = field(default_factory=list)
     unreachable: list[UnreachableDnat] = field(default_factory=list)
-    catches: list[Catch] = field(default_factory=list)
+    shadows: list[Shadow] = field(default_factory=list)
 
 
 def build_inventory(snap: Snapshot, catches: bool = True) -> Inventory:
@@ -20,4 +20,4 @@ def build_inventory(snap: Snapshot, catches: bool = True) -> Inventory:
     resolution = resolve(snap.tables, snap.host.addresses, catches=catches)
     owner = "podman" if snap.engine.name and "podman" in snap.engine.name.lower() else "docker"
     bindings = join(resolution.bindings, snap.sockets, snap.containers, engine_owner=owner)
-    return Inventory(bindings=bindings, unreachable=resolution.unreachable, catches=resolution.catches)
+    return Inventory(bindings=bindings, unreachable=resolution.unreachable, shadows=resolution.shadows)

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from core.record import Literal, field, record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from core.reach.describe import Reach
+
 Family = Literal["ipv4", "ipv6"]
 #: Table families: iptables tables are ipv4/ipv6; a native nft table may be "inet" (both).
 TableFamily = Literal["ipv4", "ipv6", "inet"]
@@ -48,8 +52,6 @@ class Matches:
     Anything it does not model is kept, as written, in `other`: such a rule is
     conditional (it may or may not match), never ignored.
     """
-
-    __extra_slots__ = ("constraint_text",)  # PathCondition's text of the unmodelled matches, cached
 
     protocol: str | None = None  # "tcp", "udp", "sctp", ...; None = any
     protocol_negated: bool = False
@@ -342,6 +344,7 @@ class Binding:
     rules: list[Rule] = field(default_factory=list)  # evidence: entry jumps ... the DNAT rule
     sockets: list[Socket] = field(default_factory=list)  # evidence: proxy / listener
     hooks: list[str] = field(default_factory=list)  # prerouting / output: where traffic is caught
+    reach: Reach | None = None  # the packets its DNAT really catches (None: not from a rule, e.g. a proxy)
 
     @property
     def key(self) -> tuple[str, str, str, int | None, str, int | None]:

@@ -1,275 +1,257 @@
-"""From NAT tables to bindings: walk every path from the entry chains to each DNAT.
+"""From NAT tables to bindings: what each DNAT really catches, first match first.
 
 Entry chains are the nat chains the kernel enters for packets to this host: iptables' nat
 PREROUTING and OUTPUT, and nft base chains of type nat on the prerouting and output hooks.
-The walk follows jumps and gotos, accumulates each path's conditions (`PathCondition`), drops
-paths that contradict themselves, and stops a chain after a rule that matches everything and
-ends it. Cost is linear in the rules reached from each entry chain.
+`core.reach.firstmatch` runs them as the kernel does (a DNAT, a nat ACCEPT, a RETURN or the end of
+a goto'd chain stops a packet there; later rules see only what is left); a DNAT that catches
+packets to one of this host's addresses carries a binding, with the exact packets (`Binding.reach`).
+A DNAT that catches none is a `not_bindings` entry: shadowed (earlier rules take all its packets),
+virtual-ip (it only catches packets for other hosts), or unreachable.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
-from core.model import Binding, Chain, Family, Owner, Rule, Table, UnreachableDnat
+from core.model import Binding, Owner, PortRange, Rule, Table, UnreachableDnat
 from core.owners import owner_of_chain, owner_of_path
-from core.path_condition import PathCondition, network
-from core.record import field, record
+from core.reach.describe import Reach, addresses_text, host_ip
+from core.reach.firstmatch import ENTRY_HOOKS, NAT_VERDICTS, DnatReach, FirstMatch, post_order
+from core.reach.matches import Space, build_space
+from core.reach.space import DADDR, DPORT, PROTO, PacketSet, intersect, subtract_sets
+from core.reach.winners import Winners, WinnerSearch
 
-ENTRY_HOOKS = ("prerouting", "output")
-_TERMINAL = frozenset({"dnat", "redirect", "return", "accept", "drop", "reject", "goto", "snat", "masquerade"})
-_ANY_ADDRESS: dict[Family, str] = {"ipv4": "0.0.0.0", "ipv6": "::"}
-_LOOPBACK: dict[Family, str] = {"ipv4": "127.0.0.1", "ipv6": "::1"}
-_ANY_PORT = (None,)
+_LOOPBACK: dict[str, str] = {"ipv4": "127.0.0.1", "ipv6": "::1"}
+_ANY: dict[str, str] = {"ipv4": "0.0.0.0", "ipv6": "::"}
 
 
-@record
-class Catch:
-    """One DNAT as one entry hook reaches it: the path's condition and its place in evaluation order."""
+@dataclass(slots=True)
+class Shadow:
+    """A DNAT that earlier rules take some or all of its packets from (to this host)."""
 
     table: Table
     hook: str
-    order: int  # evaluation order within (table, hook)
-    rule: Rule
-    condition: PathCondition
-    path: tuple[Rule, ...]
+    loser: Rule
+    winners: Winners
+    whole: bool  # no packet to this host reaches it on this hook
+    left: PacketSet  # what still reaches it
+    wanted: PacketSet  # what its own path conditions would give it
+    path: list[Rule]
+    space: Space
 
 
-@record
+@dataclass(slots=True)
 class Resolution:
-    """Bindings carried by DNAT rules, DNAT rules that carry no host binding, and every catch."""
+    """Bindings carried by DNAT rules, DNAT rules that carry no host binding, and the shadowed ones."""
 
     bindings: list[Binding] = field(default_factory=list)
     unreachable: list[UnreachableDnat] = field(default_factory=list)
-    catches: list[Catch] = field(default_factory=list)
+    shadows: list[Shadow] = field(default_factory=list)
 
 
 def resolve(tables: Iterable[Table], host_addresses: Iterable[str] = (), catches: bool = True) -> Resolution:
-    """Every DNAT binding reachable from an entry chain, merged by key across hooks.
+    """Every binding the DNATs of `tables` really carry on a host with `host_addresses`.
 
-    `catches=False` skips recording each path's catch (only the diagnosis of shadowed rules needs them).
+    `catches=False` skips naming the rules that partly shadow a binding (only the diagnosis needs them).
     """
-    local = {a.split("%")[0] for a in host_addresses}
-    merged: dict[tuple, Binding] = {}
-    reached: set[int] = set()
-    virtual: dict[int, UnreachableDnat] = {}
-    found: list[Catch] | None = [] if catches else None
-    replays: _Replays | None = None if catches else {}
-    all_dnats: list[Rule] = []
+    tables = list(tables)
+    space = build_space(_nat_rules(tables), host_addresses)
+    firstmatch = FirstMatch(tables, space)
+    outcome = firstmatch.run()
+    by_rule: dict[int, list[DnatReach]] = {}
+    for reach in outcome.reaches:
+        by_rule.setdefault(id(reach.rule), []).append(reach)
+    builder = _Bindings(space, WinnerSearch(firstmatch), catches)
+    for reaches in by_rule.values():
+        builder.add(reaches)
     for table in tables:
-        all_dnats.extend(
-            r for c in table.chains.values() if c.may_dnat for r in c.rules if r.verdict in ("dnat", "redirect")
-        )
+        for chain in table.chains.values():
+            if not chain.may_dnat:
+                continue
+            for rule in chain.rules:
+                if rule.verdict in NAT_VERDICTS and id(rule) not in by_rule:
+                    reason = "no entry chain (PREROUTING/OUTPUT) reaches this rule"
+                    builder.unreachable.append(UnreachableDnat(rule, reason))
+    return Resolution(list(builder.merged.values()), builder.unreachable, builder.shadows)
+
+
+def _nat_rules(tables: list[Table]) -> Iterable[Rule]:
+    """The rules of every chain an entry chain reaches: the ones that cut the packet space."""
+    for table in tables:
+        seen: set[int] = set()
         for chain in table.chains.values():
             if chain.hook in ENTRY_HOOKS and chain.kind == "nat":
-                walker = _Walker(table, chain.hook, local, merged, reached, virtual, found, replays)
-                walker.walk(chain, PathCondition(family=_table_family(table)), [], frozenset())
-    result = Resolution(bindings=list(merged.values()), catches=found or [])
-    for rule in all_dnats:
-        if id(rule) in virtual:
-            result.unreachable.append(virtual[id(rule)])
-        elif id(rule) not in reached:
-            result.unreachable.append(UnreachableDnat(rule, "no entry chain (PREROUTING/OUTPUT) reaches this rule"))
-    return result
+                for reached in post_order(table, chain):
+                    if id(reached) not in seen:
+                        seen.add(id(reached))
+                        yield from reached.rules
 
 
-def _table_family(table: Table) -> Family | None:
-    return None if table.family == "inet" else table.family  # type: ignore[return-value]
+class _Bindings:
+    """Turns each DNAT's reaches into bindings (merged by key across hooks and rules) or a not-binding."""
 
-
-#: id(chain) -> (the condition it was walked with, its DNATs with the bindings each carried); see `_Walker.walk`.
-_Replays = dict[int, tuple[PathCondition, list[tuple[Rule, list[Binding]]]]]
-
-
-class _Walker:
-    """Depth-first walk of one table from one entry chain."""
-
-    def __init__(
-        self,
-        table: Table,
-        hook: str,
-        local: set[str],
-        merged: dict[tuple, Binding],
-        reached: set[int],
-        virtual: dict[int, UnreachableDnat],
-        catches: list[Catch] | None,
-        replays: _Replays | None = None,
-    ) -> None:
-        self.replays = replays
-        self.table = table
-        self.hook = hook
-        self.local = local
-        self.merged = merged
-        self.reached = reached
-        self.virtual = virtual
+    def __init__(self, space: Space, winners: WinnerSearch, catches: bool) -> None:
+        self.space = space
+        self.to_host = space.to_host()
+        self.search = winners
         self.catches = catches
+        self.merged: dict[tuple, Binding] = {}
+        self.unreachable: list[UnreachableDnat] = []
+        self.shadows: list[Shadow] = []
+        self._hosts: dict[tuple[str, int, bool], str] = {}  # host_ip() of (family, destinations, specific)
+        self._names: dict[int, list[tuple[str, int]]] = {}  # _protocols() of a mask
 
-    def walk(self, chain: Chain, cond: PathCondition, path: list[Rule], stack: frozenset[str]) -> None:
-        """Walk `chain` with the path condition `cond`, emitting each DNAT it reaches.
-
-        Docker's DOCKER chain is entered from PREROUTING and again from OUTPUT, whose jump adds only
-        `! -d 127.0.0.0/8`. A chain with no jumps and no destination matches reaches the very same
-        DNATs under both, so the second walk only adds its hook and jump to the bindings the first one's
-        DNATs carried, instead of matching every rule again (when catches are not recorded: they need
-        each path's own condition).
-        """
-        emitted: list[tuple[Rule, list[Binding]]] | None = None
-        if self.replays is not None and _replayable(chain):
-            seen = self.replays.get(id(chain))
-            if seen is not None and _same_but_exclusions(seen[0], cond):
-                hook = self.hook
-                for rule, carried in seen[1]:
-                    for binding in carried:
-                        if hook not in binding.hooks:
-                            binding.hooks.append(hook)
-                        _add_evidence(binding, path, rule)
-                return
-            if seen is None:
-                emitted = []
-                self.replays[id(chain)] = (cond, emitted)
-        stack = stack | {chain.name}
-        chains = self.table.chains
-        add = cond.add
-        lean = self.catches is None  # a DNAT's own constraints matter only to a catch
-        via_owner = owner_of_path(path)  # the owner of a DNAT here whose own chain no engine owns
-        for rule in chain.rules:
-            verdict = rule.verdict
-            matches = rule.matches
-            dnat = verdict == "dnat" or verdict == "redirect"
-            here = add(matches, lean) if dnat else add(matches)
-            if here is not None:
-                if dnat:
-                    carried = self.emit(rule, here, path, via_owner)
-                    if emitted is not None and carried:
-                        emitted.append((rule, carried))
-                elif (verdict == "jump" or verdict == "goto") and rule.jump:
-                    target = chains.get(rule.jump)
-                    if target is not None and rule.jump not in stack:
-                        self.walk(target, here, [*path, rule], stack)
-            if matches.unconditional and verdict in _TERMINAL:
-                break
-
-    def emit(self, rule: Rule, cond: PathCondition, via: list[Rule], via_owner: Owner) -> list[Binding]:
-        """Record the binding(s) a DNAT reached with `cond` through the jumps `via` carries; returns them.
-
-        `via_owner`: `owner_of_path(via)`, computed once per chain walked.
-        """
-        carried: list[Binding] = []
-        family = _binding_family(rule, cond)
-        if family is None:
-            return carried
-        rule_id = id(rule)
-        host_ip = _ANY_ADDRESS[family] if cond.daddr is None else _host_ip(cond, family)
-        if host_ip is None or not (cond.daddr is None or cond.dst_local or self._is_local(host_ip, cond)):
-            self.virtual.setdefault(
-                rule_id,
-                UnreachableDnat(rule, f"destination {cond.daddr} is not an address of this host", "virtual-ip"),
+    def add(self, reaches: list[DnatReach]) -> None:
+        rule = reaches[0].rule
+        parts: list[_Part] = []
+        shadows: list[Shadow] = []
+        for r in reaches:
+            caught = intersect(r.actual, self.to_host)
+            if r.nominal is not None:
+                wanted = intersect(r.nominal, self.to_host)
+                lost = subtract_sets(wanted, caught)
+                if lost and (self.catches or not caught):
+                    winners = self.search.find(r.table, r.hook, rule, lost)
+                    shadows.append(
+                        Shadow(r.table, r.hook, rule, winners, not caught, caught, wanted, r.path, self.space)
+                    )
+            if caught:
+                parts.extend(self._parts(r, caught))
+        self.shadows.extend(s for s in shadows if s.winners.verdicts)
+        if parts:
+            self._bind(parts)
+        elif shadows:
+            self.unreachable.append(UnreachableDnat(rule, _shadow_reason(shadows), "shadowed"))
+        elif any(r.actual or r.nominal for r in reaches):
+            daddr = 0
+            for r in reaches:
+                for box in r.actual or r.nominal or []:
+                    daddr |= box[DADDR]
+            where = addresses_text(self.space.addresses.ranges(daddr))
+            self.unreachable.append(
+                UnreachableDnat(rule, f"destination {where} is not an address of this host", "virtual-ip")
             )
-            return carried
-        self.reached.add(rule_id)
-        if self.virtual:
-            self.virtual.pop(rule_id, None)
-        if self.catches is not None:
-            self.catches.append(Catch(self.table, self.hook, len(self.catches), rule, cond, (*via, rule)))
-        protocol = cond.protocol or "all"
+        else:
+            reason = "no packet can meet every condition on the path to this rule"
+            self.unreachable.append(UnreachableDnat(rule, reason))
+
+    def _parts(self, r: DnatReach, caught: PacketSet) -> list[_Part]:
+        """The bindings one hook's catch carries: one per protocol and port range; none when the DNAT
+        cannot apply to this family (`dnat ip6 to` in an inet table, for IPv4 packets)."""
+        rule, family, space = r.rule, r.family, self.space
         nat = rule.nat
-        target_ip = nat.address if nat and nat.address else _LOOPBACK[family]
+        address = nat.address if nat and nat.address else _LOOPBACK[family]
+        if (rule.nat_family is not None and rule.nat_family != family) or (":" in address) != (family == "ipv6"):
+            return []
+        daddr = proto = 0
+        for box in caught:
+            daddr |= box[DADDR]
+            proto |= box[PROTO]
+        where = self._hosts.get((family, daddr, r.specific))
+        if where is None:
+            where = self._hosts[(family, daddr, r.specific)] = host_ip(space, family, daddr, r.specific)
+        fam = space.family_mask(family)
+        daddr = space.local_mask & fam if where == _ANY[family] else daddr & fam  # what it could answer on
         to_ports = nat.ports if nat else None
-        merged = self.merged
-        hook = self.hook
-        for ports in cond.dports or _ANY_PORT:
-            if ports is None:
-                first = last = None
+        out = []
+        for name, proto_bits in self._protocols(proto):
+            per_proto = caught if proto_bits == proto else intersect(caught, _only(space, PROTO, proto_bits))
+            ports = 0
+            for box in per_proto:
+                ports |= box[DPORT]
+            spans = self._spans(rule, ports)
+            for first, last in spans:
+                port_bits = ports if len(spans) == 1 else space.ports.mask(first, last)
+                packets = per_proto if len(spans) == 1 else intersect(per_proto, _only(space, DPORT, port_bits))
+                host: tuple[int | None, int | None] = (None, None) if port_bits == space.ports.all else (first, last)
+                key = (family, name, where, *_span(*host), address, *_target_span(to_ports, host))
+                shape = (2, space.interfaces.all, space.addresses.all, daddr, proto_bits, port_bits)
+                out.append(_Part(key, r, packets, shape))
+        return out
+
+    def _spans(self, rule: Rule, ports: int) -> list[tuple[int, int]]:
+        """The caught ports as bindings list them: one per port or range the DNAT itself names
+        (`--dports 81,82` is two bindings, `--dport 8000:8010` one), else one per run of ports."""
+        axis = self.space.ports
+        own = rule.matches.dports
+        if not own or rule.matches.dports_negated or len(own) == 1:
+            return axis.ranges(ports)
+        return [span for r in own for span in axis.ranges(ports & axis.mask(r.first, r.last))]
+
+    def _protocols(self, mask: int) -> list[tuple[str, int]]:
+        """("tcp", bits) per named protocol, or one ("all", mask) when other protocols are in too."""
+        found = self._names.get(mask)
+        if found is None:
+            axis = self.space.protocols
+            if mask & axis.other:
+                found = [("all", mask)]
             else:
-                first = ports.first
-                last = ports.last if ports.last != first else None
-            if to_ports is not None:
-                t_first, t_last = to_ports.first, (to_ports.last if to_ports.last != to_ports.first else None)
-            else:
-                t_first, t_last = first, last
-            key = (family, protocol, host_ip, first, last, target_ip, t_first, t_last)
-            binding = merged.get(key)
+                found = [(name, 1 << i) for name, i in axis.index.items() if mask >> i & 1]
+            self._names[mask] = found
+        return found
+
+    def _bind(self, parts: list[_Part]) -> None:
+        """Add a DNAT's parts to the bindings of their keys (hooks merged)."""
+        for part in parts:
+            r = part.reach
+            binding = self.merged.get(part.key)
             if binding is None:
-                path = [*via, rule]
-                owner = owner_of_chain(rule.table, rule.chain) or via_owner  # = owner_of_path(path)
-                merged[key] = binding = Binding(
-                    family, protocol, host_ip, first, target_ip, t_first, owner, last, t_last,
-                    ["dnat"], rules=path, hooks=[hook],
+                family, protocol, where, first, last, address, t_first, t_last = part.key
+                path = [*r.path, r.rule]
+                owner: Owner = owner_of_chain(r.rule.table, r.rule.chain) or owner_of_path(path)
+                binding = self.merged[part.key] = Binding(
+                    family, protocol, where, first, address, t_first, owner, last, t_last,
+                    ["dnat"], rules=path, hooks=[r.hook], reach=Reach(self.space, family),
                 )  # fmt: skip
-                carried.append(binding)
-                continue
-            if hook not in binding.hooks:
-                binding.hooks.append(hook)
-            _add_evidence(binding, via, rule)
-            carried.append(binding)
-        return carried
-
-    def _is_local(self, host_ip: str, cond: PathCondition) -> bool:
-        """A DNAT for a destination that is not this host's is a service VIP, not a published port."""
-        if cond.daddr is None or cond.dst_local:
-            return True
-        net = network(cond.daddr)
-        if net is None:
-            return False
-        return net.is_loopback or host_ip in self.local
+            else:
+                _add_evidence(binding, r.path, r.rule)
+                if r.hook not in binding.hooks:
+                    binding.hooks.append(r.hook)
+            binding.reach.add(r.hook, part.packets, part.shape, r.uncertain_rules)  # type: ignore[union-attr]
 
 
-def _replayable(chain: Chain) -> bool:
-    """No jumps and no destination matches: the excluded destinations of a path change nothing here."""
-    return all(r.matches.daddr is None and r.verdict not in ("jump", "goto") for r in chain.rules)
+@dataclass(slots=True)
+class _Part:
+    """One (protocol, port range) of what a DNAT catches on one hook, and the binding key it goes to."""
+
+    key: tuple
+    reach: DnatReach
+    packets: PacketSet
+    shape: tuple[int, int, int, int, int, int]  # all traffic to the binding's address, protocol and port
 
 
-def _same_but_exclusions(a: PathCondition, b: PathCondition) -> bool:
-    """Equal conditions, except perhaps for the excluded destinations."""
-    return (
-        a.protocol == b.protocol
-        and a.dports == b.dports
-        and a.daddr == b.daddr
-        and a.dst_local == b.dst_local
-        and a.family == b.family
-        and a.conditional == b.conditional
-        and a.constraints == b.constraints
-    )
+def _span(first: int | None, last: int | None) -> tuple[int | None, int | None]:
+    """(first, last) of a port range, last None for one port."""
+    return first, (None if last == first else last)
+
+
+def _target_span(to_ports: PortRange | None, host: tuple[int | None, int | None]) -> tuple[int | None, int | None]:
+    """The target's ports: the DNAT's own, else the host's (unchanged)."""
+    if to_ports is None:
+        return _span(*host)
+    return _span(to_ports.first, to_ports.last)
+
+
+def _only(space: Space, dim: int, bits: int) -> tuple[int, int, int, int, int, int]:
+    box = list(space.all)
+    box[dim] = bits
+    return tuple(box)  # type: ignore[return-value]  # six ints
+
+
+def _shadow_reason(shadows: list[Shadow]) -> str:
+    rules = [r for s in shadows for r in (*s.winners.verdicts, *s.winners.returns)]
+    if not rules:
+        return "an earlier nat chain of the same hook takes every packet it would catch"
+    named = "; ".join(f"{r.chain} #{r.position}: {r.text}" for r in rules[:3])
+    return f"every packet it would catch is taken first by {named}"
 
 
 def _add_evidence(binding: Binding, via: list[Rule], final: Rule) -> None:
     """Add a path's rules to the evidence: the jumps that reach the DNAT first, the DNAT last."""
     rules = binding.rules
-    if rules[-1] is not final and not _holds(rules, final):
+    if rules[-1] is not final and not any(r is final for r in rules):
         rules.append(final)  # a second DNAT for the same binding
     for jump in via:
-        if not _holds(rules, jump):
+        if not any(r is jump for r in rules):
             rules.insert(len(rules) - 1, jump)
-
-
-def _holds(rules: list[Rule], rule: Rule) -> bool:
-    """`rule` itself (not an equal one) is in `rules`; a loop, 3x faster than any() on these short lists."""
-    for r in rules:  # noqa: SIM110
-        if r is rule:
-            return True
-    return False
-
-
-def _binding_family(rule: Rule, cond: PathCondition) -> Family | None:
-    if rule.family in ("ipv4", "ipv6"):
-        return rule.family  # type: ignore[return-value]
-    if rule.nat_family is not None:
-        return rule.nat_family
-    if cond.family is not None:
-        return cond.family
-    address = rule.nat.address if rule.nat else None
-    if address:
-        return "ipv6" if ":" in address else "ipv4"
-    return None
-
-
-def _host_ip(cond: PathCondition, family: Family) -> str | None:
-    """The host address the path is restricted to, "0.0.0.0"/"::" for all; None if not one address."""
-    if cond.daddr is None:
-        return _ANY_ADDRESS[family]
-    net = network(cond.daddr)
-    if net is None:
-        return None
-    if net.num_addresses == 1:
-        return str(net.network_address)
-    return str(net)

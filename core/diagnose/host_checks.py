@@ -9,9 +9,19 @@ from core.diagnose.engine_checks import BRIDGE_PREFIXES
 from core.diagnose.listener_checks import ENGINE_PROCESSES
 from core.findings import Finding
 from core.model import Binding, Chain, Container, HostFacts, PortRange, Rule, Socket, Table, bracket
-from core.path_condition import network
 
 _WILDCARD = frozenset({"0.0.0.0", "::"})
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def network(text: str) -> Network | None:
+    """`10.0.0.0/8`, `127.0.0.1`, `fd00::1/128` -> network; None for anything else (a set, a range)."""
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
 _FIREWALL_HINTS = ("ufw-", "INPUT_direct", "IN_public", "f2b-")
 
 
@@ -74,6 +84,8 @@ def exposed(bindings: Iterable[Binding], tables: list[Table]) -> list[Finding]:
     for b in bindings:
         if b.host_ip not in _WILDCARD or "dnat" not in b.carriers or b.host_port is None:
             continue
+        if b.reach is not None and not b.reach.from_the_world():
+            continue  # the DNAT catches nothing that arrives from outside (e.g. only from docker0)
         verdict, evidence = input_verdict(tables, b.family, b.protocol, b.host_port)
         if verdict != "drop":
             continue

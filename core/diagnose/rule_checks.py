@@ -8,59 +8,82 @@ from collections.abc import Iterable
 
 from core.findings import Finding
 from core.model import Rule, Table
-from core.resolve import Catch
+from core.reach.describe import difference_text, ports_text
+from core.reach.firstmatch import post_order
+from core.reach.space import DPORT
+from core.resolve import Shadow
 
 
-def _where(c: Catch) -> str:
-    r = c.rule
+def _where(r: Rule) -> str:
     return f"{r.backend} {r.family} {r.table} {r.chain} #{r.position}"
 
 
-def shadowed_rules(catches: Iterable[Catch]) -> list[Finding]:
-    """A DNAT whose every packet an earlier DNAT of the same hook already catches is dead.
+def shadowed_rules(shadows: Iterable[Shadow]) -> list[Finding]:
+    """A DNAT that earlier verdicts (a DNAT, a nat ACCEPT or DROP, a goto) take packets from, wholly or partly.
 
-    Catches are bucketed by (table, hook, protocol, first port), so each one is compared only
-    with the earlier catches of its own port plus the few that catch a port range or all ports.
+    First match decides: packets a rule before it takes, in its own chain or in a chain jumped to
+    before it, never reach it. A RETURN alone is no finding: it is how a chain limits itself.
     """
-    single: dict[tuple, list[Catch]] = defaultdict(list)
-    wide: dict[tuple, list[Catch]] = defaultdict(list)
-    dead: dict[int, tuple[Catch, Catch]] = {}
-    for c in catches:
-        cond = c.condition
-        group = (id(c.table), c.hook)
-        ports = cond.dports or ()
-        candidates = [*wide[group]]
-        if len(ports) == 1 and ports[0].first == ports[0].last:
-            candidates.extend(single[(*group, ports[0].first)])
-        for earlier in candidates:
-            if earlier.rule is not c.rule and earlier.condition.covers(cond) and not earlier.condition.conditional:
-                dead.setdefault(id(c.rule), (earlier, c))
-                break
-        if len(ports) == 1 and ports[0].first == ports[0].last:
-            single[(*group, ports[0].first)].append(c)
-        else:
-            wide[group].append(c)
-    return [_shadow_finding(winner, loser) for winner, loser in dead.values()]
+    by_loser: dict[int, list[Shadow]] = {}
+    for s in shadows:
+        by_loser.setdefault(id(s.loser), []).append(s)
+    return [_shadow_finding(group[0], [s.hook for s in group]) for group in by_loser.values()]
 
 
-def _shadow_finding(winner: Catch, loser: Catch) -> Finding:
-    w, lo = winner.rule, loser.rule
-    port = loser.condition.dports[0].first if loser.condition.dports else None
-    proto = loser.condition.protocol or "all"
+def _shadow_finding(s: Shadow, hooks: list[str]) -> Finding:
+    loser = s.loser
+    winners = s.winners.verdicts
+    first = winners[0]
+    m = loser.matches
+    port = m.dports[0].first if m.dports else None
+    proto = m.protocol or "all"
+    named = "; ".join(f"{_where(w)} ({_target(w) if w.nat else w.verdict.upper()})" for w in winners[:3])
+    elsewhere = any(w.chain != loser.chain or w.table != loser.table for w in winners)
+    if s.whole:
+        state, left = "is dead", "no packet to this host reaches it"
+    else:
+        state, left = "is partly shadowed", "what still reaches it: " + _left_text(s)
+    jump = _jump_towards(s.table, loser, first) if elsewhere and first.chain != loser.chain else None
+    if elsewhere and first.chain != loser.chain:
+        before = f"insert it before {_where(jump)} ({jump.text})" if jump is not None else "insert it earlier"
+        fix = f"{delete_command(loser, 'if it is not wanted')}; or, to make it win, {before}"
+    else:
+        fix = delete_command(loser, "if it is not wanted") + "; or move it above the rule that wins"
     return Finding(
         kind="shadowed-rule",
         severity="warning",
-        title=f"DNAT for {proto} port {port if port is not None else '*'} is dead: an earlier rule catches it",
+        title=f"DNAT for {proto} port {port if port is not None else '*'} {state}: an earlier rule catches its packets",
         explanation=(
-            f"Two DNAT rules capture the same packets on the {loser.hook} hook. The kernel evaluates "
-            f"{_where(winner)} first (chain order), so it sends them to {_target(w)}; {_where(loser)} never "
-            f"matches there and its target {_target(lo)} gets nothing from that hook."
+            f"Netfilter stops at the first verdict. On the {' and '.join(hooks)} hook{'s' if len(hooks) > 1 else ''}, "
+            f"{named} takes packets that "
+            f"{_where(loser)} would catch ({_target(loser)}), so it never sees them; {left}."
         ),
-        fix=delete_command(lo, "if the dead rule is not wanted"),
-        rules=[*winner.path, *loser.path],
+        fix=fix,
+        rules=[*winners[:3], *s.path, *([jump] if jump is not None else []), loser],  # the winners first
         port=port,
         protocol=proto,
     )
+
+
+def _jump_towards(table: Table, loser: Rule, winner: Rule) -> Rule | None:
+    """The jump or goto before `loser` in its own chain that leads to `winner`'s chain."""
+    home = table.chains.get(loser.chain)
+    if home is None:
+        return None
+    for rule in home.rules:
+        if rule is loser:
+            break
+        target = table.chains.get(rule.jump or "") if rule.verdict in ("jump", "goto") else None
+        if target is not None and any(c.name == winner.chain for c in post_order(table, target)):
+            return rule
+    return None
+
+
+def _left_text(s: Shadow) -> str:
+    ports = 0
+    for box in s.left:
+        ports |= box[DPORT]
+    return f"ports {ports_text(s.space, ports)}, {difference_text(s.space, s.left, s.wanted)}"
 
 
 def _target(rule: Rule) -> str:

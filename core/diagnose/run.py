@@ -12,7 +12,7 @@ def diagnose(snap: Snapshot, inv: Inventory) -> list[Finding]:
     """All findings. Each check is linear (or n·log n) in rules, sockets and bindings."""
     b = inv.bindings
     findings = [
-        *rule_checks.shadowed_rules(inv.catches),
+        *rule_checks.shadowed_rules(inv.shadows),
         *listener_checks.shadowed_listeners(b, snap.sockets),
         *engine_checks.stale_rules(b, snap),
         *listener_checks.orphaned_proxies(b, snap.containers, snap.engine.reachable),

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import shlex
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 
 import psutil
@@ -30,7 +32,7 @@ from tests.integration.test_findings_harness import (
     web_command,
 )
 from tests.sandbox.client import Client
-from tests.sandbox.engine import IMAGE, Engine, EngineError, wait_for
+from tests.sandbox.engine import BUSYBOX, IMAGE, Engine, EngineError, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +56,73 @@ def _docker_rule(engine: Engine, port: int, target: str) -> tuple[int, str]:
 
 
 # --------------------------------------------------------------------------- shadowed-rule
+
+
+def test_a_dnat_appended_after_dockers_jump(engine: Engine, ips: dict[str, str], client: Client) -> None:
+    """The most common "why does my rule not work?": a DNAT appended to PREROUTING after Docker's jump.
+
+    DOCKER's DNAT takes tcp/8080 from every interface but docker0 first, so the appended rule only sees
+    what DOCKER returns: traffic from docker0. `list` (live and from a dump) shows it reached only from
+    docker0, `conflicts` names Docker's DNAT as the winner, and real packets agree: the client reaches
+    rules-web, while rules-web itself, on docker0, reaches the appended rule's target (a server in the
+    client namespace, so that replies go back through the host's conntrack).
+    """
+    far = f"{client.client_ip}:{FAR_PORT}"
+    appended = ("-p", "tcp", "--dport", "8080", "-j", "DNAT", "--to-destination", far)
+    gateway = engine.inspect(WEB)[0]["NetworkSettings"]["Gateway"]
+    with far_server(client), rule(engine, "nat", "PREROUTING", *appended):
+        live = json.loads(engine.run_portscope("list", "--json").stdout)
+        dump = engine.iptables_save()
+        result = conflicts(engine)
+        from_outside = client.tcp_get(client.engine_ip, 8080, timeout=3)
+        request = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {gateway} 8080"
+        inside = engine.docker("exec", WEB, "sh", "-c", request, check=False)
+    with tempfile.NamedTemporaryFile("w", suffix=".save") as f:
+        f.write(dump)
+        f.flush()
+        offline = json.loads(engine.run_portscope("list", "--json", "--rules", f.name).stdout)
+    # Docker 20.10 returns docker0's traffic from DOCKER when its userland proxy is on (the proxy serves
+    # it); with the proxy off its DNAT takes docker0's traffic too, and the appended rule is dead.
+    returns_docker0 = "-A DOCKER -i docker0 -j RETURN" in chain_rules(engine, "nat", "DOCKER")
+    position, _ = _docker_rule(engine, 8080, f"{ips[WEB]}:80")
+    for doc in (live, offline):
+        manual = [b for b in doc["bindings"] if b["target_ip"] == client.client_ip and b["host_port"] == 8080]
+        docker = [b for b in doc["bindings"] if b["target_ip"] == ips[WEB] and b["host_port"] == 8080 and b["reach"]]
+        assert docker and all("only from docker0" not in b["reach"]["summary"] for b in docker)
+        if returns_docker0:
+            assert len(manual) == 1, manual
+            assert manual[0]["reach"]["restricted"] and manual[0]["reach"]["summary"] == "only from docker0"
+        else:
+            assert manual == []
+            dead = [u for u in doc["not_bindings"] if u["rule"]["text"].endswith(f"--to-destination {far}")]
+            assert [u["kind"] for u in dead] == ["shadowed"] and f"DOCKER #{position}" in dead[0]["reason"]
+    finding = result.one("shadowed-rule", port=8080)
+    assert f"DOCKER #{position}" in finding["explanation"]
+    assert ("only from docker0" if returns_docker0 else "no packet to this host reaches it") in finding["explanation"]
+    assert "insert it before" in finding["fix"] and "-D PREROUTING" in finding["fix"]
+    assert serves(from_outside, WEB), f"Docker's DNAT comes first: {from_outside!r}"
+    if returns_docker0:
+        assert serves(inside.stdout, FAR), f"docker0 traffic is returned to PREROUTING: {inside.stdout!r}"
+    else:
+        assert serves(inside.stdout, WEB), f"Docker's DNAT takes docker0 traffic too: {inside.stdout!r}"
+
+
+FAR, FAR_PORT = "rules-far", 18080
+
+
+@contextlib.contextmanager
+def far_server(client: Client) -> Iterator[None]:
+    """busybox httpd in the client namespace serving `hello from rules-far` on FAR_PORT."""
+    with tempfile.TemporaryDirectory() as root:
+        with open(os.path.join(root, "index.html"), "w", encoding="utf-8") as f:
+            f.write(f"hello from {FAR}\n")
+        server = subprocess.Popen(client.ns.argv([BUSYBOX, "httpd", "-f", "-p", str(FAR_PORT), "-h", root]))
+        try:
+            wait_for(lambda: client.tcp_get(client.client_ip, FAR_PORT, timeout=1), timeout=10)
+            yield
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
 
 
 def test_shadowed_rule_in_prerouting(engine: Engine, ips: dict[str, str], client: Client) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import need_root_tools
 from tests.sandbox.list_cli import binding_summary, portscope, portscope_json
-from tests.sandbox.netns import netns
+from tests.sandbox.netns import add_host_address, netns
 
 NFT = "/usr/sbin/nft"
 TOOLS = (NFT, "iptables-nft", "iptables-nft-restore", "ip6tables-nft-restore", "iptables-nft-save", "nsenter")
@@ -73,6 +73,7 @@ def _status(doc: dict, backend: str, family: str | None) -> dict:
 def test_the_nat_table_read_gives_what_the_whole_save_gives(tmp_path: Path) -> None:
     need_root_tools(*TOOLS)
     with netns("psipt") as ns:
+        add_host_address(ns)
         ns.run(["iptables-nft-restore"], input=DOCKER_V4)
         ns.run(["ip6tables-nft-restore"], input=DOCKER_V6)
         live = portscope_json(ns, "list", "--json")
@@ -114,6 +115,7 @@ def test_native_rules_inside_iptables_nfts_own_table_are_still_read() -> None:
     """With an nft-only rule in it, `iptables-nft -t nat -S` refuses the whole table; nft reads it instead."""
     need_root_tools(*TOOLS)
     with netns("psipt") as ns:
+        add_host_address(ns)
         ns.run(["iptables-nft-restore"], input=DOCKER_V4)
         ns.run([NFT, "add", "rule", "ip", "nat", "DOCKER", "tcp", "dport", "{ 81, 82 }", "dnat", "to", "10.0.0.6:80"])
         refused = ns.run(["iptables-nft", "-t", "nat", "-S"], check=False)

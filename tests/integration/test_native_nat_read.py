@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import need_root_tools
 from tests.sandbox.list_cli import binding_summary, portscope_json
-from tests.sandbox.netns import netns
+from tests.sandbox.netns import add_host_address, netns
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = REPO / "tests" / "fixtures" / "nft" / "src"
@@ -25,6 +25,7 @@ NFT = "/usr/sbin/nft"
 def test_chain_by_chain_read_lists_what_the_whole_ruleset_gives(name: str, tmp_path: Path) -> None:
     need_root_tools(NFT, "ip", "nsenter")
     with netns("psnat") as ns:
+        add_host_address(ns)
         ns.run([NFT, "-f", str(SOURCES / f"{name}.nft.in")])
         live = portscope_json(ns, "list", "--json")
         dump = tmp_path / "ruleset.json"

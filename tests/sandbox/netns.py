@@ -63,3 +63,12 @@ def netns(prefix: str = "pst") -> Iterator[NetNs]:
         yield ns
     finally:
         delete(ns)
+
+
+def add_host_address(ns: NetNs, cidr: str = "10.254.0.1/24", ifname: str = "pshost0") -> None:
+    """Give the namespace an address besides loopback, as every real host has (on an empty bridge: no
+    traffic goes anywhere). Without one, no packet the host sends to itself reaches a rule that leaves
+    out 127.0.0.0/8 (Docker's OUTPUT jump), and portscope says so."""
+    subprocess.run(["ip", "-n", ns.name, "link", "add", ifname, "type", "bridge"], check=True)
+    subprocess.run(["ip", "-n", ns.name, "addr", "add", cidr, "dev", ifname], check=True)
+    subprocess.run(["ip", "-n", ns.name, "link", "set", ifname, "up"], check=True)

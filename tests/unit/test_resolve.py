@@ -78,7 +78,8 @@ def test_v6_bindings(flavour: str) -> None:
 def test_unconditional_return_hides_later_rules() -> None:
     text = "-N C\n-A PREROUTING -j C\n-A C -j RETURN\n-A C -p tcp --dport 1 -j DNAT --to-destination 10.0.0.1:1\n"
     res = resolve(parse_iptables_text(text))
-    assert res.bindings == [] and [u.kind for u in res.unreachable] == ["unreachable"]
+    assert res.bindings == [] and [u.kind for u in res.unreachable] == ["shadowed"]
+    assert "-A C -j RETURN" in res.unreachable[0].reason
 
 
 def test_jump_loops_terminate() -> None:

@@ -1,0 +1,368 @@
+"""Run the nat chains as the kernel does, first match wins, over sets of packets.
+
+Two passes, each linear in the rules:
+
+1. `summarise`: every chain once, bottom-up, as if every packet entered it: what each DNAT would
+   catch there (`Step.reach`), what leaves by RETURN or the chain's end (`Summary.returned`), what
+   a nat ACCEPT takes (`accepted`: such packets go on to the next nat base chain of the hook), and
+   what rules with unmodelled matches *may* take (`maybe`). A rule sees only what every earlier rule
+   of its chain, and every chain jumped to before it, left over. Because a chain treats each packet
+   on its own, the packets a caller really sends are just intersected with the summary, so a
+   sub-chain shared by many callers costs the same as one (no walk per path).
+2. `propagate`: per hook and family, from the base chains in priority order, the packets that
+   really enter each chain (`entering`) and, ignoring first-match, the ones whose path conditions
+   hold (`nominal`); a DNAT's real reach is its chain's entering set ∩ its summary reach.
+
+Both passes iterate over an explicit order of chains (no recursion), so nesting depth is not
+limited. A set that grows past `space.MAX_BOXES` boxes is replaced by its hull and reported as
+uncertain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from core.model import Chain, Rule, Table
+from core.reach.matches import Space
+from core.reach.space import (
+    MAX_BOXES,
+    Box,
+    PacketSet,
+    coalesce,
+    hull,
+    intersect,
+    intersect_sets,
+    overlaps,
+    subtract,
+    subtract_sets,
+)
+
+ENTRY_HOOKS = ("prerouting", "output")
+NAT_VERDICTS = frozenset({"dnat", "redirect"})
+STOPPING = frozenset({"drop", "reject"})
+#: Named nft priorities a nat base chain uses; iptables' nat chains sit at dstnat (-100).
+PRIORITIES = {"dstnat": -100, "srcnat": 100, "filter": 0, "mangle": -150, "raw": -300, "security": 50}
+#: At most this many uncertain rules are tracked per chain or path (the answer stays uncertain).
+MAX_MAYBE = 16
+
+#: (the rule, or None for a set too complex to keep exact; the packets it may take)
+Maybe = tuple[Rule | None, PacketSet]
+
+
+@dataclass(slots=True)
+class Step:
+    """One rule that matters to the second pass, with what the first one learned there."""
+
+    rule: Rule
+    box: Box
+    uncertain: bool
+    before: PacketSet  # what reached the rule (kept for jumps and gotos)
+    reach: PacketSet  # DNAT: what it catches; jump/goto: unused
+    clean: bool  # DNAT: nothing earlier took any packet its matches take
+    maybe_count: int  # how many of the chain's `maybe` entries come before this rule
+
+
+@dataclass(slots=True)
+class Summary:
+    """A chain as seen by a packet that enters it (see the module doc)."""
+
+    chain: Chain
+    steps: list[Step] = field(default_factory=list)
+    returned: PacketSet = field(default_factory=list)
+    accepted: PacketSet = field(default_factory=list)
+    maybe: list[Maybe] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class DnatReach:
+    """What one DNAT catches on one hook and family."""
+
+    rule: Rule
+    table: Table
+    hook: str
+    family: str
+    actual: PacketSet  # first-match: the packets it really rewrites
+    nominal: PacketSet | None  # its path conditions alone; None when equal to `actual`
+    uncertain_rules: list[Rule | None]
+    uncertain: bool
+    path: list[Rule]  # the jumps that bring packets here, entry first
+    specific: bool  # every path here names a destination address (`-d 10.0.0.5`, `ip daddr ...`)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """Every DNAT's reach on every hook, and the summaries for naming the rules that win."""
+
+    reaches: list[DnatReach]
+    reached_chains: set[int]  # id() of chains some path from an entry chain enters
+    summaries: dict[int, Summary]
+
+
+class FirstMatch:
+    """The two passes over one set of tables (all families and backends of a host)."""
+
+    def __init__(self, tables: Iterable[Table], space: Space) -> None:
+        self.tables = list(tables)
+        self.space = space
+        self.summaries: dict[int, Summary] = {}
+
+    # --- pass 1 -------------------------------------------------------------------------------
+
+    def summarise(self, table: Table, root: Chain) -> None:
+        """Summarise `root` and every chain below it, children first."""
+        for chain in post_order(table, root):
+            if id(chain) not in self.summaries:
+                self.summaries[id(chain)] = self._summary(table, chain)
+
+    def _summary(self, table: Table, chain: Chain) -> Summary:
+        space = self.space
+        out = Summary(chain)
+        rem: PacketSet = [space.all]
+        returned: PacketSet = []
+        accepted: PacketSet = []
+        maybe = out.maybe
+        for rule in chain.rules:
+            box, uncertain = space.box(rule)
+            verdict = rule.verdict
+            if box is None or not rem:
+                continue
+            if verdict in NAT_VERDICTS:
+                reach = intersect(rem, box)
+                clean = len(reach) == 1 and reach[0] == box
+                out.steps.append(Step(rule, box, uncertain, [], reach, clean, len(maybe)))
+                rem = self._take(rem, box, reach, uncertain, rule, maybe)
+            elif verdict == "accept" or verdict in STOPPING or verdict == "return":
+                taken = intersect(rem, box)
+                if not taken:
+                    continue
+                out.steps.append(Step(rule, box, uncertain, [], taken, False, len(maybe)))
+                if verdict == "accept":
+                    accepted = self._union(accepted, taken, maybe)
+                elif verdict == "return":
+                    returned = self._union(returned, taken, maybe)
+                rem = self._take(rem, box, taken, uncertain, rule, maybe)
+            elif verdict in ("jump", "goto") and rule.jump:
+                target = table.chains.get(rule.jump)
+                sub = self.summaries.get(id(target)) if target is not None else None
+                if sub is None:
+                    continue  # a missing chain (or a loop the kernel would refuse): nothing happens
+                out.steps.append(Step(rule, box, uncertain, rem, [], False, len(maybe)))
+                went = intersect(rem, box)
+                back = intersect_sets(went, sub.returned)
+                accepted = self._union(accepted, intersect_sets(went, sub.accepted), maybe)
+                for inner, may in sub.maybe:
+                    shared = intersect_sets(went, may)
+                    if shared and len(maybe) < MAX_MAYBE:
+                        maybe.append((inner, shared))
+                if verdict == "goto":
+                    returned = self._union(returned, back, maybe)
+                    rem = self._take(rem, box, went, uncertain, rule, maybe)
+                elif uncertain:
+                    if len(maybe) < MAX_MAYBE:
+                        maybe.append((rule, subtract_sets(went, back)))
+                else:
+                    rem = self._union(subtract(rem, box), back, maybe)
+        out.returned = self._union(returned, rem, maybe)
+        out.accepted = accepted
+        return out
+
+    def _take(self, rem: PacketSet, box: Box, taken: PacketSet, uncertain: bool, rule: Rule, maybe: list[Maybe]):
+        """`rem` after a terminal rule: less its packets, or (unmodelled matches) unchanged but noted."""
+        if uncertain:
+            if taken and len(maybe) < MAX_MAYBE:
+                maybe.append((rule, taken))
+            return rem
+        return self._bounded(subtract(rem, box), maybe)
+
+    def _union(self, a: PacketSet, b: PacketSet, maybe: list[Maybe]) -> PacketSet:
+        if not b:
+            return a
+        if not a:
+            return self._bounded(b, maybe)
+        return self._bounded(coalesce([*a, *b]), maybe)
+
+    def _bounded(self, s: PacketSet, maybe: list[Maybe]) -> PacketSet:
+        """`s`, or its hull (noted as uncertain) when it has grown past MAX_BOXES boxes."""
+        if len(s) <= MAX_BOXES:
+            return s
+        s = coalesce(s)
+        if len(s) <= MAX_BOXES:
+            return s
+        whole = [hull(s)]
+        if len(maybe) < MAX_MAYBE:
+            maybe.append((None, whole))
+        return whole
+
+    # --- pass 2 -------------------------------------------------------------------------------
+
+    def run(self) -> Outcome:
+        reaches: list[DnatReach] = []
+        reached: set[int] = set()
+        for family in ("ipv4", "ipv6"):
+            for hook in ENTRY_HOOKS:
+                incoming = self.space.universe(family, hook)
+                for table, base in self._bases(family, hook):
+                    self.summarise(table, base)
+                    incoming = self._propagate(table, base, family, hook, incoming, reaches, reached)
+        return Outcome(reaches, reached, self.summaries)
+
+    def _bases(self, family: str, hook: str) -> list[tuple[Table, Chain]]:
+        """The nat base chains packets of `family` meet on `hook`, in priority order."""
+        found = []
+        for n, table in enumerate(self.tables):
+            if table.family not in (family, "inet"):
+                continue
+            for chain in table.chains.values():
+                if chain.hook == hook and chain.kind == "nat":
+                    found.append((priority(chain.priority), n, table, chain))
+        found.sort(key=lambda item: (item[0], item[1]))
+        return [(table, chain) for _, _, table, chain in found]
+
+    def _propagate(
+        self,
+        table: Table,
+        base: Chain,
+        family: str,
+        hook: str,
+        incoming: PacketSet,
+        reaches: list[DnatReach],
+        reached: set[int],
+    ) -> PacketSet:
+        """Send `incoming` through `base`; record every DNAT's reach; return what goes on to the next base chain."""
+        entering: dict[int, PacketSet] = {id(base): incoming}
+        nominal: dict[int, PacketSet] = {id(base): incoming}
+        doubt: dict[int, list[Maybe]] = {id(base): []}
+        via: dict[int, Rule] = {}  # chain -> the first jump that carried packets there
+        via_nominal: dict[int, Rule] = {}  # the same, ignoring first-match
+        paths: dict[tuple[int, bool], list[Rule]] = {}  # (chain, caught any) -> its evidence path
+        open_path: set[int] = {id(base)}  # chains some path reaches without naming a destination (`-d X`)
+        scratch: list[Maybe] = []
+        for chain in reversed(post_order(table, base)):
+            key = id(chain)
+            came, pure = entering.get(key, []), nominal.get(key, [])
+            if not pure:
+                continue
+            reached.add(key)
+            summary = self.summaries[key]
+            lost = bool(subtract_sets(pure, came)) if came is not pure else False
+            inherited = doubt.get(key, [])
+            for step in summary.steps:
+                rule = step.rule
+                if rule.verdict in NAT_VERDICTS:
+                    actual = intersect_sets(came, step.reach) if came else []
+                    exact = step.clean and not lost
+                    pure_reach = None if exact else intersect(pure, step.box)
+                    if not actual and not pure_reach:
+                        continue
+                    unsure = (
+                        self._doubts(actual, step, summary, inherited)
+                        if inherited or step.maybe_count or step.uncertain
+                        else []
+                    )
+                    path = paths.get((key, bool(actual)))
+                    if path is None:
+                        path = paths[(key, bool(actual))] = path_to(table, chain, via if actual else via_nominal)
+                    specific = key not in open_path or names_destination(rule)
+                    reaches.append(
+                        DnatReach(
+                            rule, table, hook, family, actual, pure_reach, unsure,
+                            step.uncertain or bool(unsure), path, specific,
+                        )
+                    )  # fmt: skip
+                    continue
+                if rule.verdict not in ("jump", "goto"):
+                    continue
+                target = table.chains[rule.jump]  # type: ignore[index]  # summarised, so it exists
+                tkey = id(target)
+                carried = intersect_sets(intersect(came, step.box), step.before) if came else []
+                if carried:
+                    entering[tkey] = self._union(entering.get(tkey, []), carried, scratch)
+                    via.setdefault(tkey, rule)
+                    if key in open_path and not names_destination(rule):
+                        open_path.add(tkey)
+                    passed = [
+                        (r, shared)
+                        for r, s in (*inherited, *summary.maybe[: step.maybe_count])
+                        if (shared := intersect_sets(carried, s))
+                    ]
+                    if step.uncertain:
+                        passed.append((rule, carried))
+                    if passed:
+                        doubt[tkey] = [*doubt.get(tkey, []), *passed][:MAX_MAYBE]
+                pure_carried = intersect(pure, step.box)
+                if pure_carried:
+                    nominal[tkey] = self._union(nominal.get(tkey, []), pure_carried, scratch)
+                    via_nominal.setdefault(tkey, rule)
+        summary = self.summaries[id(base)]
+        return intersect_sets(incoming, self._union(summary.returned, summary.accepted, scratch))
+
+    @staticmethod
+    def _doubts(actual: PacketSet, step: Step, summary: Summary, inherited: list[Maybe]) -> list[Rule | None]:
+        """The uncertain rules that may take some of `actual` before this DNAT, and the DNAT itself if unsure."""
+        out: list[Rule | None] = [step.rule] if step.uncertain and actual else []
+        for rule, may in (*inherited, *summary.maybe[: step.maybe_count]):
+            if not any(rule is r for r in out) and overlaps(actual, may):
+                out.append(rule)
+        return out
+
+
+def names_destination(rule: Rule) -> bool:
+    """The rule matches one destination address or prefix (not `! -d`, not `0.0.0.0/0`)."""
+    daddr = rule.matches.daddr
+    return daddr is not None and not daddr.negated and not daddr.network.endswith("/0")
+
+
+def path_to(table: Table, chain: Chain, via: dict[int, Rule]) -> list[Rule]:
+    """The jumps that first brought packets to `chain`, entry first (one path, as evidence)."""
+    path: list[Rule] = []
+    seen: set[int] = set()
+    rule = via.get(id(chain))
+    while rule is not None and id(rule) not in seen:
+        seen.add(id(rule))
+        path.append(rule)
+        parent = table.chains.get(rule.chain)
+        rule = via.get(id(parent)) if parent is not None else None
+    path.reverse()
+    return path
+
+
+def post_order(table: Table, root: Chain) -> list[Chain]:
+    """`root` and every chain it jumps to, each after every chain below it; loops are cut."""
+    order: list[Chain] = []
+    state: dict[int, int] = {}  # 1: on the stack, 2: done
+    stack: list[tuple[Chain, int]] = [(root, 0)]
+    state[id(root)] = 1
+    while stack:
+        chain, index = stack.pop()
+        rules = chain.rules
+        while index < len(rules):
+            rule = rules[index]
+            index += 1
+            if rule.verdict in ("jump", "goto") and rule.jump:
+                target = table.chains.get(rule.jump)
+                if target is not None and id(target) not in state:
+                    stack.append((chain, index))
+                    stack.append((target, 0))
+                    state[id(target)] = 1
+                    break
+        else:
+            state[id(chain)] = 2
+            order.append(chain)
+    return order
+
+
+def priority(text: str | None) -> int:
+    """A base chain's priority as a number: `dstnat` -100, `dstnat - 10` -110, `-100`; iptables' -100."""
+    if not text:
+        return -100
+    words = text.replace("+", " + ").replace("-", " - ").split()
+    try:
+        if words[0] in PRIORITIES:
+            value = PRIORITIES[words[0]]
+            if len(words) == 3:
+                value += int(words[2]) * (1 if words[1] == "+" else -1)
+            return value
+        return int(text.replace(" ", ""))
+    except (ValueError, IndexError):
+        return -100
