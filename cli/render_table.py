@@ -19,14 +19,29 @@ def _target(b: Binding) -> str:
     return f"{bracket(b.target_ip)}:{port}" if b.target_ip else "?"
 
 
+def _reach(b: Binding) -> str:
+    """Rich markup for where the DNAT is reached from: blank from everywhere (or with no DNAT), else the summary."""
+    reach = b.reach
+    if reach is None:
+        return ""
+    text = escape(reach.summary()) if reach.restricted else ""
+    if reach.certain:
+        return text
+    return f"[yellow](uncertain)[/] {text}" if text else "[yellow]uncertain[/]"
+
+
 def print_bindings(bindings: list[Binding], console: Console) -> None:
     table = Table(title=f"{len(bindings)} published port(s)", title_justify="left", header_style="bold")
+    reaches = [_reach(b) for b in bindings]
+    limited = any(reaches)  # a REACH column only when some DNAT is not reached from everywhere
     for name in ("HOST", "FAMILY", "TARGET", "CONTAINER", "OWNER", "CARRIED BY"):
         table.add_column(name, overflow="fold")
-    for b in bindings:
+    if limited:
+        table.add_column("REACH", overflow="fold", max_width=32)
+    for b, reach in zip(bindings, reaches, strict=True):
         carried = "+".join(b.carriers) or "[red]nothing[/]"
         cells = (_host(b), b.family, _target(b), b.container_name or "-", b.owner)
-        table.add_row(*(escape(c) for c in cells), carried)
+        table.add_row(*(escape(c) for c in cells), carried, *([reach] if limited else []))
     console.print(table)
 
 

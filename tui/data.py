@@ -39,6 +39,7 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("carried", "CARRIED BY"),
         Column("state", "STATE"),
         Column("issues", "ISSUES"),
+        Column("reach", "REACH"),  # last: a long summary runs off the right edge, not the issues
     ),
     "containers": (
         Column("mark", "!"),
@@ -111,6 +112,24 @@ def carried_text(b: Binding) -> tuple[str, str]:
     if "proxy" in b.carriers:
         return "proxy", ""
     return "nothing", "bold red"
+
+
+REACH_WIDTH = 40  # the REACH cell is cut here; the detail pane shows the whole summary
+
+
+def reach_text(b: Binding) -> tuple[str, str]:
+    """(text, style) for where a binding's DNAT is reached from: blank from everywhere (or no DNAT).
+
+    A restricted reach shows its summary (`not from docker0`); one portscope cannot model exactly
+    (a rule with matches it does not read) is marked `uncertain`.
+    """
+    reach = b.reach
+    if reach is None:
+        return "", ""
+    text = reach.summary() if reach.restricted else ""
+    if reach.certain:
+        return text, ""
+    return (f"(uncertain) {text}" if text else "uncertain"), "yellow"
 
 
 def rule_key(r: Rule) -> str:
@@ -233,7 +252,7 @@ def release(model: Model, chunk: int = 500) -> None:
     between chunks the main thread gets its turn. The snapshot, which a loader may share between
     reads, is left whole.
     """
-    lists = [*model.rows.values(), model.findings, model.inventory.bindings, model.inventory.catches]
+    lists = [*model.rows.values(), model.findings, model.inventory.bindings, model.inventory.shadows]
     for part in lists:
         while part:
             del part[-chunk:]
@@ -256,6 +275,7 @@ def _port_rows(model: Model) -> list[Row]:
         sev = worst(found)
         container = model.container_of(b)
         carried, carried_style = carried_text(b)
+        reach, reach_style = reach_text(b)
         if container is not None:
             state, state_style = container.state, "green" if container.state == "running" else "yellow"
         elif b.owner in ("docker", "podman") and b.container_id is None:
@@ -273,9 +293,10 @@ def _port_rows(model: Model) -> list[Row]:
             Cell(carried, carried_style),
             Cell(state, state_style),
             Cell(issues, SEVERITY_MARK[sev][1] if sev else "", sort=(SEVERITY_ORDER.get(sev or "", 9), issues)),
+            Cell(clip(reach, REACH_WIDTH), reach_style),
         )
         procs = " ".join(f"{s.process} {s.pid}" for s in b.sockets)
-        search = _search(*(c.text for c in cells), b.id, b.family, b.container_id, procs, " ".join(b.hooks))
+        search = _search(*(c.text for c in cells), b.id, b.family, b.container_id, procs, " ".join(b.hooks), reach)
         order = (b.host_port if b.host_port is not None else -1, b.protocol, ip_key(b.host_ip), b.family, key)
         rows.append(Row(key, cells, search, order))
     return rows

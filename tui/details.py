@@ -73,6 +73,7 @@ def binding_detail(model: Model, key: str) -> Text:
     doc.field("owner", b.owner)
     doc.field("carried by", " + ".join(b.carriers) or "nothing", "" if b.carriers else "bold red")
     doc.field("caught on", ", ".join(b.hooks) or "-")
+    _reach_fields(doc, b)
     doc.field("engine", "reports it in force" if b.reported_by_engine else "does not report it")
     container = model.container_of(b)
     doc.heading("Container")
@@ -89,6 +90,18 @@ def binding_detail(model: Model, key: str) -> Text:
         doc.heading("Findings")
         doc.findings(found)
     return doc.text
+
+
+def _reach_fields(doc: _Doc, b: Binding) -> None:
+    """Where the binding's DNAT is reached from, and the rules that keep portscope from being sure."""
+    reach = b.reach
+    if reach is None:
+        doc.field("reached", "- (no DNAT rule carries it)", "dim")
+        return
+    doc.field("reached", reach.summary())
+    for n, rule in enumerate(reach.uncertain_rules):
+        decided = f"{rule_where(rule)}: {rule.text}" if rule is not None else "a rule set too complex to model exactly"
+        doc.field("uncertain" if n == 0 else "", f"decided by {decided}", "yellow")
 
 
 def _container_fields(doc: _Doc, c: Container) -> None:
@@ -224,6 +237,10 @@ def rule_detail(model: Model, key: str) -> Text:
         doc.line(bid)
     if not users:
         doc.line("(none)", "dim")
+    for u in model.inventory.unreachable:
+        if u.rule is r:
+            doc.heading(f"Not a binding: {u.kind}")  # shadowed, virtual-ip or unreachable
+            doc.line(u.reason, "yellow")
     return doc.text
 
 

@@ -13,6 +13,7 @@ from textual.pilot import Pilot
 
 from core.model import Snapshot
 from core.record import replace
+from core.rules.iptables_text import parse_iptables_text
 from core.snapshot import read_capture
 from tui.app import PortscopeApp
 
@@ -57,6 +58,26 @@ def non_root(snap: Snapshot) -> Snapshot:
         backends=[replace(b, read=False, rules=0, reason="permission denied (run as root)") for b in snap.backends],
         warnings=["not root: firewall rules and other users' processes are hidden (run with sudo)"],
     )
+
+
+def limited_reach(snap: Snapshot) -> Snapshot:
+    """The sample with Docker's userland-proxy rules (`-i docker0 -j RETURN`...) and a rule portscope cannot model.
+
+    Its Docker DNATs are then reached only from outside the bridges, and 40000's may be taken
+    first by a `-m statistic` RETURN: an uncertain reach.
+    """
+    nat = next(t for t in snap.tables if t.name == "nat" and t.family == "ipv4")
+    lines = ["*nat", *(f":{c.name} {'ACCEPT' if c.hook else '-'} [0:0]" for c in nat.chains.values())]
+    for chain in nat.chains.values():
+        if chain.name == "PREROUTING":
+            lines.append("-A PREROUTING -p tcp -m tcp --dport 40000 -m statistic --mode random "
+                         "--probability 0.5 -j RETURN")  # fmt: skip
+        if chain.name == "DOCKER":
+            lines += ["-A DOCKER -i docker0 -j RETURN", "-A DOCKER -i br-6debdcee2df8 -j RETURN"]
+        lines += [r.text for r in chain.rules]
+    backend = nat.chains["PREROUTING"].rules[0].backend
+    tables = parse_iptables_text("\n".join([*lines, "COMMIT", ""]), backend=backend, family="ipv4")
+    return replace(snap, tables=[t for t in snap.tables if t is not nat] + tables)
 
 
 async def wait_until(pilot: Pilot, condition: Callable[[], bool], tries: int = 400) -> None:

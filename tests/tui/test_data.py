@@ -5,10 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from core.record import replace
 from core.snapshot import read_capture
-from tests.tui.conftest import SAMPLE, non_root
+from tests.tui.conftest import SAMPLE, limited_reach, non_root
 from tui.cells import Cell, Row, clip, filter_rows
-from tui.data import COLUMNS, VIEWS, build_model, mark_rules, release
+from tui.data import COLUMNS, REACH_WIDTH, VIEWS, build_model, mark_rules, release
 from tui.details import copy_text, detail
 from tui.header import banner_lines, header_parts
 
@@ -72,6 +73,51 @@ def test_details_and_copy_texts(sample) -> None:
     assert copy_text(model, "conflicts", key) == finding.fix
     assert finding.explanation in detail(model, "conflicts", key).plain
     assert detail(model, "ports", "no/such/key").plain == "(gone since the last read)"
+
+
+def _reach_cell(model, key: str) -> Cell:
+    row = next(r for r in model.rows["ports"] if r.key == key)
+    return row.cells[[c.key for c in COLUMNS["ports"]].index("reach")]
+
+
+def test_reach_is_blank_from_everywhere_else_its_summary(sample) -> None:
+    plain = build_model(sample)
+    assert all(_reach_cell(plain, key).text == "" for key in plain.bindings)  # the sample: all from everywhere
+    model = build_model(limited_reach(sample))
+    web = next(k for k in model.bindings if ":8080->" in k)
+    reach = model.bindings[web].reach
+    assert reach is not None and reach.restricted and reach.certain
+    assert "br-6debdcee2df8" in reach.summary()
+    assert _reach_cell(model, web) == Cell(clip(reach.summary(), REACH_WIDTH))
+    assert "br-6debdcee2df8" in next(r.search for r in model.rows["ports"] if r.key == web)  # `/` finds it
+    manual = next(k for k in model.bindings if ":2222->" in k)  # PREROUTING's own DNAT: no RETURN before it
+    assert _reach_cell(model, manual).text == ""
+    cache = next(k for k in model.bindings if ":40000->" in k)
+    cell = _reach_cell(model, cache)
+    assert cell.text.startswith("(uncertain) ") and cell.style == "yellow"
+
+
+def test_binding_detail_says_where_it_is_reached_from(sample) -> None:
+    model = build_model(limited_reach(sample))
+    web = next(k for k in model.bindings if ":8080->" in k)
+    text = detail(model, "ports", web).plain
+    assert f"reached     {model.bindings[web].reach.summary()}\n" in text and "uncertain" not in text
+    cache = next(k for k in model.bindings if ":40000->" in k)
+    text = detail(model, "ports", cache).plain
+    assert "uncertain   decided by iptables-nft ipv4 nat/PREROUTING #1: -A PREROUTING -p tcp -m tcp --dport 40000 " \
+           "-m statistic" in text  # fmt: skip
+    model.bindings[cache] = replace(model.bindings[cache], reach=None)  # as a proxy-only binding has
+    assert "reached     - (no DNAT rule carries it)" in detail(model, "ports", cache).plain
+
+
+def test_a_shadowed_dnat_says_why_it_is_no_binding(sample) -> None:
+    model = build_model(sample)
+    dead = next(k for k, r in model.rules.items() if r.chain == "PREROUTING" and "10.99.0.6" in r.text)
+    text = detail(model, "rules", dead).plain
+    assert "Bindings that pass this rule\n  (none)" in text
+    assert "Not a binding: shadowed\n  every packet it would catch is taken first by PREROUTING #2" in text
+    live = next(k for k, r in model.rules.items() if r.chain == "PREROUTING" and "10.99.0.5" in r.text)
+    assert "Not a binding" not in detail(model, "rules", live).plain
 
 
 def test_header_takes_the_time_from_the_snapshot(sample) -> None:

@@ -6,7 +6,7 @@ from textual.widgets import TabbedContent
 
 from core.snapshot import read_capture
 from tests.tui.conftest import SAMPLE, SIZE, capture_app, live_app, loaded, non_root, wait_until
-from tui.data import TITLES, VIEWS, build_model
+from tui.data import COLUMNS, TITLES, VIEWS, build_model
 from tui.screens.detail import DetailScreen
 from tui.screens.help import HelpScreen
 from tui.widgets.banner import Banner
@@ -16,6 +16,11 @@ from tui.widgets.status_line import StatusLine
 
 def _label(app, view: str) -> str:
     return str(app.query_one(TabbedContent).get_tab(view).label)
+
+
+def _cell(row, column: str) -> str:
+    """The text of a Ports row's cell in `column` (by key: columns may be added)."""
+    return row.cells[[c.key for c in COLUMNS["ports"]].index(column)].text
 
 
 def _detail(app) -> str:
@@ -45,9 +50,10 @@ async def test_ports_mark_conflicts_inline() -> None:
         row = ports.row_data("ipv4/tcp/0.0.0.0:2222->10.99.0.5:22")
         assert row is not None
         assert row.cells[0].text == "✖"
-        assert "shadowed-listener" in row.cells[-1].text
+        assert "shadowed-listener" in _cell(row, "issues")
         calm = ports.row_data("ipv4/udp/0.0.0.0:5353->172.17.0.3:53")
-        assert calm is not None and calm.cells[0].text == "" and calm.cells[-1].text == ""
+        assert calm is not None and calm.cells[0].text == "" and _cell(calm, "issues") == ""
+        assert _cell(calm, "reach") == ""  # reached from everywhere: nothing to say
 
 
 async def test_header_line_and_no_banner_for_root() -> None:
@@ -77,13 +83,13 @@ async def test_filter_as_you_type_then_escape_clears() -> None:
         await loaded(pilot)
         await pilot.press("slash", "2", "2", "2", "2")
         table = app.view("ports").table
-        assert table.row_count == 2
-        assert _label(app, "ports") == "Ports 2/8"
+        assert table.row_count == 1  # the second 2222 DNAT is dead (first match): not a published port
+        assert _label(app, "ports") == "Ports 1/7"
         await pilot.press("enter")
-        assert app.focused is table and table.row_count == 2
+        assert app.focused is table and table.row_count == 1
         await pilot.press("escape")
-        assert table.row_count == 8
-        assert _label(app, "ports") == "Ports 8"
+        assert table.row_count == 7
+        assert _label(app, "ports") == "Ports 7"
 
 
 async def test_filter_matches_container_address_and_process_and_is_per_view() -> None:
@@ -113,7 +119,7 @@ async def test_sort_by_key_and_by_header_click() -> None:
         await pilot.press("s")  # by the first column: the conflict mark, errors first
         assert table.sort_column == "mark"
         marks = [table.row_data(k).cells[0].text for k in table.shown_keys]
-        assert marks[:4] == ["✖", "✖", "✖", "▲"]
+        assert marks[:4] == ["✖", "✖", "▲", ""]  # 2222 (shadowed-listener), 9000 (loopback-reachable), 40000
         await pilot.press("S")
         assert table.sort_reverse
         assert [table.row_data(k).cells[0].text for k in table.shown_keys][-1] == "✖"
@@ -193,7 +199,7 @@ async def test_rules_of_the_selected_binding_are_highlighted() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
         ports = app.view("ports").table
-        await pilot.press("down", "down", "down", "down")  # 127.0.0.1:9000 (api)
+        await pilot.press("down", "down", "down")  # 127.0.0.1:9000 (api), after 2222, 5353 and 8080
         key = ports.selected_key
         assert key is not None and "9000" in key
         expected = app.model.binding_rules[key]
