@@ -244,6 +244,7 @@ class Cmd:
     argv: tuple[str, ...]
     env: Mapping[str, str] | None = None
     ok_codes: tuple[int, ...] = (0,)
+    cwd: str | None = None  # where it runs; None: this repository's root
 
 
 @dataclass
@@ -274,10 +275,14 @@ def portscope_env(docker_host: str) -> dict[str, str]:
     return env
 
 
-def portscope_cmd(ns: NetNs, label: str, command: str, docker_host: str) -> Cmd:
-    """`python -m cli COMMAND --json` inside `ns` (conflicts exits 1 when it finds errors: that is success)."""
+def portscope_cmd(ns: NetNs, label: str, command: str, docker_host: str, checkout: str | None = None) -> Cmd:
+    """`python -m cli COMMAND --json` inside `ns` (conflicts exits 1 when it finds errors: that is success).
+
+    `checkout`: run that checkout of portscope instead of this one (`--baseline`), with the same interpreter.
+    """
     argv = ns.argv([sys.executable, "-m", "cli", command, "--json"])
-    return Cmd(label, tuple(argv), portscope_env(docker_host), ok_codes=(0, 1) if command == "conflicts" else (0,))
+    ok = (0, 1) if command == "conflicts" else (0,)
+    return Cmd(label, tuple(argv), portscope_env(docker_host), ok_codes=ok, cwd=checkout)
 
 
 def tool_cmd(ns: NetNs, argv: Sequence[str], env: Mapping[str, str] | None = None, label: str | None = None) -> Cmd:
@@ -292,7 +297,7 @@ def run_once(cmd: Cmd, *, capture: bool = False, timeout: float = 600) -> tuple[
     proc = subprocess.run(
         cmd.argv,
         env=cmd.env,
-        cwd=REPO_ROOT,
+        cwd=cmd.cwd or REPO_ROOT,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
         stderr=subprocess.PIPE,

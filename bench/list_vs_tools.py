@@ -60,6 +60,8 @@ from tests.sandbox.netns import NetNs, netns
 SIZES = (0, 100, 1000, 5000, 10000)  # 5,000: the middle that the linearity goal compares halves at
 PS_ENGINE = "portscope list --json"
 PS_NO_DOCKER = "portscope list --json (no Docker socket)"
+PS_BASELINE = "baseline list --json"
+PS_BASELINE_NO_DOCKER = "baseline list --json (no Docker socket)"
 GOAL_ADDED_RATIO = 1.5  # (a) portscope's added time <= 1.5 x the plain tools' on iptables-nft
 GOAL_SLOPE_RATIO = 2.0  # (a) per-port cost over the upper half of N <= 2 x the lower half: "roughly linear"
 GOAL_EMPTY_S = 0.15  # (b) N=0, no Docker socket
@@ -149,12 +151,18 @@ class Cell:
 # --------------------------------------------------------------------------- one cell
 
 
-def commands(ns: NetNs, backend: str, engine: Engine | None) -> tuple[list[Cmd], list[str]]:
-    """(every command to time, the labels of the plain tools among them)."""
+def commands(
+    ns: NetNs, backend: str, engine: Engine | None, baseline: str | None = None
+) -> tuple[list[Cmd], list[str]]:
+    """(every command to time, the labels of the plain tools among them); `baseline`: another checkout too."""
     cmds = []
     if engine is not None:
         cmds.append(portscope_cmd(ns, PS_ENGINE, "list", engine.docker_host))
+        if baseline:
+            cmds.append(portscope_cmd(ns, PS_BASELINE, "list", engine.docker_host, baseline))
     cmds.append(portscope_cmd(ns, PS_NO_DOCKER, "list", MISSING_DOCKER_HOST))
+    if baseline:
+        cmds.append(portscope_cmd(ns, PS_BASELINE_NO_DOCKER, "list", MISSING_DOCKER_HOST, baseline))
     if backend == "nftables":
         tools = [tool_cmd(ns, ["nft", "-j", "list", "ruleset"])]
     else:
@@ -190,7 +198,7 @@ def bench_cell(
     other than iptables-nft, iptables-nft's save tools on the same N ports in a second namespace)."""
     with netns("psb") as ns, netns("psbref") as ref:
         load_s = fill(ns, backend, n, baseline)
-        cmds, tools = commands(ns, backend, engine)
+        cmds, tools = commands(ns, backend, engine, args.baseline)
         reference: list[str] = []
         if backend != "iptables-nft" and args.reference:
             fill(ref, "iptables-nft", n)
@@ -203,7 +211,19 @@ def bench_cell(
         if args.breakdown and n == max(args.sizes):
             cell.breakdown = breakdown(ns, engine, args.runs)
     log(f"{backend} N={n}: portscope {cell.portscope:.3f} s, plain tools {cell.plain:.3f} s ({cell.runs} runs)")
+    if args.baseline:
+        log(f"{backend} N={n}: baseline {args.baseline}: {baseline_text(cell)}")
     return cell
+
+
+def baseline_text(cell: Cell) -> str:
+    """This checkout against `--baseline`, in the same rounds: medians and the change, per Docker column."""
+    parts = []
+    for mine, theirs in ((PS_ENGINE, PS_BASELINE), (PS_NO_DOCKER, PS_BASELINE_NO_DOCKER)):
+        if mine in cell.timings and theirs in cell.timings:
+            a, b = cell.median(mine), cell.median(theirs)
+            parts.append(f"{mine} {a:.3f} s vs {b:.3f} s ({(a - b) / b:+.0%})")
+    return "; ".join(parts)
 
 
 def breakdown(ns: NetNs, engine: Engine | None, runs: int) -> dict[str, Any]:
@@ -415,6 +435,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", default=str(RESULTS_DIR / "list_vs_tools.json"), help="JSON results file")
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     parser.add_argument("--sizes", nargs="+", type=int, default=list(SIZES), help="numbers of published ports")
+    parser.add_argument("--baseline", metavar="CHECKOUT",
+                        help="also time `list --json` of another checkout (e.g. a `git worktree` of main) in the "
+                        "same rounds, and print the change")  # fmt: skip
     parser.add_argument("--no-reference", dest="reference", action="store_false",
                         help="do not time iptables-nft's save tools beside the other backends (goal (a) then divides "
                              "by the iptables-nft backend's own rounds)")  # fmt: skip
