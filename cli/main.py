@@ -13,6 +13,7 @@ from cli.lean_argparse import OnlyOne, RawFormatter
 from cli.publish_cmds import add_publish_commands
 from cli.sources import add_source_options, load_snapshot
 from core.errors import PortscopeError
+from core.printable import printable
 
 TYPE_CHECKING = False  # typing's own flag without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     try:
         return args.func(args)
     except PortscopeError as exc:
-        print(f"portscope: {exc}", file=sys.stderr)
+        print(f"portscope: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -110,10 +111,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     except Exception as exc:  # one line for the user; the traceback with PORTSCOPE_DEBUG=1
         if os.environ.get("PORTSCOPE_DEBUG"):
             raise
-        print(
-            f"portscope: internal error: {type(exc).__name__}: {exc} (rerun with PORTSCOPE_DEBUG=1 and report it)",
-            file=sys.stderr,
-        )
+        what = f"{type(exc).__name__}: {printable(exc)}"
+        print(f"portscope: internal error: {what} (rerun with PORTSCOPE_DEBUG=1 and report it)", file=sys.stderr)
         return 1
 
 
@@ -124,7 +123,7 @@ def run() -> None:
 
 def _warn(warnings: list[str]) -> None:
     for line in warnings:
-        print(f"portscope: {line}", file=sys.stderr)
+        print(f"portscope: {printable(line)}", file=sys.stderr)
 
 
 def _dump(doc: dict) -> None:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+
+from core.printable import printable
 
 TYPE_CHECKING = False  # typing's own flag without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:
@@ -38,6 +41,9 @@ def add_publish_commands(sub: Any) -> None:
         return p
 
     p = add("publish", "publish a port of a running container with portscope's own rules", cmd_publish)
+    # A spec starting with '-' and a digit (`-1:80`) is the spec, not an option: the command parses it and
+    # names what is wrong in one line (argparse would print its usage). `-- SPEC` works too.
+    p._negative_number_matcher = re.compile(r"^-[0-9]")
     p.add_argument("container", metavar="CONTAINER", help="container name, id prefix, or a plain IP address")
     p.add_argument("spec", metavar="[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]", help="as docker run -p")
     p.add_argument("--dry-run", action="store_true", help="print the exact rules that would be written")
@@ -70,7 +76,12 @@ def add_publish_commands(sub: Any) -> None:
 
 
 def _err(line: str) -> None:
-    print(f"portscope: {line}", file=sys.stderr)
+    print(f"portscope: {printable(line)}", file=sys.stderr)
+
+
+def _out(line: str) -> None:
+    """A line of output with host text in it (container names, the state's who/why): control characters shown."""
+    print(printable(line))
 
 
 def _print_change(verb: str, change: Any, dry_run: bool) -> int:
@@ -81,10 +92,10 @@ def _print_change(verb: str, change: Any, dry_run: bool) -> int:
     for line in change.notes:
         _err(line)
     if dry_run:
-        print(f"# would be {verb}: {b.describe()}{where}")
+        _out(f"# would be {verb}: {b.describe()}{where}")
         _print_batches(change.outcome)
     else:
-        print(f"{verb} {b.describe()}{where}")
+        _out(f"{verb} {b.describe()}{where}")
     return 0
 
 
@@ -140,10 +151,10 @@ def _print_report(report: Any) -> None:
     for line in report.placement.notes:
         _err(line)
     for b, old, new in report.placement.moved:
-        print(f"moved {b.id} ({b.container_name}): {old} -> {new}")
+        _out(f"moved {b.id} ({b.container_name}): {old} -> {new}")
     for b in report.placement.flagged:
         why = "is gone: binding kept, no rules" if b.health == "orphaned" else "is not running: no rules until it is"
-        print(f"flagged {b.id}: container {b.container_name} {why}")
+        _out(f"flagged {b.id}: container {b.container_name} {why}")
     changed = report.outcome is not None and bool(report.outcome.batches)
     print(f"{len(report.bindings)} binding(s); rules {'rewritten' if changed else 'already in place'}")
 
@@ -173,11 +184,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         for b in report.bindings:
             why = f"  # {b.why}" if b.why else ""
-            print(f"{b.describe()}  [{b.health}] {placed.get(b.id) or '-'}  {b.who} {b.when}{why}")
+            _out(f"{b.describe()}  [{b.health}] {placed.get(b.id) or '-'}  {b.who} {b.when}{why}")
         if not report.bindings:
             print("no portscope bindings")
         for line in report.drift:
-            print(f"drift: {line}")
+            _out(f"drift: {line}")
         if not report.drift:
             print(f"in sync with the kernel ({report.backend})")
     return 1 if report.drifted else 0

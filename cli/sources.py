@@ -35,7 +35,7 @@ def load_snapshot(args: argparse.Namespace, scope: str = "all") -> Snapshot:
 
         snap = read_live(scope=scope)
     if args.rules:
-        _replace_rules(snap, args.rules)
+        _replace_rules(snap, args.rules, nat_only=scope == "nat")
     return snap
 
 
@@ -45,10 +45,11 @@ def _empty_snapshot() -> Snapshot:
     return Snapshot(host=host, taken_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
 
 
-def _replace_rules(snap: Snapshot, paths: list[str]) -> None:
+def _replace_rules(snap: Snapshot, paths: list[str], nat_only: bool = False) -> None:
+    """The dumps' rules replace the snapshot's; `nat_only`: only what bindings come from is kept."""
     from core.rules.formats import load_dump, parse_source  # only for --rules
 
-    sources, tables = [], []
+    sources, tables, skipped = [], [], [0]
     for path in paths:
         try:
             with open(path, encoding="utf-8", errors="replace") as f:
@@ -56,9 +57,10 @@ def _replace_rules(snap: Snapshot, paths: list[str]) -> None:
         except OSError as exc:
             raise SnapshotError(f"cannot read rule dump {path}: {exc.strerror} (check the path)") from None
         source = load_dump(path, text)
-        tables.extend(parse_source(source))
+        del text
+        tables.extend(parse_source(source, skipped if nat_only else None))
         sources.append(source)
     snap.sources, snap.tables = sources, tables
-    count = sum(c.size for t in tables for c in t.chains.values())
+    count = sum(c.size for t in tables for c in t.chains.values()) + skipped[0]
     snap.backends = [BackendStatus("dump", None, read=True, rules=count, reason=", ".join(paths))]
     snap.warnings = [w for w in snap.warnings if "firewall" not in w]

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import stat
 import tempfile
 from typing import Any
 
+from core import snapshot_schema as schema
 from core.errors import ParseError, SnapshotError
-from core.model import (
-    BackendStatus,
-    Connection,
-    Container,
-    ContainerNetwork,
-    EngineInfo,
-    HostFacts,
-    PortMapping,
-    PortRange,
-    ProxyArgs,
-    RuleSource,
-    Snapshot,
-    Socket,
-)
+from core.model import EngineInfo, Snapshot
 from core.record import asdict
 from core.rules.formats import parse_source
+from core.snapshot_schema import FieldError
 
 SCHEMA = "portscope.capture/1"
 
@@ -45,71 +36,87 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
 
 
 def write_capture(snap: Snapshot, path: str) -> None:
-    """Write atomically (temporary file, then rename) so a reader never sees half a capture."""
+    """Write atomically (temporary file, then rename) so a reader never sees half a capture.
+
+    Only a new file or an existing regular file is written: a directory, a device, a FIFO, a symlink,
+    a missing folder or an empty name is refused (SnapshotError, exit 2) before anything is written.
+    """
+    folder = _capture_folder(path)
     data = json.dumps(snapshot_to_dict(snap), indent=1, sort_keys=True)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".portscope-", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".portscope-", dir=folder)
+    except OSError as exc:
+        raise SnapshotError(f"cannot write a capture in {folder}: {exc.strerror} (choose another folder)") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(data + "\n")
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
 
 
+def _capture_folder(path: str) -> str:
+    """The folder a capture goes to, once `path` is known to name a new or a regular file."""
+    if not path:
+        raise SnapshotError("the capture file name is empty: give a file name, or '-' for stdout")
+    if path.endswith("/"):
+        raise SnapshotError(f"{path} is a folder, not a file name: give a file name")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise SnapshotError(f"cannot write {path}: the folder {folder} does not exist (create it first)")
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return folder
+    except OSError as exc:
+        raise SnapshotError(f"cannot write {path}: {exc.strerror} (check the path)") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise SnapshotError(f"{path} is a symbolic link: give the path of the file itself")
+    if stat.S_ISDIR(info.st_mode):
+        raise SnapshotError(f"{path} is a folder: give a file name inside it")
+    if not stat.S_ISREG(info.st_mode):
+        raise SnapshotError(f"{path} is not a regular file (a device, FIFO or socket): captures go to files only")
+    return folder
+
+
 def read_capture(path: str) -> Snapshot:
-    """Load a capture file; a missing, unreadable or foreign file raises SnapshotError."""
+    """Load a capture file; a missing, unreadable, foreign or damaged file raises SnapshotError (one line)."""
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except OSError as exc:
         raise SnapshotError(f"cannot read capture {path}: {exc.strerror} (check the path)") from None
-    except ValueError as exc:
-        raise SnapshotError(f"{path} is not a portscope capture: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise SnapshotError(f"{path} is not a portscope capture: {_one_line(exc)}") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise SnapshotError(f"{path} is not a portscope capture (expected schema {SCHEMA})")
     try:
         return snapshot_from_dict(data)
-    except (KeyError, TypeError, ValueError, ParseError) as exc:
-        raise SnapshotError(f"{path}: damaged capture ({exc})") from None
+    except FieldError as exc:
+        raise SnapshotError(f"{path}: damaged capture: {_one_line(exc)} (capture it again)") from None
+    except ParseError as exc:
+        raise SnapshotError(f"{path}: damaged capture: its rule text does not parse: {_one_line(exc)}") from None
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 def snapshot_from_dict(data: dict[str, Any]) -> Snapshot:
-    host = dict(data["host"])
-    rng = host.get("ephemeral_range")
-    host["ephemeral_range"] = PortRange(**rng) if rng else None
-    host["reserved_ports"] = tuple(PortRange(**r) for r in host.get("reserved_ports", ()))
-    host["addresses"] = tuple(host.get("addresses", ()))
-    host["networks"] = tuple(tuple(n) for n in host.get("networks", ()))
-    host["route_localnet"] = tuple(host.get("route_localnet", ()))
-    sources = [RuleSource(**s) for s in data.get("sources", [])]
+    """The snapshot a capture document describes; FieldError names the first wrong field."""
+    sources = list(schema.field(data, "sources", schema.many(schema.rule_source), ()))
     tables = [t for s in sources for t in parse_source(s)]
     return Snapshot(
-        host=HostFacts(**host),
-        taken_at=data["taken_at"],
-        backends=[BackendStatus(**b) for b in data.get("backends", [])],
+        host=schema.field(data, "host", schema.host),
+        taken_at=schema.field(data, "taken_at", schema.text),
+        backends=list(schema.field(data, "backends", schema.many(schema.backend_status), ())),
         sources=sources,
         tables=tables,
-        sockets=[_socket(s) for s in data.get("sockets", [])],
-        connections=[Connection(**c) for c in data.get("connections", [])],
-        engine=EngineInfo(**data.get("engine", {"reachable": False})),
-        containers=[_container(c) for c in data.get("containers", [])],
-        warnings=list(data.get("warnings", [])),
+        sockets=list(schema.field(data, "sockets", schema.many(schema.socket_), ())),
+        connections=list(schema.field(data, "connections", schema.many(schema.connection), ())),
+        engine=schema.field(data, "engine", schema.engine, EngineInfo(reachable=False)),
+        containers=list(schema.field(data, "containers", schema.many(schema.container), ())),
+        warnings=list(schema.field(data, "warnings", schema.many(schema.text), ())),
     )
-
-
-def _socket(d: dict[str, Any]) -> Socket:
-    d = dict(d)
-    d["cmdline"] = tuple(d.get("cmdline", ()))
-    d["proxy"] = ProxyArgs(**d["proxy"]) if d.get("proxy") else None
-    return Socket(**d)
-
-
-def _container(d: dict[str, Any]) -> Container:
-    d = dict(d)
-    d["networks"] = tuple(ContainerNetwork(**n) for n in d.get("networks", ()))
-    d["requested"] = tuple(PortMapping(**m) for m in d.get("requested", ()))
-    d["in_force"] = tuple(PortMapping(**m) for m in d.get("in_force", ()))
-    return Container(**d)

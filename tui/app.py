@@ -19,12 +19,14 @@ from typing import ClassVar
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from core.errors import PortscopeError
 from core.model import Snapshot
+from core.printable import printable
 from core.publish.model import StoredBinding
 from tui.commands import PortscopeCommands
 from tui.data import TITLES, Model, build_model, release
@@ -141,6 +143,19 @@ class PortscopeApp(App[None]):
         self._gc_thresholds = gc.get_threshold()
         self._fresh: Model | None = None
         self._retired: list[Model] = []
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification is plain text, whatever `markup` says (widgets pass True by default):
+        they quote rules, container names and errors from the host. Controls are made visible."""
+        super().notify(printable(message), title=printable(title), severity=severity, timeout=timeout, markup=False)
 
     # ------------------------------------------------------------------ layout
 

@@ -13,6 +13,7 @@ from rich.segment import Segment
 from rich.style import Style
 
 from core.findings import SEVERITY_ORDER
+from core.printable import printable
 
 SEVERITY_MARK: dict[str, tuple[str, str]] = {
     "error": ("✖", "bold red"),
@@ -27,7 +28,8 @@ class Cell:
     """One table cell: text, a Rich style, and the value it sorts by (its text when not given).
 
     It renders itself and reports a width measured once, so a table of thousands of rows
-    never re-measures text.
+    never re-measures text. The text is shown as given, never parsed as markup; its control
+    characters are made visible (`core.printable`), since most cells hold host text.
     """
 
     text: str
@@ -36,7 +38,10 @@ class Cell:
     width: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "width", cell_len(self.text))
+        text = printable(self.text)
+        if text is not self.text:
+            object.__setattr__(self, "text", text)
+        object.__setattr__(self, "width", cell_len(text))
 
     @property
     def sort_key(self) -> tuple[Any, ...]:

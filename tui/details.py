@@ -8,6 +8,7 @@ from rich.text import Text
 
 from core.findings import Finding
 from core.model import Binding, Container, Rule, Socket, bracket
+from core.printable import printable
 from tui.cells import SEVERITY_MARK
 from tui.data import (
     Model,
@@ -21,48 +22,63 @@ from tui.data import (
 
 
 class _Doc:
-    """A small builder for detail texts: headings, `label: value` lines and indented blocks."""
+    """A small builder for detail texts: headings, `label: value` lines and indented blocks.
+
+    Everything added is host text shown as text: Rich `Text` (no markup parsing), control
+    characters made visible (`core.printable`); only the builder's own line breaks break lines.
+    """
 
     def __init__(self) -> None:
         self.text = Text()
 
+    def add(self, text: object, style: str = "") -> None:
+        self.text.append(printable(text), style=style)
+
     def title(self, text: str, style: str = "bold") -> None:
-        self.text.append(text + "\n", style=style)
+        self.add(text, style)
+        self.text.append("\n")
 
     def field(self, label: str, value: object, style: str = "") -> None:
         self.text.append(f"  {label:<12}", style="dim")
-        self.text.append(f"{value}\n", style=style)
+        self.add(value, style)
+        self.text.append("\n")
 
     def heading(self, text: str) -> None:
-        self.text.append(f"\n{text}\n", style="bold underline")
+        self.text.append("\n")
+        self.add(text, "bold underline")
+        self.text.append("\n")
 
     def line(self, text: str, style: str = "", indent: int = 2) -> None:
-        self.text.append(" " * indent + text + "\n", style=style)
+        self.add(" " * indent + text, style)
+        self.text.append("\n")
 
     def rules(self, rules: Iterable[Rule]) -> None:
         rules = list(rules)
         if not rules:
             self.line("(none)", "dim")
         for r in rules:
-            self.text.append(f"  {rule_where(r)}: ", style="cyan")
-            self.text.append(r.text + "\n")
+            self.add(f"  {rule_where(r)}: ", style="cyan")
+            self.add(r.text)
+            self.text.append("\n")
 
     def processes(self, sockets: Iterable[Socket]) -> None:
         sockets = list(sockets)
         if not sockets:
             self.line("(none)", "dim")
         for s in sockets:
-            self.text.append(f"  pid {s.pid if s.pid is not None else '?'} {s.process or '?'}", style="cyan")
-            self.text.append(f" on {bracket(s.address)}:{s.port}/{s.protocol}: ")
-            self.text.append((" ".join(s.cmdline) or "(command line hidden)") + "\n")
+            self.add(f"  pid {s.pid if s.pid is not None else '?'} {s.process or '?'}", style="cyan")
+            self.add(f" on {bracket(s.address)}:{s.port}/{s.protocol}: ")
+            self.add(" ".join(s.cmdline) or "(command line hidden)")
+            self.text.append("\n")
 
     def findings(self, findings: Iterable[Finding]) -> None:
         for f in findings:
             mark, style = SEVERITY_MARK[f.severity]
-            self.text.append(f"  {mark} {f.severity} ", style=style)
-            self.text.append(f"{f.title}\n")
-            self.text.append("    fix: ", style="green")
-            self.text.append(f.fix + "\n")
+            self.add(f"  {mark} {f.severity} ", style=style)
+            self.add(f.title)
+            self.text.append("\n    fix: ", style="green")
+            self.add(f.fix)
+            self.text.append("\n")
 
 
 def binding_detail(model: Model, key: str) -> Text:

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from core.errors import PortscopeError
 from core.model import Binding, Container, HostFacts, Snapshot, bracket, port_text
+from core.printable import printable
 from core.publish.errors import InputError
 from core.publish.model import StoredBinding, binding_id
 from core.publish.spec import PortSpec, parse_port_spec
@@ -365,19 +366,19 @@ def preview_text(change: Change, action: str) -> Text:
     out = Text()
     if change.binding is not None:
         out.append(f"would {action}: ", style="bold")
-        out.append(change.binding.describe())
+        out.append(printable(change.binding.describe()))
         out.append("\n")
     removed, added = change.outcome.removed, change.outcome.added
     if not removed and not added:
         out.append("no rule changes: the firewall already holds exactly this\n", style="dim")
     for line in removed:
-        out.append(f"- {line}\n", style="red")
+        out.append(f"- {printable(line)}\n", style="red")
     for line in added:
-        out.append(f"+ {line}\n", style="green")
+        out.append(f"+ {printable(line)}\n", style="green")
     for line in change.warnings:
-        out.append(f"⚠ {line}\n", style="yellow")
+        out.append(f"⚠ {printable(line)}\n", style="yellow")
     for line in change.notes:
-        out.append(f"{line}\n", style="dim")
+        out.append(f"{printable(line)}\n", style="dim")
     out.rstrip()
     return out
 
@@ -385,7 +386,7 @@ def preview_text(change: Change, action: str) -> Text:
 def refused_text(message: str) -> Text:
     """A dry run core refused: its one-line reason (a port taken, a finding, a container that cannot be a target)."""
     out = Text("✖ refused: ", style="bold red")
-    out.append(message, style="red")
+    out.append(printable(message), style="red")
     return out
 
 

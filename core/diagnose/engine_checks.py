@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import shlex
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -105,7 +106,8 @@ def missing_rules(bindings: list[Binding], snap: Snapshot) -> list[Finding]:
                     )
                     + " This is what a firewalld/ufw reload or an `iptables -F` does to Docker's rules."
                 ),
-                fix=f"docker restart {b.container_name}   # or restart the Docker daemon to re-create every rule",
+                fix=f"docker restart {shlex.quote(b.container_name or '')}"
+                "   # or restart the Docker daemon to re-create every rule",
                 container=b.container_name,
                 bindings=[b.id],
                 port=b.host_port,
@@ -162,7 +164,7 @@ def ports_already_allocated(
                         f"{why[0].upper() + why[1:]}. Docker says 'port is already allocated' or 'address already "
                         "in use' when it starts."
                     ),
-                    fix=f"ss -ltnup 'sport = :{port}'   # free the port, or recreate {c.name} with another host port",
+                    fix=f"ss -ltnup 'sport = :{port}'   # free the port, or recreate {c.name!r} with another host port",
                     processes=procs,
                     container=c.name,
                     port=port,
@@ -229,8 +231,9 @@ def family_mismatches(bindings: list[Binding], host: HostFacts) -> list[Finding]
                 title=f"{name} {cport}/{proto}: {detail}",
                 explanation=f"Port {cport}/{proto} of {name} is published differently on IPv4 and IPv6: {detail}. "
                 + why,
-                fix=f"docker port {name}   # recreate with an explicit host port for both families, or enable IPv6 "
-                "in the engine (or the userland proxy)",
+                fix=f"docker port {shlex.quote(name)}"
+                "   # recreate with an explicit host port for both families, or enable IPv6 in the engine "
+                "(or the userland proxy)",
                 container=name,
                 bindings=ids[(name, proto, cport)],
                 port=host_ports[0],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -95,12 +96,13 @@ def _target(rule: Rule) -> str:
 
 def delete_command(rule: Rule, note: str = "") -> str:
     """The command that removes `rule` (`iptables -t T -D CHAIN N`, or how to find its nft handle)."""
+    table, chain = shlex.quote(rule.table), shlex.quote(rule.chain)  # names from the host: quoted for a shell
     if rule.backend == "nftables":
-        return f"nft -a list chain {rule.family} {rule.table} {rule.chain}   # then: nft delete rule … handle N"
+        return f"nft -a list chain {rule.family} {table} {chain}   # then: nft delete rule … handle N"
     tool = "ip6tables" if rule.family == "ipv6" else "iptables"
     if rule.backend == "iptables-legacy":
         tool += "-legacy"
-    return f"{tool} -t {rule.table} -D {rule.chain} {rule.position}" + (f"   # {note}" if note else "")
+    return f"{tool} -t {table} -D {chain} {rule.position}" + (f"   # {note}" if note else "")
 
 
 #: Chains an engine makes for one container or port (an empty one is left over), unlike the standing

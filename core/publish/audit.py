@@ -1,4 +1,7 @@
-"""The audit log: one JSON line per change in `audit.log` beside the state file (0600)."""
+"""The audit log: one JSON line per change in `audit.log` beside the state file (0600).
+
+The log is opened like the state (`trusted`): never through a symlink, only a regular file of ours.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ import json
 import os
 import pwd
 from collections.abc import Sequence
+
+from core.publish.trusted import open_dir, open_file
 
 
 def who() -> str:
@@ -44,6 +49,10 @@ def record(
         "rules_removed": list(removed),
         "result": result,
     }
-    fd = os.open(os.path.join(folder, "audit.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    dir_fd = open_dir(folder, create=False)
+    try:
+        fd = open_file(dir_fd, folder, "audit.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    finally:
+        os.close(dir_fd)
     with os.fdopen(fd, "a", encoding="utf-8") as f:
         f.write(json.dumps(entry, sort_keys=True) + "\n")

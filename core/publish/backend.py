@@ -5,7 +5,10 @@ the legacy tables, native nftables when a `docker-bridges` table exists (Docker'
 `firewall-backend: nftables`) or when Podman's netavark uses its nftables driver (`table inet netavark`
 and no NETAVARK chain in iptables), else whatever `iptables -V` says. The legacy tables are only read
 when the kernel has them, so that reading never loads a legacy table into an iptables-nft host.
-`--backend` overrides the detection; the backend bindings were written with is kept in the state.
+Where an engine's rules are found, portscope writes on their backend only (its accepts must pass the
+engine's forward drop, which rules on another backend cannot do): another `--backend` is refused, and
+bindings stored on another backend are moved. Without them, `--backend` overrides the detection and
+the backend bindings were written with is kept in the state.
 """
 
 from __future__ import annotations
@@ -60,32 +63,69 @@ class Backend:
             raise UnsupportedError("nft not found: install the nftables package (native nftables backend)")
 
 
-def resolve_backend(choice: str = "auto", stored: str | None = None) -> Backend:
-    """`--backend`: an explicit name wins, then the backend the stored bindings were written with, then detection."""
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """Where the engine's rules are (`engine`, None when no engine's rules were found, with the evidence)
+    and the flavour `iptables -V` names (`fallback`)."""
+
+    engine: BackendName | None
+    fallback: BackendName
+    evidence: str = ""
+
+
+def resolve_backend(choice: str = "auto", stored: str | None = None, detected: Detection | None = None) -> Backend:
+    """`--backend`: where an engine's rules are found, its backend (an explicit other one is refused: its rules
+    would sit behind the engine's forward drop); else an explicit name, the stored bindings' one, `iptables -V`'s."""
     if choice not in CHOICES:
         raise InputError(f"backend {choice!r} is not one of {', '.join(CHOICES)}")
+    found = detected if detected is not None else detect()
+    if found.engine is not None:
+        if choice not in ("auto", found.engine):
+            raise UnsupportedError(
+                f"--backend {choice}: the engine's rules are in {found.engine} here ({found.evidence}), and "
+                f"traffic that must pass them would not reach rules on {choice}; use --backend auto (nothing was "
+                "changed)"
+            )
+        return Backend(found.engine)
     if choice != "auto":
         return Backend(choice)  # type: ignore[arg-type]
     if stored in BACKENDS:
         return Backend(stored)  # type: ignore[arg-type]
-    return detect_backend()
+    return Backend(found.fallback)
+
+
+def engine_backend(nft_nat: str, legacy_nat: str, nft_tables: str) -> tuple[BackendName | None, str]:
+    """The backend an engine's rules are in, from `iptables-nft-save -t nat`, `iptables-legacy-save -t nat` and
+    `nft list tables`, and the evidence; (None, "") when no engine's rules are there."""
+    if _DOCKER_CHAIN.search(nft_nat):
+        return "iptables-nft", "Docker's DOCKER chain in iptables-nft"
+    if _DOCKER_CHAIN.search(legacy_nat):
+        return "iptables-legacy", "Docker's DOCKER chain in iptables-legacy"
+    if re.search(r"^table \w+ docker-bridges$", nft_tables, re.MULTILINE):
+        return "nftables", "Docker's docker-bridges nftables table"
+    netavark = re.search(r"^table inet netavark$", nft_tables, re.MULTILINE)
+    if netavark and not _ENGINE_CHAIN.search(nft_nat) and not _ENGINE_CHAIN.search(legacy_nat):
+        return "nftables", "netavark's nftables table"
+    return None, ""
 
 
 def choose_backend(nft_nat: str, legacy_nat: str, nft_tables: str, version: str) -> BackendName:
     """The flavour from `iptables-nft-save -t nat`, `iptables-legacy-save -t nat`, `nft list tables`, `iptables -V`."""
-    if _DOCKER_CHAIN.search(nft_nat):
-        return "iptables-nft"
-    if _DOCKER_CHAIN.search(legacy_nat):
-        return "iptables-legacy"
-    if re.search(r"^table \w+ docker-bridges$", nft_tables, re.MULTILINE):
-        return "nftables"
-    netavark = re.search(r"^table inet netavark$", nft_tables, re.MULTILINE)
-    if netavark and not _ENGINE_CHAIN.search(nft_nat) and not _ENGINE_CHAIN.search(legacy_nat):
-        return "nftables"
+    engine, _ = engine_backend(nft_nat, legacy_nat, nft_tables)
+    return engine or _by_version(version)
+
+
+def _by_version(version: str) -> BackendName:
     return "iptables-legacy" if "legacy" in version else "iptables-nft"
 
 
 def detect_backend(proc: str = "/proc", timeout: float = 20.0) -> Backend:
+    """The backend to write: the engine's, else what `iptables -V` says (see the module doc)."""
+    found = detect(proc, timeout)
+    return Backend(found.engine or found.fallback)
+
+
+def detect(proc: str = "/proc", timeout: float = 20.0) -> Detection:
     """Ask the kernel (see the module doc); missing tools count as empty output."""
     names = {}
     for key, tool in (("nft_save", "iptables-nft-save"), ("legacy_save", "iptables-legacy-save"), ("nft", "nft")):
@@ -108,11 +148,8 @@ def detect_backend(proc: str = "/proc", timeout: float = 20.0) -> Backend:
     out = {
         key: result.stdout if result.ok else "" for key, result in zip(keys, run_all(commands, timeout), strict=True)
     }
-    return Backend(
-        choose_backend(
-            out.get("nft_nat", ""), out.get("legacy_nat", ""), out.get("nft_tables", ""), out.get("version", "")
-        )
-    )
+    engine, evidence = engine_backend(out.get("nft_nat", ""), out.get("legacy_nat", ""), out.get("nft_tables", ""))
+    return Detection(engine, _by_version(out.get("version", "")), evidence)
 
 
 def _legacy_nat_loaded(proc: str) -> bool:

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from core.errors import ToolError
 from core.model import Family
 from core.publish.backend import Backend
-from core.publish.errors import RuleRefusedError
+from core.publish.errors import RuleRefusedError, UnsupportedError
+from core.publish.nft_tables import drop_if_empty
+from core.publish.owned import Owned, claim, taken_names
 from core.publish.saved import TABLE_ORDER, OurView, TableView, jump_target, ours_only, parse_save, same
 
 FAMILIES: tuple[Family, ...] = ("ipv4", "ipv6")
@@ -29,12 +31,13 @@ FAMILIES: tuple[Family, ...] = ("ipv4", "ipv6")
 @dataclass(slots=True)
 class Outcome:
     """What a commit did: the batches written (per family; `nft` for the one native nftables batch), the rule
-    lines added and removed, and notes for the user."""
+    lines added and removed, and notes and warnings (foreign look-alikes left alone) for the user."""
 
     batches: dict[str, str] = field(default_factory=dict)
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def read_views(backend: Backend, families: Sequence[Family] = FAMILIES) -> dict[Family, tuple[OurView, str]]:
@@ -77,10 +80,26 @@ def commit(
     wanted: Mapping[Family, OurView],
     inject: Mapping[str, Sequence[str]] | None = None,
     dry_run: bool = False,
+    owned: Owned | None = None,
 ) -> Outcome:
-    """Make the kernel hold exactly `wanted` of ours, for every family; RuleRefusedError leaves all as it was."""
-    before = {f: view for f, (view, _) in read_views(backend).items()}
+    """Make the kernel hold exactly `wanted` of ours, for every family; RuleRefusedError leaves all as it was.
+
+    Only what `owned` records (updated in place after the commit) is portscope's; without it, portscope's
+    chains are recognised by content (see `owned`). A wanted chain whose name another object has is refused.
+    """
+    owned = owned if owned is not None else Owned(adopt=True)
+    dumps = {f: view for f, (view, _) in read_views(backend).items()}
+    before: dict[Family, OurView] = {}
     outcome = Outcome()
+    for family in FAMILIES:
+        before[family], foreign = claim(dumps[family], owned, backend.name, family)
+        outcome.warnings += [f"{what} is not portscope's (only its name looks like it): left alone" for what in foreign]
+        taken = taken_names(wanted.get(family, {}), dumps[family], before[family])
+        if taken:
+            raise UnsupportedError(
+                f"{family} chain {taken[0]} exists but portscope did not create it: it will not take it over; "
+                "rename or delete that chain and run portscope again (nothing was changed)"
+            )
     for family in FAMILIES:
         want = wanted.get(family, {})
         batch = build_batch(want, before[family], inject if family == "ipv4" else None)
@@ -96,19 +115,55 @@ def commit(
     for family, batch in outcome.batches.items():
         result = _run(backend.restore_argv(family), batch, check=False)  # type: ignore[arg-type]
         if result.returncode != 0:
-            undo_errors = _roll_back(backend, before, [*done, family])  # type: ignore[list-item]
+            undo_errors = _roll_back(backend, before, wanted, [*done, family])  # type: ignore[list-item]
+            _drop_new_tables(backend, dumps, wanted, [*done, family])  # type: ignore[list-item]
             reason = _one_line(result.stderr or result.stdout) or f"exit status {result.returncode}"
             extra = f"; rolling back failed too ({undo_errors}): run `portscope apply`" if undo_errors else ""
             raise RuleRefusedError(f"the kernel refused the rules ({reason}); nothing was changed{extra}")
         done.append(family)  # type: ignore[arg-type]
+    for family in FAMILIES:
+        want = ours_only(wanted.get(family, {}))
+        owned.set_chains(backend.name, family, [(t, c) for t, view in want.items() for c in view.chains])
+        outcome.notes += _track_tables(backend, owned, family, dumps[family], want)
     return outcome
 
 
-def _roll_back(backend: Backend, before: Mapping[Family, OurView], families: Sequence[Family]) -> str:
+def _track_tables(backend: Backend, owned: Owned, family: Family, dump: OurView, want: OurView) -> list[str]:
+    """Record the iptables-nft tables this commit created; drop recorded ones portscope no longer uses."""
+    if backend.name != "iptables-nft":
+        return []
+    notes = []
+    for table in want:
+        if table not in dump:
+            owned.set_table(backend.name, family, table, True)
+    for table in owned.tables(backend.name, family) - set(want):
+        note = drop_if_empty(family, table)
+        notes += [note] if note else []
+        owned.set_table(backend.name, family, table, False)
+    return notes
+
+
+def _drop_new_tables(
+    backend: Backend, dumps: Mapping[Family, OurView], wanted: Mapping[Family, OurView], families: Sequence[Family]
+) -> None:
+    """After a roll-back: delete the iptables-nft tables the failed batch created, when they are empty."""
+    if backend.name != "iptables-nft":
+        return
+    for family in families:
+        for table in wanted.get(family, {}):
+            if table not in dumps[family]:
+                drop_if_empty(family, table)
+
+
+def _roll_back(
+    backend: Backend, before: Mapping[Family, OurView], wanted: Mapping[Family, OurView], families: Sequence[Family]
+) -> str:
     """Put our part of each family back as it was; returns what failed, or ""."""
     errors = []
     for family in reversed(families):
-        fresh = parse_save(_run(backend.save_argv(family), None).stdout)
+        views = (before[family], wanted.get(family, {}))
+        ours = {(t, c) for view in views for t, tv in view.items() for c in tv.chains}
+        fresh = _only(parse_save(_run(backend.save_argv(family), None).stdout), ours)
         batch = build_batch(before[family], fresh)
         if not batch:
             continue
@@ -116,6 +171,17 @@ def _roll_back(backend: Backend, before: Mapping[Family, OurView], families: Seq
         if result.returncode != 0:
             errors.append(f"{family}: {_one_line(result.stderr)}")
     return "; ".join(errors)
+
+
+def _only(view: OurView, chains: set[tuple[str, str]]) -> OurView:
+    """`view` restricted to the given (table, chain) pairs and the jumps into them."""
+    out: OurView = {}
+    for name, table in view.items():
+        keep = TableView(builtin=set(table.builtin))
+        keep.chains = {c: rules for c, rules in table.chains.items() if (name, c) in chains}
+        keep.jumps = [j for j in table.jumps if jump_target(j.spec) in keep.chains]
+        out[name] = keep
+    return out
 
 
 def _lines(view: OurView) -> list[str]:

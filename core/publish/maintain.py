@@ -8,7 +8,7 @@ from core.publish import audit, state
 from core.publish.commit import Outcome
 from core.publish.errors import RuleRefusedError
 from core.publish.model import StoredBinding
-from core.publish.ops import localnet_on
+from core.publish.ops import localnet_sync
 from core.publish.placement import Placement, place_all
 from core.publish.world import read_world, require_root
 
@@ -27,16 +27,21 @@ class Report:
 
 
 def converge(
-    action: str = "apply", docker_host: str | None = None, dry_run: bool = False, backend: str = "auto"
+    action: str = "apply",
+    docker_host: str | None = None,
+    dry_run: bool = False,
+    backend: str = "auto",
+    require_state: bool = False,
 ) -> Report:
     """Re-create every stored binding's rules on its target's current address (idempotent).
 
     `apply` after a reboot, a flush or a daemon restart; `reconcile` after containers moved. A binding
     whose container is stopped or gone gets no rules and is flagged (kept in the state, never deleted).
+    `require_state` (watch, once it has seen a state): a missing state is a StateError, never "no bindings".
     """
     require_root(action)
-    with state.locked() as folder:
-        current = state.load(folder)
+    with state.locked(create=not require_state) as folder:
+        current = state.load(folder, required=require_state)
         world = read_world(docker_host, backend, current)
         placement = place_all(current.bindings, world.snap)
         try:
@@ -47,9 +52,10 @@ def converge(
         report = Report(current.bindings, placement, outcome, backend=world.backend.name)
         if dry_run:
             return report
-        placement.notes += outcome.notes
-        localnet_on(placement.placed, placement.notes)
+        placement.notes += outcome.notes + [f"warning: {w}" for w in outcome.warnings]
+        localnet_sync(placement.placed, current, placement.notes)
         current.backend = world.backend.name
+        current.created = sorted(world.owned.created)
         state.save(folder, current)
         if outcome.batches:
             moved = ", ".join(f"{b.id} {old} -> {new}" for b, old, new in placement.moved)

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from core.model import Family, bracket
 
+_KEY = re.compile(
+    r"chain (?:iptables-nft|iptables-legacy) ipv[46] (?:nat|filter|raw) PORTSCOPE[A-Z-]{0,20}"
+    r"|table iptables-nft ipv[46] (?:nat|filter|raw)|table nftables ipv[46] portscope"
+)
+_IFACE = re.compile(r"[A-Za-z0-9_.@:-]{1,15}")
 Kind = Literal["publish", "block"]
 #: ok: rules in force; waiting: the container is stopped (no IP, no rules); orphaned: the container is gone.
 Health = Literal["ok", "waiting", "orphaned"]
@@ -70,9 +76,41 @@ class StoredBinding:
 class State:
     bindings: list[StoredBinding] = field(default_factory=list)
     backend: str | None = None  # the firewall backend the bindings' rules were last written with
+    #: What portscope created (`core.publish.owned` keys); None: a state from before this was recorded.
+    created: list[str] | None = None
+    #: bridge -> its route_localnet value before portscope set it to 1 (restored when no longer needed).
+    localnet: dict[str, str] = field(default_factory=dict)
 
     def find(self, binding_id: str) -> StoredBinding | None:
         return next((b for b in self.bindings if b.id == binding_id), None)
+
+    def extras(self) -> dict[str, Any]:
+        """`created` and `localnet` as stored in state.json (left out when unset, as older versions wrote it)."""
+        out: dict[str, Any] = {}
+        if self.created is not None:
+            out["created"] = sorted(self.created)
+        if self.localnet:
+            out["localnet"] = dict(sorted(self.localnet.items()))
+        return out
+
+    @staticmethod
+    def parse_extras(data: dict[str, Any]) -> dict[str, Any]:
+        """`created` and `localnet` from a state document; ValueError naming the field when one is malformed."""
+        out: dict[str, Any] = {}
+        created = data.get("created")
+        if created is not None:
+            if not isinstance(created, list) or not all(isinstance(k, str) and _KEY.fullmatch(k) for k in created):
+                raise ValueError("created is not a list of portscope object keys")
+            out["created"] = list(created)
+        localnet = data.get("localnet")
+        if localnet is not None:
+            ok = isinstance(localnet, dict) and all(
+                isinstance(k, str) and _IFACE.fullmatch(k) and v in ("0", "1") for k, v in localnet.items()
+            )
+            if not ok:
+                raise ValueError('localnet is not a map of interface names to "0" or "1"')
+            out["localnet"] = dict(localnet)
+        return out
 
 
 def binding_id(kind: Kind, host_ip: str, host_port: int, protocol: str) -> str:

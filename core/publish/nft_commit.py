@@ -19,6 +19,7 @@ from core.publish.errors import RuleRefusedError, UnsupportedError
 from core.publish.nft_docker import check_forwarding
 from core.publish.nft_render import NFT_FAMILY, TABLE, NftView, render_nft, table_text
 from core.publish.nft_saved import differences, parse_listing, rule_lines
+from core.publish.owned import Owned
 from core.publish.render import Placed
 from core.tools import run_all, which
 
@@ -90,14 +91,31 @@ def build_batch(
 
 
 def commit_nft(
-    placed: list[Placed], inject: Mapping[str, Sequence[str]] | None = None, dry_run: bool = False
+    placed: list[Placed],
+    inject: Mapping[str, Sequence[str]] | None = None,
+    dry_run: bool = False,
+    owned: Owned | None = None,
 ) -> Outcome:
-    """Make the kernel hold exactly the rendered tables; RuleRefusedError leaves the ruleset as it was."""
+    """Make the kernel hold exactly the rendered tables; RuleRefusedError leaves the ruleset as it was.
+
+    Only a `portscope` table that `owned` records (updated in place) is portscope's: a foreign one is left
+    alone and reported, and refused when portscope needs its name.
+    """
+    owned = owned if owned is not None else Owned(adopt=True)
     nft = nft_path()
     state = read_state(nft)
-    wanted = wanted_views(placed, state)
-    batch = build_batch(wanted, state.ours, (inject or {}).get(INJECT_KEY, ()))
     outcome = Outcome()
+    state.ours, foreign = claim_tables(state.ours, owned)
+    wanted = wanted_views(placed, state)
+    for family in foreign:
+        where = f"{NFT_FAMILY[family]} {TABLE}"
+        if wanted[family]:
+            raise UnsupportedError(
+                f"table {where} exists but portscope did not create it: it will not take it over; "
+                "rename or delete that table and run portscope again (nothing was changed)"
+            )
+        outcome.warnings.append(f"table {where} is not portscope's (only its name looks like it): left alone")
+    batch = build_batch(wanted, state.ours, (inject or {}).get(INJECT_KEY, ()))
     if not batch:
         return outcome
     outcome.batches[INJECT_KEY] = batch
@@ -114,12 +132,31 @@ def commit_nft(
     if result.returncode != 0:
         reason = nft_error(result.stderr or result.stdout) or f"exit status {result.returncode}"
         raise RuleRefusedError(f"the kernel refused the rules ({reason}); nothing was changed")
+    for family in FAMILIES:
+        owned.set_table("nftables", family, TABLE, bool(wanted[family]))
     return outcome
 
 
-def drift_nft(placed: list[Placed]) -> list[str]:
+def claim_tables(
+    ours: Mapping[Family, NftView | None], owned: Owned
+) -> tuple[dict[Family, NftView | None], list[Family]]:
+    """Our tables as listed, with a foreign `portscope` table counted as absent; and the families that have one."""
+    mine: dict[Family, NftView | None] = {}
+    foreign: list[Family] = []
+    for family in FAMILIES:
+        view = ours.get(family)
+        rules = [line for lines in (view or {}).values() for line in lines[1:]]
+        if view is not None and not owned.nft_table_is_ours(family, rules):
+            foreign.append(family)
+            view = None
+        mine[family] = view
+    return mine, foreign
+
+
+def drift_nft(placed: list[Placed], owned: Owned | None = None) -> list[str]:
     """Every difference between the rendered tables and the kernel's (nothing is changed)."""
     state = read_state()
+    state.ours, _ = claim_tables(state.ours, owned if owned is not None else Owned(adopt=True))
     wanted = wanted_views(placed, state)
     return [line for f in FAMILIES for line in differences(f, wanted[f], state.ours[f])]
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from core.model import Family
 from core.publish.render import Placed
-from core.publish.validate import check_binding_id, check_iface, check_port, check_rule_protocol
+from core.publish.validate import check_binding_id, check_iface, check_port, check_rule_protocol, rule_address
 
 TABLE = "portscope"
 #: nft family keyword per address family.
@@ -138,12 +138,7 @@ def _block(p: Placed, family: Family) -> str:
 
 
 def _addr(text: str, family: Family, target: bool = True) -> str:
-    addr = ipaddress.ip_address(text)
-    if addr.version != (4 if family == "ipv4" else 6):
-        raise ValueError(f"address {addr} is not {family}")
-    if target and (addr.is_unspecified or addr.is_multicast):
-        raise ValueError(f"target {addr} cannot receive forwarded traffic")
-    return str(addr)
+    return str(rule_address(text, family, target=target))
 
 
 def _comment(binding_id: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -17,8 +18,9 @@ from core.publish.placement import place_all
 from core.publish.spec import BindingRef, PortSpec, parse_binding_ref, parse_port_spec
 from core.publish.targets import Target, bridge_for, container_target, find_container
 from core.publish.validate import check_container_ref, check_reason, check_target_address, parse_address
-from core.publish.world import World, enable_route_localnet, read_world, require_root
+from core.publish.world import World, read_world, require_root, set_route_localnet
 
+_DOTTED = re.compile(r"[0-9]+(?:\.[0-9]+){3}")
 #: Test hook: extra restore lines per table, appended to the IPv4 batch (to make the kernel refuse one).
 Inject = Mapping[str, Sequence[str]]
 
@@ -184,30 +186,55 @@ def _apply(
     except RuleRefusedError as exc:
         audit.record(folder, action, subject.describe(), f"refused: {exc}", reason=reason)
         raise
-    change = Change(binding=subject, outcome=outcome, notes=[*placement.notes, *outcome.notes])
+    change = Change(binding=subject, outcome=outcome, warnings=list(outcome.warnings))
+    change.notes += [*placement.notes, *outcome.notes]
     if dry_run:
         return change
-    localnet_on(placement.placed, change.notes)
+    localnet_sync(placement.placed, current, change.notes)
+    current.created = sorted(world.owned.created)
+    removed = {b.id for b in current.bindings} - {b.id for b in bindings}  # unpublish/unblock drop their subject
     current.bindings = bindings
     current.backend = world.backend.name
-    state.save(folder, current)
+    state.save(folder, current, removed=removed)
     audit.record(folder, action, subject.describe(), "ok", outcome.added, outcome.removed, reason)
     return change
 
 
-def localnet_on(placed: Sequence, notes: list[str]) -> None:
-    """route_localnet=1 on the bridge of every loopback publish (127.0.0.1 is otherwise never routed out)."""
-    for p in placed:
-        b = p.binding
-        if b.kind == "publish" and b.loopback and p.bridge and enable_route_localnet(p.bridge):
-            notes.append(f"set net.ipv4.conf.{p.bridge}.route_localnet=1 for {b.id}")
+def localnet_sync(placed: Sequence, current: State, notes: list[str]) -> None:
+    """route_localnet=1 on the bridge of every loopback publish (127.0.0.1 is otherwise never routed out);
+    a bridge whose last loopback binding is gone gets back the value recorded when portscope set it."""
+    needed = {p.bridge: p.binding.id for p in placed if p.binding.kind == "publish" and p.binding.loopback and p.bridge}
+    for bridge, bid in sorted(needed.items()):
+        previous = set_route_localnet(bridge, "1")
+        if previous != "1" and bridge not in current.localnet:
+            current.localnet[bridge] = previous
+            notes.append(f"set net.ipv4.conf.{bridge}.route_localnet=1 for {bid} (was {previous})")
+    for bridge in sorted(set(current.localnet) - set(needed)):
+        value = current.localnet.pop(bridge)
+        try:
+            set_route_localnet(bridge, value)
+        except OSError:
+            notes.append(f"{bridge} is gone: its route_localnet needs no restoring")
+            continue
+        notes.append(f"restored net.ipv4.conf.{bridge}.route_localnet={value} (no loopback binding needs it)")
 
 
 def _plain_ip(ref: str) -> str | None:
-    try:
-        return str(check_target_address(ipaddress.ip_address(ref)))
-    except ValueError:
+    """The address when `ref` is one (anything with ':' or '%', or a dotted quad), checked as a target."""
+    if not (":" in ref or "%" in ref or _DOTTED.fullmatch(ref)):
         return None
+    return str(check_target_address(parse_address(ref, "target")))
+
+
+def _check_not_subnet_edge(ip: str, world: World) -> None:
+    """Refuse the network or broadcast address of a network this host is on (not one machine)."""
+    addr = ipaddress.ip_address(ip)
+    for iface, cidr in world.snap.host.networks:
+        net = ipaddress.ip_interface(cidr).network
+        if net.version != 4 or net.prefixlen >= 31 or addr not in (net.network_address, net.broadcast_address):
+            continue
+        which = "broadcast" if addr == net.broadcast_address else "network"
+        raise InputError(f"target {addr} is the {which} address of {net} ({iface}): give one machine's address")
 
 
 def _host_ip(spec: PortSpec, world: World) -> str:
@@ -230,6 +257,7 @@ def _target(world: World, ref: str, plain_ip: str | None, family: str) -> Target
         version = ipaddress.ip_address(plain_ip).version
         if (version == 6) != (family == "ipv6"):
             raise InputError(f"target {plain_ip} is IPv{version} but the host address is not: use the same family")
+        _check_not_subnet_edge(plain_ip, world)
         return Target(ip=plain_ip, bridge=bridge_for(plain_ip, world.snap.host))
     world.require_engine()
     container = find_container(world.snap.containers, ref)

@@ -14,14 +14,22 @@ from dataclasses import dataclass
 from core.model import Family
 from core.publish.model import StoredBinding
 from core.publish.saved import Jump, OurView, TableView
-from core.publish.validate import check_binding_id, check_iface, check_port, check_rule_protocol
+from core.publish.validate import check_binding_id, check_iface, check_port, check_rule_protocol, rule_address
 
 NAT = "PORTSCOPE"
 NAT_OUTPUT = "PORTSCOPE-OUTPUT"  # loopback-only DNATs: jumped from OUTPUT, never from PREROUTING
 POSTROUTING = "PORTSCOPE-POSTROUTING"
 FORWARD = "PORTSCOPE-FORWARD"
 RAW = "PORTSCOPE-RAW"  # drops loopback-addressed packets that did not come from lo
-_LOCAL_JUMP = "-m addrtype --dst-type LOCAL -j "
+#: The chains portscope may create, per table (it owns one only when the state records creating it).
+OUR_CHAINS: dict[str, frozenset[str]] = {
+    "nat": frozenset({NAT, NAT_OUTPUT, POSTROUTING}),
+    "filter": frozenset({FORWARD}),
+    "raw": frozenset({RAW}),
+}
+#: The comment on every jump portscope adds into its chains.
+JUMP_TAG = '-m comment --comment "portscope:jump"'
+_LOCAL_JUMP = f"-m addrtype --dst-type LOCAL {JUMP_TAG} -j "
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,18 +66,18 @@ def render(placed: list[Placed], family: Family, tables_present: dict[str, set[s
             t.jumps += [Jump("PREROUTING", _LOCAL_JUMP + NAT), Jump("OUTPUT", _LOCAL_JUMP + NAT)]
         if out_nat:
             t.chains[NAT_OUTPUT] = [f"-A {NAT_OUTPUT} {r}" for r in out_nat]
-            t.jumps.append(Jump("OUTPUT", f"-d 127.0.0.0/8 -j {NAT_OUTPUT}"))
+            t.jumps.append(Jump("OUTPUT", f"-d 127.0.0.0/8 {JUMP_TAG} -j {NAT_OUTPUT}"))
         t.chains[POSTROUTING] = [f"-A {POSTROUTING} {r}" for r in post]
-        t.jumps.append(Jump("POSTROUTING", f"-j {POSTROUTING}"))
+        t.jumps.append(Jump("POSTROUTING", f"{JUMP_TAG} -j {POSTROUTING}"))
     if fwd_drop or fwd_accept:
         t = view.setdefault("filter", TableView())
         t.chains[FORWARD] = [f"-A {FORWARD} {r}" for r in fwd_drop + fwd_accept]
         parent = "DOCKER-USER" if "DOCKER-USER" in tables_present.get("filter", set()) else "FORWARD"
-        t.jumps.append(Jump(parent, f"-j {FORWARD}"))
+        t.jumps.append(Jump(parent, f"{JUMP_TAG} -j {FORWARD}"))
     if raw:
         t = view.setdefault("raw", TableView())
         t.chains[RAW] = [f"-A {RAW} {r}" for r in raw]
-        t.jumps.append(Jump("PREROUTING", f"-j {RAW}"))
+        t.jumps.append(Jump("PREROUTING", f"{JUMP_TAG} -j {RAW}"))
     return view
 
 
@@ -79,9 +87,7 @@ def _publish(p: Placed, family: Family) -> dict[str, str]:
     cip = _addr(p.target_ip, family)
     comment = _comment(b.id)
     port_match = f"-p {proto} -m {proto} --dport"
-    host = ipaddress.ip_address(b.host_ip)
-    if host.version != (4 if family == "ipv4" else 6):
-        raise ValueError(f"host address {host} is not {family}")
+    host = rule_address(b.host_ip, family, target=False)
     loopback_net = "127.0.0.0/8" if family == "ipv4" else "::1/128"
     dst = f"! -d {loopback_net}" if host.is_unspecified else f"-d {_host(host)}"
     to = f"{cip}:{cport}" if family == "ipv4" else f"[{cip}]:{cport}"
@@ -107,10 +113,7 @@ def _block(p: Placed, family: Family) -> str:
 
 
 def _addr(text: str, family: Family) -> str:
-    addr = ipaddress.ip_address(text)
-    if addr.version != (4 if family == "ipv4" else 6):
-        raise ValueError(f"target {addr} is not {family}")
-    return str(addr)
+    return str(rule_address(text, family))
 
 
 def _host(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:

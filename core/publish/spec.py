@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from core.model import bracket
 from core.publish.errors import InputError
-from core.publish.validate import check_binding_id, is_binding_id, parse_address, parse_port, parse_protocol
+from core.publish.validate import check_binding_id, is_binding_id, parse_address, parse_port, parse_protocol, shown
+
+_RANGE = re.compile(r"[0-9]+-[0-9]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +47,13 @@ def parse_port_spec(text: str) -> PortSpec:
     body, slash, proto_text = text.partition("/")
     protocol = parse_protocol(proto_text) if slash else "tcp"
     host_ip_text, host_port_text, container_text = _split(body)
-    if "-" in host_port_text or "-" in container_text:
+    if any(_RANGE.fullmatch(part) for part in (host_port_text, container_text)):
         raise InputError(f"{_shown(text)}: port ranges are not supported; publish one port at a time")
-    container_port = parse_port(container_text, "container port")
-    host_port = parse_port(host_port_text, "host port") if host_port_text else None
+    try:
+        container_port = parse_port(container_text, "container port")
+        host_port = parse_port(host_port_text, "host port") if host_port_text else None
+    except InputError as exc:
+        raise InputError(f"{_shown(text)}: {exc}") from None
     host_ip = None
     if host_ip_text is not None:
         host_ip = str(parse_address(host_ip_text, "host address")) if host_ip_text else None
@@ -91,4 +97,4 @@ def parse_binding_ref(text: str) -> BindingRef:
 
 
 def _shown(text: str) -> str:
-    return repr(text.encode("unicode_escape").decode("ascii")[:60])
+    return shown(text)

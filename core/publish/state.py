@@ -2,6 +2,8 @@
 
 `PORTSCOPE_STATE_DIR` overrides the directory (tests). Every portscope process that reads or
 changes rules holds an exclusive `flock` on `lock` in the same directory for the whole change.
+Every file there is opened through `trusted` (no symlink followed, ours, not writable by others),
+and a save never drops a stored binding that the command did not remove itself.
 """
 
 from __future__ import annotations
@@ -10,14 +12,18 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
-from collections.abc import Iterator
+import secrets
+from collections.abc import Collection, Iterator
 
-from core.errors import PortscopeError
-from core.publish.model import State, StoredBinding
+from core.publish.model import State
+from core.publish.state_schema import SCHEMA, parse_state
+from core.publish.trusted import StateError, check_entry, open_dir, open_file
+
+__all__ = ["SCHEMA", "StateError", "ensure_dir", "load", "locked", "save", "state_dir"]
 
 DEFAULT_DIR = "/var/lib/portscope"
-SCHEMA = "portscope.state/1"
+STATE, LOCK, AUDIT = "state.json", "lock", "audit.log"
+MAX_STATE_BYTES = 64 * 1024 * 1024
 
 
 def state_dir() -> str:
@@ -25,17 +31,26 @@ def state_dir() -> str:
 
 
 def ensure_dir(path: str) -> str:
-    """Create the directory 0700 if missing (and tighten it if it exists)."""
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    os.chmod(path, 0o700)
+    """Create the directory 0700 if missing (and tighten it if it exists); refuse one we cannot trust."""
+    os.close(open_dir(path, create=True))
     return path
 
 
 @contextlib.contextmanager
-def locked(path: str | None = None) -> Iterator[str]:
-    """Hold the exclusive portscope lock; yields the state directory."""
-    folder = ensure_dir(path or state_dir())
-    fd = os.open(os.path.join(folder, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
+def locked(path: str | None = None, create: bool = True) -> Iterator[str]:
+    """Hold the exclusive portscope lock; yields the state directory.
+
+    Every file the command may touch is checked first, so an untrusted one is refused before any
+    change. `create=False`: a missing directory is a StateError instead of a new, empty state.
+    """
+    folder = path or state_dir()
+    dir_fd = open_dir(folder, create=create)
+    try:
+        for name in (STATE, AUDIT):
+            check_entry(dir_fd, folder, name)
+        fd = open_file(dir_fd, folder, LOCK, os.O_RDWR | os.O_CREAT)
+    finally:
+        os.close(dir_fd)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield folder
@@ -43,45 +58,89 @@ def locked(path: str | None = None) -> Iterator[str]:
         os.close(fd)  # closing releases the lock
 
 
-def load(folder: str) -> State:
-    """The stored state; an empty one when there is no file yet."""
-    path = os.path.join(folder, "state.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
+def load(folder: str, required: bool = False) -> State:
+    """The stored state; an empty one when there is no file yet (a StateError when `required`)."""
+    doc = _read(folder)
+    if doc is None:
+        if required:
+            raise StateError(
+                f"{os.path.join(folder, STATE)} is missing: restore it (portscope keeps the rules in force)"
+            )
         return State()
-    except (OSError, ValueError) as exc:
-        raise PortscopeError(f"cannot read {path}: {exc} (fix or move the file)") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise PortscopeError(f"{path} is not a portscope state file ({SCHEMA}): move it away")
-    backend = data.get("backend")
-    return State(
-        bindings=[StoredBinding.from_dict(b) for b in data.get("bindings", [])],
-        backend=backend if isinstance(backend, str) else None,
-    )
+    return parse_state(doc, os.path.join(folder, STATE))
 
 
-def save(folder: str, state: State) -> None:
-    """Write atomically: a temp file in the same directory, fsync, rename, fsync the directory."""
-    doc: dict = {"schema": SCHEMA, "bindings": [b.to_dict() for b in state.bindings]}
-    if state.backend:
-        doc["backend"] = state.backend
-    fd, tmp = tempfile.mkstemp(prefix=".state-", dir=folder)
+def save(folder: str, state: State, removed: Collection[str] = ()) -> None:
+    """Write atomically: a temp file in the same directory, fsync, rename, fsync the directory.
+
+    Refused (nothing written) when a binding stored on disk is missing from `state` and not in
+    `removed`: only a command that removes a binding may drop it.
+    """
+    dir_fd = open_dir(folder, create=False)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), 0o600)
-            json.dump(doc, f, indent=1, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, os.path.join(folder, "state.json"))
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
+        _keeps_bindings(folder, state, removed)
+        doc: dict = {"schema": SCHEMA, "bindings": [b.to_dict() for b in state.bindings]}
+        if state.backend:
+            doc["backend"] = state.backend
+        doc.update(state.extras())
+        data = (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
+        tmp = f".state-{secrets.token_hex(8)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                os.fchmod(f.fileno(), 0o600)
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, STATE, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
+            raise
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _read(folder: str) -> object | None:
+    """The decoded state.json, or None when there is none (the directory or the file)."""
+    path = os.path.join(folder, STATE)
+    try:
+        dir_fd = open_dir(folder, create=False)
+    except StateError:
+        if not os.path.lexists(folder):
+            return None
+        raise
+    try:
+        fd = open_file(dir_fd, folder, STATE, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    finally:
+        os.close(dir_fd)
+    try:
+        with os.fdopen(fd, "rb") as f:
+            raw = f.read(MAX_STATE_BYTES + 1)
+    except OSError as exc:
+        raise StateError(f"cannot read {path}: {exc.strerror} (fix or move the file)") from None
+    if len(raw) > MAX_STATE_BYTES:
+        raise StateError(f"{path} is larger than {MAX_STATE_BYTES >> 20} MB: it is not portscope's; move it away")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise StateError(f"cannot read {path}: JSON nested too deeply (fix or move the file)") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise StateError(f"cannot read {path}: {exc} (fix or move the file)") from None
+
+
+def _keeps_bindings(folder: str, state: State, removed: Collection[str]) -> None:
+    doc = _read(folder)
+    if doc is None:
+        return
+    on_disk = parse_state(doc, os.path.join(folder, STATE))
+    kept = {b.id for b in state.bindings} | set(removed)
+    lost = [b.id for b in on_disk.bindings if b.id not in kept]
+    if lost:
+        raise StateError(
+            f"{os.path.join(folder, STATE)} changed under portscope ({', '.join(lost[:3])} would be dropped): "
+            "nothing was saved; run the command again"
+        )

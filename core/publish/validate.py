@@ -13,6 +13,7 @@ _CONTAINER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _REASON_BAD = re.compile(r"[\x00-\x1f\x7f\"'`\\]")
 _IFACE_RE = re.compile(r"[A-Za-z0-9_.@:-]{1,15}")  # IFNAMSIZ - 1 characters, none that rule text would read
 MAX_REASON = 200
+_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -40,17 +41,42 @@ def parse_protocol(text: str) -> str:
 
 
 def parse_address(text: str, what: str = "address") -> IPAddress:
-    """An IPv4 or IPv6 address (no prefix, no zone)."""
+    """An IPv4 or IPv6 address in plain ASCII: no prefix, no zone (`%eth0`: never in rule text)."""
+    if "%" in text and text.isascii() and text.isprintable():
+        raise InputError(f"{what} {shown(text)} has a zone (%...): portscope takes addresses without one")
     try:
-        return ipaddress.ip_address(text)
+        if not text.isascii() or not text.isprintable():
+            raise ValueError(text)
+        addr = ipaddress.ip_address(text)
     except ValueError:
-        raise InputError(f"{what} {text!r} is not an IP address: use e.g. 0.0.0.0, 127.0.0.1 or [::]") from None
+        raise InputError(f"{what} {shown(text)} is not an IP address: use e.g. 0.0.0.0, 127.0.0.1 or [::]") from None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.scope_id is not None:  # unreachable: "%" refused above
+        raise InputError(f"{what} {shown(text)} has a zone (%...): portscope takes addresses without one")
+    return addr
+
+
+def target_problem(addr: IPAddress) -> str | None:
+    """Why traffic cannot be DNATed to `addr` (None: a unicast address it can go to)."""
+    if addr.is_unspecified:
+        return "is unspecified"
+    if addr.is_loopback:
+        return "is a loopback address"
+    if addr.is_multicast:
+        return "is multicast"
+    if addr.is_link_local:
+        return "is link-local"
+    if isinstance(addr, ipaddress.IPv4Address) and addr in _THIS_NETWORK:
+        return "is in 0.0.0.0/8 (this network)"
+    if addr.is_reserved or (isinstance(addr, ipaddress.IPv6Address) and addr.is_site_local):
+        return "is reserved (broadcast, class E, IPv4-mapped or deprecated)"
+    return None
 
 
 def check_target_address(addr: IPAddress) -> IPAddress:
-    """An address traffic can be DNATed to: unicast, not loopback, not unspecified."""
-    if addr.is_unspecified or addr.is_loopback or addr.is_multicast:
-        raise InputError(f"target {addr} cannot receive forwarded traffic: give a container or a unicast address")
+    """An address traffic can be DNATed to: unicast, routable from here, not loopback, link-local or reserved."""
+    problem = target_problem(addr)
+    if problem:
+        raise InputError(f"target {addr} {problem}: give a container or a unicast address")
     return addr
 
 
@@ -68,9 +94,13 @@ def check_reason(text: str | None) -> str | None:
 def check_container_ref(text: str) -> str:
     """A container name or id prefix as Docker allows them ([A-Za-z0-9][A-Za-z0-9_.-]*)."""
     if not _CONTAINER_RE.fullmatch(text):
-        shown = text.encode("unicode_escape").decode("ascii")[:60]
-        raise InputError(f"{shown!r} is not a container name, id or IP address: check `docker ps`")
+        raise InputError(f"{shown(text)} is not a container name, id or IP address: check `docker ps`")
     return text
+
+
+def shown(text: str) -> str:
+    """User text as it may stand in a one-line message: escaped, quoted, at most 60 characters."""
+    return repr(text.encode("unicode_escape").decode("ascii")[:60])
 
 
 def is_binding_id(text: str) -> bool:
@@ -93,6 +123,18 @@ def check_iface(name: str) -> str:
     if not _IFACE_RE.fullmatch(name):
         raise ValueError(f"interface name {name!r}")
     return name
+
+
+def rule_address(text: str, family: str, *, target: bool = True) -> IPAddress:
+    """An address as it may stand in rule text: of `family`, no zone; a target must be a unicast one."""
+    if not isinstance(text, str) or not text.isascii() or "%" in text or not text.isprintable():
+        raise ValueError(f"address {text!r}")
+    addr = ipaddress.ip_address(text)
+    if addr.version != (4 if family == "ipv4" else 6):
+        raise ValueError(f"address {addr} is not {family}")
+    if target and (addr.is_unspecified or addr.is_multicast or addr.is_loopback):
+        raise ValueError(f"target {addr} cannot receive forwarded traffic")
+    return addr
 
 
 def check_rule_protocol(proto: str) -> str:

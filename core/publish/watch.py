@@ -59,13 +59,12 @@ def watch(
     """Reconcile once, then after every container start/restart/die/destroy, until SIGTERM or SIGINT; returns 0.
 
     The event stream is opened before the first reconcile, so no event between the two is lost.
+    Once a state has been seen, a state that vanishes is an error of that reconcile (reported, rules
+    kept as they are), never an empty state that would remove every binding's rules.
     """
     require_root("watch")
     if reconcile is None:
-        from core.publish.maintain import converge
-
-        def reconcile() -> Any:
-            return converge("reconcile", docker_host, backend=backend)
+        reconcile = _state_keeping_reconcile(docker_host, backend)
 
     signals = _Signals()
     stream = None
@@ -88,6 +87,22 @@ def watch(
                 with contextlib.suppress(Exception):
                     stream.close()
     return 0
+
+
+def _state_keeping_reconcile(docker_host: str | None, backend: str) -> Callable[[], Any]:
+    """`reconcile` that requires the state once one existed (at the start, or saved by a reconcile)."""
+    from core.publish import state
+    from core.publish.maintain import converge
+
+    seen = os.path.lexists(os.path.join(state.state_dir(), state.STATE))
+
+    def reconcile() -> Any:
+        nonlocal seen
+        report = converge("reconcile", docker_host, backend=backend, require_state=seen)
+        seen = True  # converge saved the state
+        return report
+
+    return reconcile
 
 
 def _guarded(reconcile: Callable[[], Any]) -> Any:

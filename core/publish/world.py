@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from core.errors import EngineError, NotRootError, PortscopeError
 from core.model import Family, Snapshot
 from core.publish.backend import Backend, resolve_backend
 from core.publish.commit import FAMILIES, Outcome, commit, read_views
 from core.publish.model import State
+from core.publish.owned import Owned, claim
 from core.publish.render import Placed, render
 from core.publish.saved import OurView, differences
 from core.publish.validate import check_iface
@@ -25,6 +26,7 @@ class World:
     backend: Backend
     snap: Snapshot
     previous: Backend | None = None  # the backend stored bindings were written with, when it differs
+    owned: Owned = field(default_factory=Owned)  # what portscope created (updated by every commit)
 
     def tables_present(self, family: Family) -> dict[str, set[str]]:
         return {
@@ -41,9 +43,9 @@ class World:
         if self.backend.native:
             from core.publish.nft_commit import commit_nft
 
-            outcome = commit_nft(placed, inject, dry_run)
+            outcome = commit_nft(placed, inject, dry_run, self.owned)
         else:
-            outcome = commit(self.backend, self.wanted(placed), inject, dry_run)
+            outcome = commit(self.backend, self.wanted(placed), inject, dry_run, self.owned)
         if self.previous is not None and not dry_run:
             outcome.notes.append(self._clear_previous())
         return outcome
@@ -53,9 +55,10 @@ class World:
         if self.backend.native:
             from core.publish.nft_commit import drift_nft
 
-            return drift_nft(placed)
+            return drift_nft(placed, self.owned)
         wanted = self.wanted(placed)
-        actual = {f: view for f, (view, _) in read_views(self.backend).items()}
+        dumps = {f: view for f, (view, _) in read_views(self.backend).items()}
+        actual = {f: claim(dumps[f], self.owned, self.backend.name, f)[0] for f in FAMILIES}
         return [line for f in FAMILIES for line in differences(wanted.get(f, {}), actual.get(f, {}))]
 
     def _clear_previous(self) -> str:
@@ -63,7 +66,7 @@ class World:
         old = self.previous
         assert old is not None
         try:
-            World(old, self.snap).commit([])
+            World(old, self.snap, owned=self.owned).commit([])
         except PortscopeError as exc:
             return f"moved the bindings from {old.name} to {self.backend.name}; removing the old rules failed: {exc}"
         return f"moved the bindings from {old.name} to {self.backend.name} (old rules removed)"
@@ -87,17 +90,25 @@ def read_world(docker_host: str | None = None, backend: str = "auto", current: S
     chosen.check_writable()
     snap = read_live(docker_host)
     previous = Backend(stored) if stored and stored != chosen.name else None  # type: ignore[arg-type]
-    return World(backend=chosen, snap=snap, previous=previous)
+    return World(backend=chosen, snap=snap, previous=previous, owned=owned_from(current))
 
 
-def enable_route_localnet(bridge: str, proc: str = "/proc") -> bool:
-    """Set net.ipv4.conf.BRIDGE.route_localnet=1 (needed to DNAT 127.0.0.1 to a container); True if changed."""
-    if check_iface(bridge) in (".", ".."):
-        raise ValueError(f"interface name {bridge!r}")
+def owned_from(current: State | None) -> Owned:
+    """What the state records portscope created; a state from before the record, with bindings, is adopted."""
+    if current is None or (current.created is None and not current.bindings):
+        return Owned()
+    return Owned.from_state(current.created)
+
+
+def set_route_localnet(bridge: str, value: str, proc: str = "/proc") -> str:
+    """Set net.ipv4.conf.BRIDGE.route_localnet (1 is needed to DNAT 127.0.0.1 to a container); returns the
+    value it had."""
+    if check_iface(bridge) in (".", "..") or value not in ("0", "1"):
+        raise ValueError(f"route_localnet {bridge!r}={value!r}")
     path = os.path.join(proc, "sys/net/ipv4/conf", bridge, "route_localnet")
     with open(path, "r+", encoding="ascii") as f:
-        if f.read().strip() == "1":
-            return False
-        f.seek(0)
-        f.write("1\n")
-    return True
+        previous = f.read().strip()
+        if previous != value:
+            f.seek(0)
+            f.write(f"{value}\n")
+    return previous

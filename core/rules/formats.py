@@ -19,8 +19,12 @@ def detect_format(text: str) -> str:
     return "iptables-save"
 
 
-def parse_source(source: RuleSource) -> list[Table]:
-    """Parse a source by its recorded format."""
+def parse_source(source: RuleSource, skipped: list[int] | None = None) -> list[Table]:
+    """Parse a source by its recorded format.
+
+    `skipped` (`list`, a one-item counter): of iptables text keep only the nat chains bindings come
+    from and count the other rule lines, which are checked and let go (a large dump then costs
+    memory for its DNAT chains only)."""
     if source.format == "nft-json":
         from core.rules.nft_json import parse_nft_json
 
@@ -30,7 +34,9 @@ def parse_source(source: RuleSource) -> list[Table]:
 
         return parse_nft_text(source.text, source=source.origin, lazy=source.backend != "dump")
     family: Family | None = source.family if source.family in ("ipv4", "ipv6") else None  # type: ignore[assignment]
-    return parse_iptables_text(source.text, backend=source.backend, family=family, source=source.origin)
+    return parse_iptables_text(
+        source.text, backend=source.backend, family=family, source=source.origin, skipped=skipped
+    )
 
 
 def load_dump(path: str, text: str) -> RuleSource:

@@ -8,6 +8,7 @@ Every other option is kept verbatim in `Matches.other` (the rule is then conditi
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import lru_cache
 
@@ -84,7 +85,8 @@ def tokenize(line: str) -> list[str]:
 _FAST_DNAT = re.compile(
     r"-A (?P<chain>\S+)(?: (?P<dneg>! )?-d (?P<daddr>[0-9A-Fa-f.:/]+))?(?: (?P<ineg>! )?-i (?P<iface>[\w.@+-]+))?"
     r" -p (?P<proto>tcp|udp|sctp) -m (?P=proto) --dport (?P<dport>\d+(?::\d+)?)"
-    r" -j DNAT --to-destination (?:(?P<to4>[0-9.]+)(?::(?P<to4port>\d+(?:-\d+)?))?|(?P<to>[0-9A-Fa-f.:\[\]-]+))$"
+    r" -j DNAT --to-destination (?:(?P<to4>[0-9.]+)(?::(?P<to4port>\d+(?:-\d+)?))?|(?P<to>[0-9A-Fa-f.:\[\]-]+))$",
+    re.ASCII,  # `\d` is [0-9] only: a full-width digit is no port iptables prints
 )
 
 
@@ -105,10 +107,15 @@ def parse_rule_line(
             _iface(iface, bool(ineg)) if iface else None,
         )
         # The common `IPv4[:port]` target needs no general target parse.
-        nat = parse_nat_target(to) if to4 is None else NatTarget(to4, parse_ports(to4port)[0] if to4port else None)
+        nat = parse_nat_target(to) if to4 is None else NatTarget(_ip(to4), parse_ports(to4port)[0] if to4port else None)
+        _same_family(family, nat, daddr)
         return Rule(backend, family, table, chain, position, line, matches, "dnat", None, nat, None, None, number)
     tokens = tokenize(line)
     parsed = parse_rule_tokens(tokens[2:])
+    _same_family(family, parsed.nat, None)
+    for match in (parsed.matches.daddr, parsed.matches.saddr):
+        if match is not None:
+            _same_family(family, None, match.network)
     return Rule(
         backend=backend,
         family=family,
@@ -136,7 +143,38 @@ def unparsed_rule(
 
 @lru_cache(maxsize=1024)
 def _addr(network: str, negated: bool) -> AddrMatch:
+    """`-d 10.0.0.0/8`: ValueError unless an ASCII address or prefix (iptables-save prints nothing else)."""
+    if not network.isascii():
+        raise ValueError(f"not an address or prefix: {network!r}")
+    try:
+        ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        raise ValueError(f"not an address or prefix: {network!r}") from None
     return AddrMatch(network, negated)
+
+
+@lru_cache(maxsize=1 << 16)
+def _ip(text: str) -> str:
+    """A NAT target address or range (`10.0.0.1-10.0.0.9`), as printed: ValueError unless ASCII addresses
+    of one family (no prefix, no zone)."""
+    try:
+        if not text.isascii() or "%" in text:
+            raise ValueError(text)
+        versions = {ipaddress.ip_address(part).version for part in text.split("-", 1)}
+    except ValueError:
+        raise ValueError(f"not an IP address: {text!r}") from None
+    if len(versions) != 1:
+        raise ValueError(f"not an IP address range: {text!r}")
+    return text
+
+
+def _same_family(family: str, nat: NatTarget | None, network: str | None) -> None:
+    """ValueError for an address of the other family (an IPv4 DNAT target in an ip6tables dump)."""
+    if family not in ("ipv4", "ipv6"):
+        return
+    for address in (nat.address if nat else None, network):
+        if address and (":" in address) != (family == "ipv6"):
+            raise ValueError(f"{address} is not an {family} address, in an {family} table")
 
 
 @lru_cache(maxsize=1024)
@@ -160,7 +198,7 @@ def parse_ports(text: str) -> tuple[PortRange, ...]:
 
 
 def _port(text: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()) or len(text) > 5:
         raise ValueError(f"not a port: {text!r}")
     value = int(text)
     if value > 65535:
@@ -180,7 +218,7 @@ def parse_nat_target(text: str) -> NatTarget:
     else:
         addr, ports = text, ""
     port_range = parse_ports(ports.split("/")[0])[0] if ports else None
-    return NatTarget(address=addr or None, ports=port_range)
+    return NatTarget(address=_ip(addr) if addr else None, ports=port_range)
 
 
 class _Builder:
@@ -234,7 +272,7 @@ def parse_rule_tokens(tokens: list[str]) -> ParsedRule:
             i += 2
         elif tok in ("-d", "--destination", "-s", "--source"):
             key = "daddr" if tok in ("-d", "--destination") else "saddr"
-            b.fields[key] = AddrMatch(value(i + 1), negated)
+            b.fields[key] = _addr(value(i + 1), negated)
             i += 2
         elif tok in ("-i", "--in-interface", "-o", "--out-interface"):
             key = "in_iface" if tok in ("-i", "--in-interface") else "out_iface"

@@ -11,7 +11,7 @@ first used (`Chain.defer`), so a read pays only for the chains that are looked a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from core.errors import ParseError
 from core.model import Backend, Chain, Family, Rule, Table
@@ -70,16 +70,33 @@ class _Section:
 
 
 def parse_iptables_text(
-    text: str, backend: Backend = "dump", family: Family | None = None, source: str = "input"
+    text: str,
+    backend: Backend = "dump",
+    family: Family | None = None,
+    source: str = "input",
+    skipped: list[int] | None = None,
 ) -> list[Table]:
     """Parse save or -S text into one `Table` per section.
 
     Raises `ParseError` (with the line number) for a line that is neither a rule, a chain
     declaration, a table marker nor a comment. A dump (backend "dump") is parsed completely at
     once; the kernel's own output is parsed chain by chain when first used. Never raises
-    anything else.
+    anything else. `skipped` (a one-item counter): keep only the rules bindings can come from, as
+    `parse_iptables_lines` does; a dump's other rule lines are still checked.
     """
-    return parse_iptables_lines(text.splitlines(), backend, family, source)
+    lines = text.splitlines() if skipped is None else _lines(text)
+    return parse_iptables_lines(lines, backend, family, source, skipped=skipped)
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of `text` one at a time, so that a line that is let go (`skipped`) is freed at once."""
+    start, size = 0, len(text)
+    while start < size:
+        end = text.find("\n", start)
+        if end < 0:
+            end = size
+        yield text[start:end].rstrip("\r")
+        start = end + 1
 
 
 def parse_iptables_lines(
@@ -119,6 +136,8 @@ def parse_iptables_lines(
                 last_name, last_section = name, current
             if skip:
                 skipped[0] += 1  # type: ignore[index]
+                if backend == "dump":  # a dump's line is still checked (exit 3 names it), then let go
+                    _check_line(raw.rstrip(), current, name, number)
                 continue
             chain.defer_line(number, raw.rstrip(), current.parse_pending)
             if eager_dnat:
@@ -156,7 +175,7 @@ def parse_iptables_lines(
         if current is None:
             current = _Section("nat", family, backend, source)
             sections.append(current)
-        _read_line(current, number, line, source)
+        _read_line(current, number, line, source, skipped)
         if eager_dnat and current.family is not None:
             since_eager += 1
             if since_eager >= _EAGER_BATCH:
@@ -164,6 +183,15 @@ def parse_iptables_lines(
                 _parse_dnat_chains(current)
     tables = _merge([_build(section, backend) for section in sections])
     return strict_parse(tables) if backend == "dump" else tables
+
+
+def _check_line(line: str, section: _Section, chain: str, number: int) -> None:
+    """Parse one rule line and drop the record: ParseError naming the line when it is not a rule."""
+    try:
+        # A family not known yet ("inet") is not checked against the addresses: the kept rules are, later.
+        parse_rule_line(line, section.backend, section.family or "inet", section.name, chain, 0, number)
+    except ValueError as exc:
+        raise ParseError(str(exc), number, section.source) from None
 
 
 def _parse_dnat_chains(section: _Section) -> None:
@@ -190,16 +218,22 @@ def _table_marker(line: str) -> str | None:
     return None
 
 
-def _read_line(section: _Section, number: int, line: str, source: str) -> None:
-    """Record a chain declaration, policy or rule line of a section."""
+def _read_line(section: _Section, number: int, line: str, source: str, skipped: list[int] | None = None) -> None:
+    """Record a chain declaration, policy or rule line of a section (`skipped`: see `parse_iptables_lines`)."""
     if line.startswith("-A "):
         name = line[3:].split(None, 1)[0] if len(line) > 3 else ""
         if not name or name.startswith("-"):
             raise ParseError("rule without a chain name", number, source)
-        chain = section.chains.get(name) or section.chain(name)
-        chain.defer((number, chain.size + 1, line), section.parse_pending, "DNAT" in line or "REDIRECT" in line)
         if section.family is None and not section.ipv6_seen and ":" in line:
             section.ipv6_seen = bool(_IPV6_ADDRESS.search(line))
+        if skipped is not None and (section.name != "nat" or name in _NO_DNAT_CHAINS):
+            skipped[0] += 1
+            section.chain(name)
+            if section.backend == "dump":
+                _check_line(line, section, name, number)
+            return
+        chain = section.chains.get(name) or section.chain(name)
+        chain.defer((number, chain.size + 1, line), section.parse_pending, "DNAT" in line or "REDIRECT" in line)
         return
     head = line[0]
     if head == ":":

@@ -68,7 +68,11 @@ def parse_nft_json(text: str, source: str = "nft-json", lazy: bool = False) -> l
             if not lazy:
                 for table in reader.tables():
                     for chain in table.chains.values():
-                        _ = chain.rules
+                        try:
+                            _ = chain.rules
+                        except ValueError as exc:  # a rule no nft prints (`dnat to 12345:x`)
+                            where = f"a rule of chain {chain.name} in table {table.name}"
+                            raise ParseError(f"{where}: {exc}", None, source) from None
         except RecursionError:
             raise ParseError("JSON nested too deeply to be an nft ruleset", None, source) from None
     return reader.tables()

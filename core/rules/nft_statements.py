@@ -182,7 +182,7 @@ def parse_port_range(text: str) -> PortRange | None:
     first, dash, last = text.partition("-")
     last = last if dash else first
     result = None
-    if first.isdigit() and last.isdigit() and len(first) <= 5 and len(last) <= 5:
+    if first.isascii() and last.isascii() and first.isdigit() and last.isdigit() and len(first) <= 5 >= len(last):
         lo, hi = int(first), int(last)
         if lo <= hi <= 65535:
             result = PortRange(lo, hi)
@@ -405,16 +405,36 @@ def _verdict(stmt: VerdictStmt) -> tuple[Verdict, str | None]:
 
 
 def _nat(stmt: NatStmt, other: list[str]) -> tuple[Verdict, NatTarget | None, Family | None]:
-    """(verdict, target, family) of a NAT statement; a target nft computes per packet goes to `other`."""
+    """(verdict, target, family) of a NAT statement.
+
+    A target nft computes per packet (a map) goes to `other` (target None: the packets are caught,
+    their destination is not known). A written target that is not an address and port
+    (`dnat to 12345:x`, full-width digits) is no nft output: ValueError.
+    """
     family = _NAT_FAMILIES.get(stmt.family or "")
     if stmt.kind == "masquerade":
         return "masquerade", None, family
     target = _nat_target(stmt)
     if target is None:
+        if stmt.target is not None:
+            raise ValueError(f"{stmt.kind} target {stmt.target!r} is not an address[:port] nft would print")
         other.append(stmt.text)
-    elif family is None and target.address:
-        family = "ipv6" if ":" in target.address else "ipv4"
+        return _MODEL_VERDICTS.get(stmt.kind, "other"), None, family
+    if target.address:
+        own = "ipv6" if ":" in target.address else "ipv4"
+        if family is not None and family != own:
+            raise ValueError(f"{stmt.text!r}: an {own} address in a {stmt.family} statement")
+        family = own
     return _MODEL_VERDICTS.get(stmt.kind, "other"), target, family
+
+
+def check_nat_family(table_family: str, nat: NatTarget | None, nat_family: Family | None) -> None:
+    """ValueError when a NAT target's family is not its table's (an IPv4 target in an ip6 table)."""
+    if nat is None or table_family not in ("ipv4", "ipv6"):
+        return
+    own = nat_family or (("ipv6" if ":" in nat.address else "ipv4") if nat.address else None)
+    if own is not None and own != table_family:
+        raise ValueError(f"an {own} NAT target in an {table_family} table")
 
 
 _NAT_TARGETS: dict[tuple[str, str], NatTarget | None] = {}
@@ -442,7 +462,22 @@ def _read_nat_target(kind: str, text: str) -> NatTarget | None:
     ports = None if port is None else parse_port_range(port)
     if (port is not None and ports is None) or (address is None) != (kind == "redirect"):
         return None
+    if address is not None and not is_address(address):
+        return None
     return NatTarget(address, ports)
+
+
+@lru_cache(maxsize=1 << 16)
+def is_address(text: str) -> bool:
+    """True for one IPv4/IPv6 address in ASCII, or a range of them (`10.0.0.1-10.0.0.9`), without a
+    prefix or zone."""
+    if not text or not _ADDR_CHARS.issuperset(text.replace("-", "")) or "/" in text:
+        return False
+    try:
+        versions = {ipaddress.ip_address(part).version for part in text.split("-", 1)}
+    except ValueError:
+        return False
+    return len(versions) == 1
 
 
 class RuleSite(TupleRecord):
@@ -484,6 +519,7 @@ def build_rules(terms: Sequence[Term], site: RuleSite, sets: Sets) -> list[Rule]
             vmap = term
     if vmap is not None:
         return _vmap_rules(vmap, fields, other, site, comment, sets)
+    check_nat_family(site.family, nat, nat_family)
     return [_rule(site, _freeze(fields, other), verdict or fallback, jump, nat, nat_family, comment)]
 
 
@@ -639,8 +675,11 @@ def fast_dnat(keyword: str | None, target: str) -> tuple[NatTarget, Family | Non
     if nat is None:
         return None
     family = _NAT_FAMILIES.get(keyword or "")
-    if family is None and nat.address:
-        family = "ipv6" if ":" in nat.address else "ipv4"
+    if nat.address:
+        own = "ipv6" if ":" in nat.address else "ipv4"
+        if family is not None and family != own:
+            return None  # the general path says what is wrong
+        family = own
     return nat, family
 
 
@@ -658,6 +697,7 @@ def fast_record(
 
     `text` replaces `site.text` (a reader that renders the text as it reads the rule passes a site without one).
     """
+    check_nat_family(site.family, nat, nat_family)
     matches = Matches(**fields) if fields else UNCONDITIONAL  # type: ignore[arg-type]
     return Rule(
         "nftables", site.family, site.table, site.chain, site.position, text, matches, verdict, jump, nat, nat_family,

@@ -440,6 +440,7 @@ class _TableState:
     counts: dict[str, int] = field(default_factory=dict)  # rules seen per chain
     skip: bool = False
     lazy: bool = False
+    source: str = "nft"
 
     def parse(self, chain: Chain, items: list[tuple[int, str, int]]) -> list[Rule]:
         """Records of a chain's deferred `(position, line, line number)` items; sets are all known by now."""
@@ -453,6 +454,10 @@ class _TableState:
                         out.append(found)
                     else:
                         out.extend(build_rules(terms_from_tokens(tokenize(site.text)), site, sets))
+                except ValueError as exc:  # a rule no nft prints (`dnat to 12345:x`): a dump's fault
+                    if not self.lazy:
+                        raise ParseError(str(exc), number, self.source) from None
+                    out.append(unparsed_rule(site, exc))
                 except Exception as exc:  # a translator bug must not cost the whole read of the kernel's rules
                     if not self.lazy:
                         raise
@@ -517,7 +522,7 @@ class _Parser:
         if state is None:
             fam: TableFamily = TABLE_FAMILIES.get(family, "inet")  # a skipped family's table is never returned
             table = Table(backend="nftables", family=fam, name=name)
-            state = _TableState(table, skip=family in SKIPPED_FAMILIES, lazy=self.lazy)
+            state = _TableState(table, skip=family in SKIPPED_FAMILIES, lazy=self.lazy, source=self.source)
             self.tables[(family, name)] = state
         self.table = state
 

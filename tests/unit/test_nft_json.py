@@ -505,7 +505,7 @@ def test_lazy_reading_decodes_whole_what_it_cannot_cut() -> None:
 
 # --- the common engine shape, without terms ---------------------------------------------------
 
-_SITE = RuleSite("ipv4", "t", "c", 4, "", None)
+_SITE = RuleSite("inet", "t", "c", 4, "", None)  # inet: rules of both families (netavark)
 
 
 def _general(expressions: list[Any], comment: Any) -> list[Rule]:
@@ -628,7 +628,15 @@ def test_fast_paths_give_the_general_paths_records(
     if order.random() < 0.3:
         order.shuffle(matches)
     expressions = [*matches, *counter, verdict, *([extra] if extra else [])]
-    general = _general(expressions, comment)
+    try:
+        general = _general(expressions, comment)
+    except ValueError:  # a rule nft never prints (`dnat ip6 to 192.0.2.2`): no fast path may record it
+        event("refused by the general path")
+        for fast in (lambda: fast_rule(expressions, comment, _SITE),
+                     lambda: raw_fast_rule(_rule_json(expressions, comment), _SITE)):  # fmt: skip
+            with contextlib.suppress(ValueError):
+                assert fast() is None
+        return
     from_dict, from_text = _fast_paths(expressions, comment)
     event(f"fast path from decoded JSON: {from_dict is not None}, from nft's text of it: {from_text is not None}")
     if from_dict is not None:

@@ -158,7 +158,7 @@ def test_lazy_reading_keeps_a_rule_it_cannot_translate_as_unparsed(monkeypatch: 
 
     text = wrap('tcp dport 80 counter packets 3 bytes 9 ct state new accept comment "x"', "tcp dport 81 accept")
     monkeypatch.setattr(nft_text, "build_rules", translate)
-    with pytest.raises(ValueError, match="cannot translate"):
+    with pytest.raises(ParseError, match="nft:3: cannot translate"):  # a dump: the line is named (exit 3)
         parse_nft_text(text)
     unparsed, accept = parse_nft_text(text, lazy=True)[0].chains["c"].rules
     assert (unparsed.verdict, unparsed.position, unparsed.line) == ("other", 1, 3)

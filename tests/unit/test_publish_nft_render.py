@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.publish.backend import Backend, choose_backend, resolve_backend
+from core.publish.backend import Backend, Detection, choose_backend, resolve_backend
 from core.publish.errors import InputError, UnsupportedError
 from core.publish.model import State, StoredBinding, binding_id
 from core.publish.nft_commit import build_batch, nft_error
@@ -328,10 +328,11 @@ def test_native_nftables_is_chosen_for_docker_and_netavark(nft: str, legacy: str
 
 
 def test_explicit_and_stored_backends_win_over_detection() -> None:
-    assert resolve_backend("nftables", "iptables-nft") == Backend("nftables")
-    assert resolve_backend("auto", "nftables") == Backend("nftables")
+    none = Detection(None, "iptables-nft")
+    assert resolve_backend("nftables", "iptables-nft", none) == Backend("nftables")
+    assert resolve_backend("auto", "nftables", none) == Backend("nftables")
     with pytest.raises(InputError):
-        resolve_backend("pf")
+        resolve_backend("pf", None, none)
     assert Backend("nftables").native and not Backend("iptables-nft").native
 
 

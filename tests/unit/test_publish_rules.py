@@ -8,6 +8,7 @@ from core.publish.backend import choose_backend
 from core.publish.commit import build_batch
 from core.publish.errors import InputError
 from core.publish.model import StoredBinding, binding_id
+from core.publish.render import JUMP_TAG as TAG
 from core.publish.render import Placed, render
 from core.publish.saved import Jump, differences, parse_save, same
 
@@ -78,21 +79,21 @@ def test_publish_renders_dnat_hairpin_and_accept() -> None:
         ],
     }
     assert {j.key for j in view["nat"].jumps} == {
-        ("PREROUTING", "-m addrtype --dst-type LOCAL -j PORTSCOPE"),
-        ("OUTPUT", "-m addrtype --dst-type LOCAL -j PORTSCOPE"),
-        ("POSTROUTING", "-j PORTSCOPE-POSTROUTING"),
+        Jump("PREROUTING", f"-m addrtype --dst-type LOCAL {TAG} -j PORTSCOPE").key,
+        Jump("OUTPUT", f"-m addrtype --dst-type LOCAL {TAG} -j PORTSCOPE").key,
+        Jump("POSTROUTING", f"{TAG} -j PORTSCOPE-POSTROUTING").key,
     }
     assert view["filter"].chains["PORTSCOPE-FORWARD"] == [
         f"-A PORTSCOPE-FORWARD -d 172.17.0.2/32 -p tcp -m tcp --dport 80 {c} -j ACCEPT"
     ]
-    assert view["filter"].jumps == [Jump("DOCKER-USER", "-j PORTSCOPE-FORWARD")]
+    assert view["filter"].jumps == [Jump("DOCKER-USER", f"{TAG} -j PORTSCOPE-FORWARD")]
     assert "raw" not in view
     assert render([Placed(b, "172.17.0.2")], "ipv6", {}) == {}
 
 
 def test_without_docker_user_the_jump_is_from_forward() -> None:
     view = render([Placed(publish(), "10.0.0.5")], "ipv4", {"filter": {"FORWARD"}})
-    assert view["filter"].jumps == [Jump("FORWARD", "-j PORTSCOPE-FORWARD")]
+    assert view["filter"].jumps == [Jump("FORWARD", f"{TAG} -j PORTSCOPE-FORWARD")]
 
 
 def test_loopback_is_output_only_with_a_raw_guard() -> None:
@@ -145,8 +146,8 @@ def test_first_batch_adds_chains_and_missing_jumps_only() -> None:
     batch = build_batch(wanted, current)
     lines = batch.splitlines()
     assert lines[0] == "*nat" and ":PORTSCOPE - [0:0]" in lines
-    assert "-I PREROUTING 1 -m addrtype --dst-type LOCAL -j PORTSCOPE" in lines
-    assert "-I DOCKER-USER 1 -j PORTSCOPE-FORWARD" in lines
+    assert f"-I PREROUTING 1 -m addrtype --dst-type LOCAL {TAG} -j PORTSCOPE" in lines
+    assert f"-I DOCKER-USER 1 {TAG} -j PORTSCOPE-FORWARD" in lines
     assert not [x for x in lines if x.startswith(("-D", "-X", "-F"))]
     assert not [x for x in lines if "DOCKER" in x.split()[1:2]]  # no rule of Docker's is named, only jumped from
     assert lines.count("COMMIT") == 2

@@ -81,8 +81,10 @@ _PORT = st.integers(1, 65535)
 @st.composite
 def docker_dnat(draw: st.DrawFn) -> str:
     parts = ["-A DOCKER"]
+    six = draw(st.booleans())  # an ip6tables rule: both addresses IPv6
     if draw(st.booleans()):
-        parts.append(f"{'! ' if draw(st.booleans()) else ''}-d {draw(_IPV4)}/32")
+        daddr = f"fd00::{draw(st.integers(1, 0xFFFF)):x}/128" if six else f"{draw(_IPV4)}/32"
+        parts.append(f"{'! ' if draw(st.booleans()) else ''}-d {daddr}")
     if draw(st.booleans()):
         parts.append(f"{'! ' if draw(st.booleans()) else ''}-i {draw(st.sampled_from(['docker0', 'br-1a2b', 'eth0']))}")
     proto = draw(st.sampled_from(["tcp", "udp", "sctp"]))
@@ -91,7 +93,7 @@ def docker_dnat(draw: st.DrawFn) -> str:
     target = draw(_IPV4)
     tport = draw(st.none() | _PORT.map(str) | _PORT.map(lambda p: f"{p}-{min(p + 10, 65535)}"))
     to = f"{target}:{tport}" if tport else target
-    if draw(st.booleans()):
+    if six:
         to = f"[fd00::{draw(st.integers(1, 0xFFFF)):x}]" + (f":{tport}" if tport else "")
     parts += [f"-p {proto} -m {proto} --dport {dport}", f"-j DNAT --to-destination {to}"]
     return " ".join(parts)
@@ -100,7 +102,7 @@ def docker_dnat(draw: st.DrawFn) -> str:
 @settings(max_examples=300, deadline=None)
 @given(docker_dnat())
 def test_fast_dnat_parse_equals_the_option_walk(line: str) -> None:
-    fast = parse_rule_line(line, "iptables-nft", "ipv4", "nat", "DOCKER", 1, 1)
+    fast = parse_rule_line(line, "iptables-nft", "ipv6" if "fd00::" in line else "ipv4", "nat", "DOCKER", 1, 1)
     slow = parse_rule_tokens(tokenize(line)[2:])
     assert (fast.matches, fast.verdict, fast.jump, fast.nat, fast.comment) == (
         slow.matches,

@@ -20,6 +20,7 @@ from textual.worker import Worker, WorkerState
 
 from core.model import Binding as PortBinding
 from core.publish.model import StoredBinding
+from tui.literal import literal
 from tui.publish_support import (
     TITLES,
     Applier,
@@ -63,9 +64,9 @@ class ConfirmChange(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="change-box") as box:
-            box.border_title = f"Unpublish / block {subject(self.binding)}"
+            box.border_title = literal(f"Unpublish / block {subject(self.binding)}")
             box.border_subtitle = "y confirm · esc cancel"
-            yield Static(Text(f"owner {self.binding.owner} · {self.binding.id}", style="dim"), id="change-subject")
+            yield Static(literal(f"owner {self.binding.owner} · {self.binding.id}", "dim"), id="change-subject")
             yield Static(Text("Reading portscope's state…", style="dim italic"), id="change-explain")
             yield Label("Rules (dry run)", id="change-preview-title")
             with VerticalScroll(id="change-preview-scroll"):
@@ -127,10 +128,10 @@ class ConfirmChange(ModalScreen[bool]):
     def _show_plan(self, change: BindingChange) -> None:
         title = TITLES[change.action]
         box = self.query_one("#change-box")
-        box.border_title = f"{title} {change.subject}"
+        box.border_title = literal(f"{title} {change.subject}")
         box.border_subtitle = f"y {title.lower()} · esc cancel"
         self.query_one("#confirm", Button).label = title
-        self._show(Text("\n".join(explanation(change))), None)
+        self._show(Text("\n").join(literal(line) for line in explanation(change)), None)
 
     def _show(self, explain: Text | None, preview: Text | None) -> None:
         if explain is not None:

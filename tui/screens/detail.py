@@ -11,6 +11,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
+from tui.literal import literal
+
 
 class DetailScreen(ModalScreen[None]):
     CSS_PATH = "detail.tcss"
@@ -27,7 +29,7 @@ class DetailScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="detail-box") as box:
-            box.border_title = self.title_text
+            box.border_title = literal(self.title_text)
             box.border_subtitle = "esc close · c copy"
             with VerticalScroll(id="detail-scroll"):
                 yield Static(self.text, id="detail-full")

@@ -20,6 +20,7 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
 from core.model import Snapshot
+from tui.literal import literal
 from tui.publish_support import (
     ALL_ADDRESSES,
     ALL_WARNING,
@@ -90,12 +91,14 @@ class PublishForm(ModalScreen[PublishRequest | None]):
             box.border_subtitle = "enter publish · esc cancel · tab next field"
             with Horizontal(classes="field"):
                 yield Label("Container", classes="field-label")
-                yield Select(container_options(self.snap), prompt="choose a running container", value=chosen,
-                             id="container", compact=True)  # fmt: skip
-            yield Static(self.note or "", id="container-msg", classes="field-msg")
+                options = [(literal(label), value) for label, value in container_options(self.snap)]
+                yield Select(options, prompt="choose a running container", value=chosen, id="container",
+                             compact=True)  # fmt: skip
+            yield Static(literal(self.note or ""), id="container-msg", classes="field-msg")
             with Horizontal(classes="field"):
                 yield Label("Host address", classes="field-label")
-                yield Select(address_options(self.snap.host), allow_blank=False,
+                yield Select([(literal(label), value) for label, value in address_options(self.snap.host)],
+                             allow_blank=False,
                              value=default_address(self.snap.host), id="host-ip", compact=True)  # fmt: skip
             yield Static("", id="host-ip-msg", classes="field-msg")
             yield Static(f"⚠ {ALL_WARNING}", id="all-warning")
@@ -185,7 +188,7 @@ class PublishForm(ModalScreen[PublishRequest | None]):
             if field == "container" and shown is None and field not in self.touched:
                 shown = self.note
             msg = self.query_one(f"#{field}-msg", Static)
-            msg.update(Text(f"✖ {shown}") if shown else "")
+            msg.update(literal(f"✖ {shown}") if shown else "")
             msg.display = bool(shown)
             widget = self.query_one(f"#{field}")
             widget.set_class(bool(message and (field in self.touched or self.attempted)), "-invalid")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from core.printable import printable
+
 
 class Banner(Static):
     """Hidden when there is nothing to say."""
@@ -14,6 +16,6 @@ class Banner(Static):
         for n, line in enumerate(lines):
             text.append("\n" if n else "")
             text.append("⚠ ", style="bold")
-            text.append(line)
+            text.append(printable(line))
         self.update(text)
         self.display = bool(lines)

@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
+from core.printable import printable
 from tui.data import COLUMNS, Model
 from tui.widgets.keyed_table import KeyedTable
 from tui.widgets.table_view import TableView
@@ -45,7 +46,7 @@ class EphemeralView(TableView):
             nxt.append(" ".join(str(p) for p in rep.next_docker_ports) or "-", style="bold cyan")
             if rep.top_processes:
                 nxt.append("   busiest ", style="dim")
-                nxt.append(", ".join(f"{name} {n}" for name, n in rep.top_processes))
+                nxt.append(printable(", ".join(f"{name} {n}" for name, n in rep.top_processes)))
         self.query_one("#range-text", Static).update(text)
         self.query_one("#range-next", Static).update(nxt)
         bar = self.query_one("#range-fill", ProgressBar)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from core.printable import printable
+
 
 class StatusLine(Static):
     """One line at the top; the time shown is the snapshot's, never the clock's.
@@ -22,12 +24,12 @@ class StatusLine(Static):
             text.append(" ⟳ reading…", style="cyan")
         for part in parts:
             text.append(" │ ", style="dim")
-            text.append(part)
+            text.append(printable(part))
         text.append(" │ ", style="dim")
         text.append(mode, style="italic")
         if stale:
             text.append(" │ ", style="dim")
-            text.append(stale, style="yellow")
-        self.tooltip = stale
+            text.append(printable(stale), style="yellow")
+        self.tooltip = None if stale is None else Text(printable(stale))
         self.set_class(bool(stale), "-stale")
         self.update(text)

@@ -1,0 +1,116 @@
+"""Open files in portscope's state directory only when they can be trusted.
+
+Trusted means: reached without following a symlink (O_NOFOLLOW on the directory and on every file in
+it, then checked on the opened descriptor), a directory or a regular file as expected, owned by the
+effective uid (root for every command that changes rules), not group- or world-writable, and, for
+files, with one link only (a hard link to another file is not ours). Anything else raises
+`StateError` (exit 2) naming the path and what to do, before anything is written.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from core.publish.errors import InputError
+
+_NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW
+_WRITABLE_BY_OTHERS = stat.S_IWGRP | stat.S_IWOTH
+
+
+class StateError(InputError):
+    """portscope's state directory or one of its files cannot be trusted, read or found (exit 2)."""
+
+
+def open_dir(path: str, create: bool) -> int:
+    """A descriptor of the state directory, checked; created 0700 when missing and `create`.
+
+    A directory that is ours but readable by others is tightened to 0700 (through the descriptor, so
+    a symlink is never followed); one that others may write to is refused.
+    """
+    path = os.path.normpath(path)  # a trailing slash would make the kernel follow a symlinked last component
+    if create:
+        parent = os.path.dirname(path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise StateError(f"cannot create the state directory {path}: {exc.strerror} (check the path)") from None
+    try:
+        fd = os.open(path, _DIR_FLAGS)
+    except OSError as exc:
+        raise _refusal(path, exc, "directory") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISDIR(info.st_mode):
+            raise StateError(f"{path} is not a directory: move it away")
+        _check_owner(path, info)
+        if stat.S_IMODE(info.st_mode) != 0o700:
+            os.fchmod(fd, 0o700)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_file(dir_fd: int, folder: str, name: str, flags: int, mode: int = 0o600) -> int:
+    """Open `name` in the checked directory without following a symlink; refuse it unless it is a
+    regular file of ours that only we may write. Raises FileNotFoundError when it is absent (and
+    O_CREAT is not in `flags`)."""
+    path = os.path.join(folder, name)
+    try:
+        fd = os.open(name, flags | _NOFOLLOW | os.O_NONBLOCK, mode, dir_fd=dir_fd)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise _refusal(path, exc, "file") from None
+    try:
+        check_file(path, os.fstat(fd))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def check_entry(dir_fd: int, folder: str, name: str) -> None:
+    """Refuse `name` in the directory (without opening it) when it exists and is not a trusted file."""
+    try:
+        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    check_file(os.path.join(folder, name), info)
+
+
+def check_file(path: str, info: os.stat_result) -> None:
+    if stat.S_ISLNK(info.st_mode):
+        raise StateError(f"{path} is a symbolic link; portscope never follows one there: remove it")
+    if not stat.S_ISREG(info.st_mode):
+        raise StateError(f"{path} is not a regular file: move it away")
+    _check_owner(path, info)
+    if info.st_nlink != 1:
+        raise StateError(f"{path} has {info.st_nlink} hard links (a link to another file?): move it away")
+
+
+def _check_owner(path: str, info: os.stat_result) -> None:
+    uid = os.geteuid()
+    if info.st_uid != uid:
+        raise StateError(f"{path} is owned by uid {info.st_uid}, not {uid}: portscope does not trust it; move it away")
+    if info.st_mode & _WRITABLE_BY_OTHERS:
+        raise StateError(f"{path} is writable by group or others: portscope does not trust it; `chmod go-w` it")
+
+
+def _refusal(path: str, exc: OSError, what: str) -> StateError:
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(path):  # O_DIRECTORY says ENOTDIR
+        return StateError(f"{path} is a symbolic link; portscope never follows one there: remove it")
+    if exc.errno == errno.ELOOP:
+        return StateError(f"{path} is a symbolic link; portscope never follows one there: remove it")
+    if exc.errno == errno.ENOTDIR:
+        return StateError(f"{path} (or a folder above it) is not a {what} portscope can use: check the path")
+    if exc.errno == errno.ENOENT:
+        return StateError(f"the state directory {path} is missing: restore it (portscope keeps the rules in force)")
+    return StateError(f"cannot open {path}: {exc.strerror} (check the path and permissions)")
