@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 _BINDING = (
     '{"id":%s,"family":%s,"protocol":%s,"host_ip":%s,"host_port":%s,"host_port_last":%s,"target_ip":%s,'
     '"target_port":%s,"target_port_last":%s,"owner":%s,"carriers":%s,"hooks":%s,"reported_by_engine":%s,'
-    '"container":%s,"container_port":%s,"reach":%s,"evidence":{"rules":[%s],"processes":%s}}'
+    '"container":%s,"container_port":%s,"reach":%s,"findings":%s,"evidence":{"rules":[%s],"processes":%s}}'
 )
 
 
@@ -63,19 +63,25 @@ def _scalar(value: str | int | None) -> str:
 CHUNK = 500
 
 
-def list_json_text(snap: Snapshot, inv: Inventory, bindings: list[Binding]) -> str:
-    """The compact JSON text of `render_json.list_json(snap, inv, bindings)`."""
-    return "".join(list_json_chunks(snap, inv, bindings))
+def list_json_text(
+    snap: Snapshot, inv: Inventory, bindings: list[Binding], kinds: dict[str, list[str]] | None = None
+) -> str:
+    """The compact JSON text of `render_json.list_json(snap, inv, bindings, kinds)`."""
+    return "".join(list_json_chunks(snap, inv, bindings, kinds))
 
 
-def write_list_json(out: TextIO, snap: Snapshot, inv: Inventory, bindings: list[Binding]) -> None:
+def write_list_json(
+    out: TextIO, snap: Snapshot, inv: Inventory, bindings: list[Binding], kinds: dict[str, list[str]] | None = None
+) -> None:
     """Write `list_json_text(...)` and a newline to `out` chunk by chunk (a 10,000-port list is ~9 MB)."""
-    for chunk in list_json_chunks(snap, inv, bindings):
+    for chunk in list_json_chunks(snap, inv, bindings, kinds):
         out.write(chunk)
     out.write("\n")
 
 
-def list_json_chunks(snap: Snapshot, inv: Inventory, bindings: list[Binding]) -> Iterator[str]:
+def list_json_chunks(
+    snap: Snapshot, inv: Inventory, bindings: list[Binding], kinds: dict[str, list[str]] | None = None
+) -> Iterator[str]:
     """`list_json_text(...)` in pieces: the head, the bindings `CHUNK` at a time, the tail."""
     head = {
         "schema": LIST_SCHEMA,
@@ -88,7 +94,7 @@ def list_json_chunks(snap: Snapshot, inv: Inventory, bindings: list[Binding]) ->
     rules: dict[int, str] = {}
     lists: dict[tuple[str, ...], str] = {}
     for start in range(0, len(bindings), CHUNK):
-        parts = [_binding(b, rules, lists) for b in bindings[start : start + CHUNK]]
+        parts = [_binding(b, rules, lists, kinds) for b in bindings[start : start + CHUNK]]
         yield ("," if start else "") + ",".join(parts)
     tail = {
         "not_bindings": [{"kind": u.kind, "reason": u.reason, "rule": rule_json(u.rule)} for u in inv.unreachable],
@@ -97,7 +103,9 @@ def list_json_chunks(snap: Snapshot, inv: Inventory, bindings: list[Binding]) ->
     yield "]," + _dumps(tail)[1:]
 
 
-def _binding(b: Binding, rules: dict[int, str], lists: dict[tuple[str, ...], str]) -> str:
+def _binding(
+    b: Binding, rules: dict[int, str], lists: dict[tuple[str, ...], str], kinds: dict[str, list[str]] | None = None
+) -> str:
     """One binding's JSON object; `rules` and `lists` memoise the evidence and the short lists.
 
     Ports are ints (or None): `str()` takes the common case inline, `_scalar` the rest.
@@ -113,6 +121,7 @@ def _binding(b: Binding, rules: dict[int, str], lists: dict[tuple[str, ...], str
     hooks_text = lists.get(hooks) or lists.setdefault(hooks, _dumps(list(hooks)))
     container = _dumps({"id": b.container_id, "name": b.container_name}) if b.container_id else "null"
     processes = _dumps([process_json(s) for s in b.sockets]) if b.sockets else "[]"
+    found = None if kinds is None else kinds.get(b.id, [])
     hp, hpl, tp, tpl, cp = b.host_port, b.host_port_last, b.target_port, b.target_port_last, b.container_port
     return _BINDING % (
         _string(b.id),
@@ -131,6 +140,7 @@ def _binding(b: Binding, rules: dict[int, str], lists: dict[tuple[str, ...], str
         container,
         "null" if cp is None else _scalar(cp),
         "null" if b.reach is None else _dumps(b.reach.to_json(rule_json)),
+        "null" if found is None else _dumps(found),
         ",".join(evidence),
         processes,
     )

@@ -9,9 +9,12 @@ import os
 import sys
 from collections.abc import Sequence
 
+from cli.completion import add_completion_command
+from cli.ephemeral_cmd import add_ephemeral_command
 from cli.lean_argparse import OnlyOne, RawFormatter
 from cli.publish_cmds import add_publish_commands
 from cli.sources import add_source_options, load_snapshot
+from cli.version_cmd import VersionAction, add_version_command
 from core.errors import PortscopeError
 from core.printable import printable
 
@@ -32,8 +35,9 @@ EXIT_CODES = """exit status:
 
 #: Every subcommand, in the order of `portscope -h` (a test holds this equal to the parser's).
 COMMANDS = (
-    "list", "conflicts", "capture", "tui",
+    "list", "conflicts", "capture", "ephemeral", "tui",
     "publish", "unpublish", "block", "unblock", "apply", "reconcile", "status", "watch",
+    "version", "completion",
 )  # fmt: skip
 
 
@@ -49,6 +53,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=RawFormatter,
     )
+    parser.add_argument("--version", action=VersionAction)
     sub: Any = parser.add_subparsers(dest="command", metavar="COMMAND")
     if command is not None:
         sub = OnlyOne(sub, command)
@@ -60,6 +65,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, metavar="PORT", help="only this host port")
     p.add_argument("--proto", choices=("tcp", "udp", "sctp"), help="only this protocol")
     p.add_argument("--strict", action="store_true", help="exit 4 when some source could not be read")
+    p.add_argument("--wide", action="store_true", help="every column, even wider than the terminal")
+    p.add_argument(
+        "-f", "--findings", action="store_true",
+        help="mark each row with its worst finding, and give each binding its finding kinds in --json "
+        "(runs the diagnosis of `conflicts`: reads every table)",
+    )  # fmt: skip
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser(
@@ -76,8 +87,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     add_source_options(p)
     p.add_argument("-o", "--output", metavar="FILE", required=True, help="capture file to write ('-' = stdout)")
     p.set_defaults(func=cmd_capture)
+    add_ephemeral_command(sub)
     add_tui_command(sub)
     add_publish_commands(sub)
+    add_version_command(sub)
+    add_completion_command(sub)
     return parser
 
 
@@ -136,26 +150,35 @@ def _dump(doc: dict) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from cli.filters import filter_bindings
-    from core.inventory import build_inventory
 
-    snap = load_snapshot(args, scope="nat")
-    inv = build_inventory(snap, catches=False)
+    if args.findings:  # the diagnosis needs every table and costs as much as `conflicts`
+        from cli.list_findings import load_listing
+        from core.binding_findings import finding_kinds
+
+        snap, inv, found = load_listing(args)
+        kinds: dict[str, list[str]] | None = finding_kinds(found)
+    else:
+        from core.inventory import build_inventory
+
+        snap = load_snapshot(args, scope="nat")
+        inv, found, kinds = build_inventory(snap, catches=False), {}, None
     bindings = filter_bindings(inv.bindings, container=args.container, port=args.port, proto=args.proto)
     _warn(snap.warnings)
     if args.json and not sys.stdout.isatty():
         from cli.list_json_text import write_list_json
 
-        write_list_json(sys.stdout, snap, inv, bindings)
+        write_list_json(sys.stdout, snap, inv, bindings, kinds)
     elif args.json:
         from cli.render_json import list_json
 
-        _dump(list_json(snap, inv, bindings))
+        _dump(list_json(snap, inv, bindings, kinds))
     else:
-        from rich.console import Console
-
+        from cli.console import make_console
         from cli.render_table import print_bindings
+        from core.binding_findings import worst
 
-        print_bindings(bindings, Console())
+        marks = {bid: worst(fs) for bid, fs in found.items()} if args.findings else None
+        print_bindings(bindings, make_console(), marks, wide=args.wide)  # type: ignore[arg-type]
     return 4 if args.strict and snap.warnings else 0
 
 
@@ -171,11 +194,10 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
 
         _dump(conflicts_json(snap, findings))
     else:
-        from rich.console import Console
-
+        from cli.console import make_console
         from cli.render_table import print_findings
 
-        print_findings(findings, Console())
+        print_findings(findings, make_console())
     return 1 if any(f.severity == "error" for f in findings) else 0
 
 
@@ -196,7 +218,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
 def _default_to_tui(argv: Sequence[str]) -> list[str]:
     """No command (nothing, or options only such as `--snapshot FILE`) means the TUI."""
     argv = list(argv)
-    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         return ["tui", *argv]
     return argv
 

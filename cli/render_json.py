@@ -40,7 +40,10 @@ def _rules_json(rules: list[Rule], memo: dict[int, dict[str, Any]]) -> list[dict
     return out
 
 
-def binding_json(b: Binding, memo: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
+def binding_json(
+    b: Binding, memo: dict[int, dict[str, Any]] | None = None, kinds: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
+    """`kinds`: binding id -> the kinds of the findings that name it (`findings`; null without a diagnosis)."""
     return {
         "id": b.id,
         "family": b.family,
@@ -58,6 +61,7 @@ def binding_json(b: Binding, memo: dict[int, dict[str, Any]] | None = None) -> d
         "container": {"id": b.container_id, "name": b.container_name} if b.container_id else None,
         "container_port": b.container_port,
         "reach": None if b.reach is None else b.reach.to_json(rule_json),
+        "findings": None if kinds is None else list(kinds.get(b.id, ())),
         "evidence": {
             "rules": _rules_json(b.rules, {} if memo is None else memo),
             "processes": [process_json(s) for s in b.sockets],
@@ -65,7 +69,9 @@ def binding_json(b: Binding, memo: dict[int, dict[str, Any]] | None = None) -> d
     }
 
 
-def list_json(snap: Snapshot, inv: Inventory, bindings: list[Binding]) -> dict[str, Any]:
+def list_json(
+    snap: Snapshot, inv: Inventory, bindings: list[Binding], kinds: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
     memo: dict[int, dict[str, Any]] = {}
     return {
         "schema": LIST_SCHEMA,
@@ -73,7 +79,7 @@ def list_json(snap: Snapshot, inv: Inventory, bindings: list[Binding]) -> dict[s
         "host": {"hostname": snap.host.hostname, "kernel": snap.host.kernel, "is_root": snap.host.is_root},
         "backends": [asdict(b) for b in snap.backends],
         "engine": asdict(snap.engine),
-        "bindings": [binding_json(b, memo) for b in bindings],
+        "bindings": [binding_json(b, memo, kinds) for b in bindings],
         "not_bindings": [{"kind": u.kind, "reason": u.reason, "rule": rule_json(u.rule)} for u in inv.unreachable],
         "warnings": list(snap.warnings),
     }

@@ -44,24 +44,93 @@ def _reach(b: Binding) -> Text:
 #: Above this many bindings `list` prints plain aligned columns: a Rich table of 60,000 rows takes minutes.
 LARGE = 2000
 _HEADINGS = ("HOST", "FAMILY", "TARGET", "CONTAINER", "OWNER", "CARRIED BY")
+#: The TUI's marks for a binding's worst finding.
+SEVERITY_MARK: dict[str, tuple[str, str]] = {
+    "error": ("✖", "bold red"),
+    "warning": ("▲", "yellow"),
+    "info": ("●", "cyan"),
+}
+#: Columns a narrow terminal drops first, in this order (the address form already shows the family).
+_DROP_ORDER = ("FAMILY", "OWNER", "CARRIED BY")
+#: Columns that are never split (addresses, ports, marks); the others fold, down to this width.
+_TOKENS = frozenset(("!", "HOST", "TARGET", "FAMILY"))
+_FOLD_MIN = 12
 
 
-def print_bindings(bindings: list[Binding], console: Console) -> None:
+def _mark(severity: str | None) -> Text:
+    if severity is None:
+        return Text()
+    mark, style = SEVERITY_MARK[severity]
+    return Text(mark, style=style)
+
+
+def _fits(columns: dict[str, list[Text]], width: int) -> bool:
+    """Whether `columns` fit `width` cells with the token columns whole (box edges: 3 per column + 1)."""
+    need = 3 * len(columns) + 1
+    for name, cells in columns.items():
+        natural = max(cell_len(name), *(c.cell_len for c in cells)) if cells else cell_len(name)
+        need += natural if name in _TOKENS else min(natural, max(_FOLD_MIN, cell_len(name)))
+    return need <= width
+
+
+def print_bindings(
+    bindings: list[Binding], console: Console, marks: dict[str, str] | None = None, wide: bool = False
+) -> None:
+    """`marks`: binding id -> its worst finding's severity (a `!` column when any); `wide`: every column.
+
+    Addresses and ports are never split: a narrow terminal loses FAMILY, OWNER, CARRIED BY in that order,
+    and CONTAINER and REACH fold."""
     if len(bindings) > LARGE:
-        print_columns(bindings, console)
+        print_columns(bindings, console, marks)
         return
     table = Table(title=f"{len(bindings)} published port(s)", title_justify="left", header_style="bold")
     reaches = [_reach(b) for b in bindings]
-    limited = any(reaches)  # a REACH column only when some DNAT is not reached from everywhere
-    for name in _HEADINGS:
-        table.add_column(name, overflow="fold")
-    if limited:
-        table.add_column("REACH", overflow="fold", max_width=32)
-    for b, reach in zip(bindings, reaches, strict=True):
-        carried = _text("+".join(b.carriers)) if b.carriers else Text("nothing", style="red")
-        cells = (_host(b), b.family, _target(b), b.container_name or "-", b.owner)
-        table.add_row(*(_text(c) for c in cells), carried, *([reach] if limited else []))
-    console.print(table)
+    columns: dict[str, list[Text]] = {}
+    if marks and any(b.id in marks for b in bindings):
+        columns["!"] = [_mark(marks.get(b.id)) for b in bindings]
+    columns["HOST"] = [_text(_host(b)) for b in bindings]
+    columns["FAMILY"] = [_text(b.family) for b in bindings]
+    columns["TARGET"] = [_text(_target(b)) for b in bindings]
+    columns["CONTAINER"] = [_text(b.container_name or "-") for b in bindings]
+    columns["OWNER"] = [_text(b.owner) for b in bindings]
+    nothing = Text("nothing", style="red")
+    columns["CARRIED BY"] = [_text("+".join(b.carriers)) if b.carriers else nothing for b in bindings]
+    if any(reaches):  # a REACH column only when some DNAT is not reached from everywhere
+        columns["REACH"] = reaches
+    width = console.width
+    if wide:
+        width = max(width, _natural_width(columns))
+    else:
+        for name in _DROP_ORDER:
+            if _fits(columns, width):
+                break
+            del columns[name]
+    for name in columns:
+        if name in _TOKENS:
+            table.add_column(name, no_wrap=True, overflow="ignore", min_width=_natural(name, columns[name]))
+        else:
+            table.add_column(name, overflow="fold", max_width=32 if name == "REACH" and not wide else None)
+    for row in zip(*columns.values(), strict=True):
+        table.add_row(*row)
+    if not _fits(columns, width):  # the addresses alone are wider than the terminal: keep them whole
+        width = max(width, _natural_width(columns))
+    if width <= console.width:
+        console.print(table, width=width)
+        return
+    saved = console.width  # print's width= cannot exceed the console's: widen the console for this table
+    console.width = width
+    try:
+        console.print(table)
+    finally:
+        console.width = saved
+
+
+def _natural(name: str, cells: list[Text]) -> int:
+    return max([cell_len(name), *(c.cell_len for c in cells)])
+
+
+def _natural_width(columns: dict[str, list[Text]]) -> int:
+    return sum(_natural(n, c) for n, c in columns.items()) + 3 * len(columns) + 1
 
 
 def _plain_reach(b: Binding) -> str:
@@ -72,17 +141,21 @@ def _plain_reach(b: Binding) -> str:
     return text if reach.certain else (f"(uncertain) {text}" if text else "uncertain")
 
 
-def print_columns(bindings: list[Binding], console: Console) -> None:
+def print_columns(bindings: list[Binding], console: Console, marks: dict[str, str] | None = None) -> None:
     """The table's columns as plain text, aligned, one line per binding: linear and fast at any size."""
+    marks = marks or {}
+    marked = any(b.id in marks for b in bindings)
     rows = [
         [
-            printable(cell)
-            for cell in (_host(b), b.family, _target(b), b.container_name or "-", b.owner,
-                         "+".join(b.carriers) or "nothing", _plain_reach(b))
+            *([SEVERITY_MARK[marks[b.id]][0] if b.id in marks else ""] if marked else []),
+            *(printable(cell)
+              for cell in (_host(b), b.family, _target(b), b.container_name or "-", b.owner,
+                           "+".join(b.carriers) or "nothing", _plain_reach(b))),
         ]
         for b in bindings
     ]  # fmt: skip
-    headings = [*_HEADINGS, "REACH"] if any(r[-1] for r in rows) else list(_HEADINGS)
+    headings = [*(["!"] if marked else []), *_HEADINGS]
+    headings += ["REACH"] if any(r[-1] for r in rows) else []
     widths = [max(cell_len(h), max(cell_len(r[i]) for r in rows)) for i, h in enumerate(headings)]
     write = console.file.write
     write(f"{len(bindings)} published port(s)\n")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from core.diagnose.run import diagnose
 from core.ephemeral import EphemeralReport, ephemeral_report
+from core.ephemeral_uses import RangeUse, range_uses
 from core.findings import SEVERITY_ORDER, Finding
 from core.inventory import Inventory, build_inventory
 from core.model import Binding, Container, PortMapping, Rule, Snapshot, Socket, bracket, port_text
@@ -178,19 +179,6 @@ def _search(*parts: object) -> str:
 # --------------------------------------------------------------------------- the model
 
 
-@dataclass(frozen=True, slots=True)
-class RangeUse:
-    """One use of a port in the ephemeral range (Ephemeral view row)."""
-
-    what: str  # "docker" (engine chose it), "published" (user chose it), "listener", "outbound"
-    port: int
-    protocol: str
-    who: str
-    note: str
-    binding: str | None = None
-    pid: int | None = None
-
-
 @dataclass(slots=True)
 class Model:
     """Everything the views show for one snapshot, indexed by row key."""
@@ -343,49 +331,6 @@ def _conflict_rows(model: Model) -> list[Row]:
         search = _search(*(c.text for c in cells), f.title, " ".join(f.bindings), procs)
         rows.append(Row(key, cells, search, (rank, n)))
     return rows
-
-
-def range_uses(snap: Snapshot, report: EphemeralReport) -> list[RangeUse]:
-    """What holds ports in the ephemeral range: Docker's picks, user picks, listeners, outbound sockets."""
-    rng = report.range
-    if rng is None:
-        return []
-    out = [
-        RangeUse(
-            "docker",
-            b.host_port or 0,
-            b.protocol,
-            f"{b.container_name or b.target_ip}:{b.container_port or b.target_port}",
-            "Docker chose it (port left blank)",
-            binding=b.id,
-        )
-        for b in report.engine_chosen
-    ]
-    out += [
-        RangeUse(
-            "published",
-            b.host_port or 0,
-            b.protocol,
-            f"{b.container_name or b.target_ip}:{b.container_port or b.target_port}",
-            "chosen inside the range: a client may take it first",
-            binding=b.id,
-        )
-        for b in report.user_chosen
-    ]
-    inside = lambda port: rng.first <= port <= rng.last  # noqa: E731
-    out += [
-        RangeUse("listener", s.port, s.protocol, f"{s.process or '?'} ({s.pid or '?'})", f"listens on {s.address}",
-                 pid=s.pid)
-        for s in snap.sockets
-        if inside(s.port)
-    ]  # fmt: skip
-    out += [
-        RangeUse("outbound", c.local_port, c.protocol, f"{c.process or '?'} ({c.pid or '?'})",
-                 "local end of a connection", pid=c.pid)
-        for c in snap.connections
-        if inside(c.local_port)
-    ]  # fmt: skip
-    return out
 
 
 _WHAT_ORDER = {"docker": 0, "published": 1, "listener": 2, "outbound": 3}

@@ -1,0 +1,69 @@
+"""`portscope ephemeral`: the TUI's Ephemeral view from the shell (schema `portscope.ephemeral/1`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from cli.sources import add_source_options, load_snapshot
+from core.ephemeral import EphemeralReport, ephemeral_report
+from core.ephemeral_uses import RangeUse, range_uses
+from core.model import Snapshot
+from core.printable import printable
+
+EPHEMERAL_SCHEMA = "portscope.ephemeral/1"
+
+
+def add_ephemeral_command(sub: Any) -> None:
+    p = sub.add_parser("ephemeral", help="the ephemeral port range: reserved, the engine's picks, overlaps, fill")
+    add_source_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON (schema portscope.ephemeral/1, docs/ephemeral.md)")
+    p.set_defaults(func=cmd_ephemeral)
+
+
+def _use_json(u: RangeUse) -> dict[str, Any]:
+    return {"what": u.what, "port": u.port, "protocol": u.protocol, "who": u.who, "note": u.note,
+            "binding": u.binding, "pid": u.pid}  # fmt: skip
+
+
+def ephemeral_json(snap: Snapshot, report: EphemeralReport, uses: list[RangeUse]) -> dict[str, Any]:
+    rng = report.range
+    return {
+        "schema": EPHEMERAL_SCHEMA,
+        "taken_at": snap.taken_at,
+        "host": {"hostname": snap.host.hostname, "kernel": snap.host.kernel, "is_root": snap.host.is_root},
+        "range": None if rng is None else {"first": rng.first, "last": rng.last, "size": report.size},
+        "reserved": [{"first": r.first, "last": r.last} for r in report.reserved],
+        "used_ports": report.used_ports,
+        "fill": round(report.fill, 6),
+        "listeners": report.listeners,
+        "connections": report.connections,
+        "engine_chosen": [_use_json(u) for u in uses if u.what == "docker"],
+        "overlaps": [_use_json(u) for u in uses if u.what == "published"],
+        "uses": [_use_json(u) for u in uses],
+        "next_engine_ports": list(report.next_docker_ports),
+        "top_processes": [{"process": name, "ports": n} for name, n in report.top_processes],
+        "warnings": list(snap.warnings),
+    }
+
+
+def cmd_ephemeral(args: argparse.Namespace) -> int:
+    from core.inventory import build_inventory
+
+    snap = load_snapshot(args)
+    report = ephemeral_report(snap, build_inventory(snap, catches=False).bindings)
+    uses = range_uses(snap, report)
+    for line in snap.warnings:
+        print(f"portscope: {printable(line)}", file=sys.stderr)
+    if args.json:
+        import json
+
+        indent = 1 if sys.stdout.isatty() else None
+        sys.stdout.write(json.dumps(ephemeral_json(snap, report, uses), indent=indent) + "\n")
+        return 0
+    from cli.console import make_console
+    from cli.render_ephemeral import print_ephemeral
+
+    print_ephemeral(report, uses, make_console())
+    return 0

@@ -1,0 +1,21 @@
+"""`portscope list`'s read: the inventory and the diagnosis, so each row carries its findings."""
+
+from __future__ import annotations
+
+import argparse
+
+from cli.sources import load_snapshot
+from core.binding_findings import findings_by_binding
+from core.diagnose.run import diagnose
+from core.findings import Finding
+from core.inventory import Inventory, build_inventory
+from core.model import Snapshot
+
+
+def load_listing(args: argparse.Namespace) -> tuple[Snapshot, Inventory, dict[str, list[Finding]]]:
+    """The snapshot, its inventory and binding id -> the findings that name it (as the TUI's Ports view).
+
+    The diagnosis needs every table (filter rules, not only nat) and the DNATs that catch nothing."""
+    snap = load_snapshot(args)
+    inv = build_inventory(snap)
+    return snap, inv, findings_by_binding(diagnose(snap, inv))
