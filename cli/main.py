@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from cli.completion import add_completion_command
 from cli.ephemeral_cmd import add_ephemeral_command
@@ -18,7 +19,6 @@ from cli.version_cmd import VersionAction, add_version_command
 from core.errors import PortscopeError
 from core.printable import printable
 
-TYPE_CHECKING = False  # typing's own flag without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:
     from typing import Any
 

@@ -10,10 +10,10 @@ import argparse
 import json
 import re
 import sys
+from typing import TYPE_CHECKING
 
 from core.printable import printable
 
-TYPE_CHECKING = False  # typing's own flag without importing typing (~5 ms at start-up)
 if TYPE_CHECKING:
     from typing import Any
 

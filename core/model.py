@@ -6,9 +6,10 @@ records; nothing downstream sees raw tool output except as evidence text.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from core.record import Literal, field, record
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from core.reach.describe import Reach
 
