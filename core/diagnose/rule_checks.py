@@ -44,8 +44,9 @@ def _shadow_finding(s: Shadow, hooks: list[str]) -> Finding:
         state, left = "is dead", "no packet to this host reaches it"
     else:
         state, left = "is partly shadowed", "what still reaches it: " + _left_text(s)
-    jump = _jump_towards(s.table, loser, first) if elsewhere and first.chain != loser.chain else None
-    if elsewhere and first.chain != loser.chain:
+    through_a_jump = elsewhere and first.chain != loser.chain
+    jump = _jump_towards(s.table, loser, first) if through_a_jump else None
+    if through_a_jump:
         before = f"insert it before {_where(jump)} ({jump.text})" if jump is not None else "insert it earlier"
         fix = f"{delete_command(loser, 'if it is not wanted')}; or, to make it win, {before}"
     else:

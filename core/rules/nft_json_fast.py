@@ -12,13 +12,9 @@ import re
 from typing import Any
 
 from core.model import Family, NatTarget, Rule, Verdict
+from core.rules.nft_shortcuts import fast_address, fast_dnat, fast_dport, fast_iface, fast_record
 from core.rules.nft_statements import (
     RuleSite,
-    fast_address,
-    fast_dnat,
-    fast_dport,
-    fast_iface,
-    fast_record,
 )
 
 JSON_STRING = r'[^"\\\x00-\x1f]*'  # the inside of a JSON string without escapes: the text is the value

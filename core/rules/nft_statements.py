@@ -100,7 +100,7 @@ _PORT_KEYS = {f"{p} dport": p for p in ("tcp", "udp", "sctp", "dccp", "udplite")
 _PROTO_KEYS = {"meta l4proto": None, "ip protocol": "ipv4", "ip6 nexthdr": "ipv6"}
 _ADDR_KEYS = {"ip daddr": "ipv4", "ip saddr": "ipv4", "ip6 daddr": "ipv6", "ip6 saddr": "ipv6"}
 _IFACE_KEYS = {"iifname": "in_iface", "iif": "in_iface", "oifname": "out_iface", "oif": "out_iface"}
-_NAT_FAMILIES: dict[str, Family] = {"ip": "ipv4", "ip6": "ipv6"}
+NAT_FAMILIES: dict[str, Family] = {"ip": "ipv4", "ip6": "ipv6"}
 _NFPROTO_FAMILIES: dict[str, Family] = {"ipv4": "ipv4", "ipv6": "ipv6"}
 _MODEL_VERDICTS: dict[str, Verdict] = {
     name: name for name in ("accept", "drop", "return", "jump", "goto", "reject", "dnat", "snat", "redirect")
@@ -411,7 +411,7 @@ def _nat(stmt: NatStmt, other: list[str]) -> tuple[Verdict, NatTarget | None, Fa
     their destination is not known). A written target that is not an address and port
     (`dnat to 12345:x`, full-width digits) is no nft output: ValueError.
     """
-    family = _NAT_FAMILIES.get(stmt.family or "")
+    family = NAT_FAMILIES.get(stmt.family or "")
     if stmt.kind == "masquerade":
         return "masquerade", None, family
     target = _nat_target(stmt)
@@ -447,12 +447,12 @@ def _nat_target(stmt: NatStmt) -> NatTarget | None:
     key = (stmt.kind, stmt.target)
     if key in _NAT_TARGETS:
         return _NAT_TARGETS[key]
-    target = _read_nat_target(stmt.kind, stmt.target)
+    target = read_nat_target(stmt.kind, stmt.target)
     _remember(_NAT_TARGETS, key, target)
     return target
 
 
-def _read_nat_target(kind: str, text: str) -> NatTarget | None:
+def read_nat_target(kind: str, text: str) -> NatTarget | None:
     if text == "":
         return NatTarget(None, None) if kind == "redirect" else None
     parts = split_nat_target(text)
@@ -598,108 +598,3 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-# --- the common engine shape, without terms -------------------------------------------------------
-# `iifname != "br-x" ip daddr 127.0.0.1 tcp dport 8080 counter dnat to 192.0.2.2:80 comment "DNAT"`:
-# both readers recognise it and record each match with these helpers, which give exactly what
-# `add_match` and `_nat` give (tests compare the two) or False/None when the general path must decide.
-
-_LRU_SIZE = 1 << 16  # distinct values per memo: one per published port and container, across re-reads
-_FAST_IFACE_FIELDS = {"iifname": "in_iface", "oifname": "out_iface"}
-
-
-@lru_cache(maxsize=_LRU_SIZE)
-def iface_match(name: str, negated: bool) -> IfaceMatch:
-    return IfaceMatch(name, negated)
-
-
-@lru_cache(maxsize=_LRU_SIZE)
-def address_match(network: str, negated: bool) -> AddrMatch | None:
-    """The match of one address or prefix; None when `network` is not one."""
-    return AddrMatch(network, negated) if is_network(network) else None
-
-
-@lru_cache(maxsize=_LRU_SIZE)
-def port_ranges(text: str) -> tuple[PortRange, ...] | None:
-    """`(PortRange,)` for `80` or `8000-8010`; None for anything else."""
-    port = parse_port_range(text)
-    return None if port is None else (port,)
-
-
-@lru_cache(maxsize=_LRU_SIZE)
-def dnat_target(text: str) -> NatTarget | None:
-    return _read_nat_target("dnat", text)
-
-
-def fast_iface(fields: Fields, key: str, negated: bool, name: str) -> bool:
-    """`iifname|oifname [!=] "NAME"` (NAME unquoted)."""
-    field = _FAST_IFACE_FIELDS[key]
-    if not name or field in fields:
-        return False
-    fields[field] = iface_match(name, negated)
-    return True
-
-
-def fast_address(fields: Fields, protocol: str, field: str, negated: bool, network: str) -> bool:
-    """`ip|ip6 daddr|saddr [!=] NETWORK`."""
-    family = _NAT_FAMILIES[protocol]
-    current = fields.get("family")
-    if (current is not None and current != family) or field in fields:
-        return False
-    match = address_match(network, negated)
-    if match is None:
-        return False
-    fields["family"] = family
-    fields[field] = match
-    return True
-
-
-def fast_dport(fields: Fields, protocol: str, negated: bool, port: str) -> bool:
-    """`tcp|udp|sctp dport [!=] PORT[-PORT]`."""
-    if "dports" in fields or "protocol" in fields:
-        return False
-    ranges = port_ranges(port)
-    if ranges is None:
-        return False
-    fields["protocol"] = protocol
-    fields["dports"] = ranges
-    if negated:
-        fields["dports_negated"] = True
-    return True
-
-
-def fast_dnat(keyword: str | None, target: str) -> tuple[NatTarget, Family | None] | None:
-    """`dnat [ip|ip6] to TARGET`: (target, family), or None when TARGET is not one portscope reads."""
-    nat = dnat_target(target)
-    if nat is None:
-        return None
-    family = _NAT_FAMILIES.get(keyword or "")
-    if nat.address:
-        own = "ipv6" if ":" in nat.address else "ipv4"
-        if family is not None and family != own:
-            return None  # the general path says what is wrong
-        family = own
-    return nat, family
-
-
-def fast_record(
-    site: RuleSite,
-    text: str,
-    fields: Fields,
-    verdict: Verdict,
-    jump: str | None,
-    nat: NatTarget | None,
-    nat_family: Family | None,
-    comment: str | None,
-) -> Rule:
-    """The record `build_rules` makes of a rule of the common shape, from its collected `fields`.
-
-    `text` replaces `site.text` (a reader that renders the text as it reads the rule passes a site without one).
-    """
-    check_nat_family(site.family, nat, nat_family)
-    matches = Matches(**fields) if fields else UNCONDITIONAL  # type: ignore[arg-type]
-    return Rule(
-        "nftables", site.family, site.table, site.chain, site.position, text, matches, verdict, jump, nat, nat_family,
-        comment, site.line,
-    )  # fmt: skip

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from core.errors import ParseError
 from core.model import Chain, Rule, Table, TableFamily
 from core.record import field, record
+from core.rules.nft_shortcuts import fast_address, fast_dnat, fast_dport, fast_iface, fast_record
 from core.rules.nft_statements import (
     NAT_KINDS,
     SKIPPED_FAMILIES,
@@ -33,11 +34,6 @@ from core.rules.nft_statements import (
     VerdictStmt,
     VmapStmt,
     build_rules,
-    fast_address,
-    fast_dnat,
-    fast_dport,
-    fast_iface,
-    fast_record,
     gc_paused,
     set_elements,
     split_elements,
