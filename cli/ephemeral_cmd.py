@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cli.sources import add_source_options, load_snapshot
-from core.ephemeral import EphemeralReport, ephemeral_report
-from core.ephemeral_uses import RangeUse, range_uses
-from core.model import Snapshot
 from core.printable import printable
+
+if TYPE_CHECKING:  # every command builds its parser from here: the command's own imports wait for it
+    from core.ephemeral import EphemeralReport
+    from core.ephemeral_uses import RangeUse
+    from core.model import Snapshot
 
 EPHEMERAL_SCHEMA = "portscope.ephemeral/1"
 
@@ -49,6 +51,8 @@ def ephemeral_json(snap: Snapshot, report: EphemeralReport, uses: list[RangeUse]
 
 
 def cmd_ephemeral(args: argparse.Namespace) -> int:
+    from core.ephemeral import ephemeral_report
+    from core.ephemeral_uses import range_uses
     from core.inventory import build_inventory
 
     snap = load_snapshot(args)
