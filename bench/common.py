@@ -268,7 +268,7 @@ class Timing:
 
 
 def portscope_env(docker_host: str) -> dict[str, str]:
-    """Environment for `python -m cli` from the repository root, talking to `docker_host`."""
+    """Environment for `python -m portscope` from the repository root, talking to `docker_host`."""
     env = _base_env()
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
     env["DOCKER_HOST"] = docker_host
@@ -276,11 +276,11 @@ def portscope_env(docker_host: str) -> dict[str, str]:
 
 
 def portscope_cmd(ns: NetNs, label: str, command: str, docker_host: str, checkout: str | None = None) -> Cmd:
-    """`python -m cli COMMAND --json` inside `ns` (conflicts exits 1 when it finds errors: that is success).
+    """`python -m portscope COMMAND --json` inside `ns` (conflicts exits 1 when it finds errors: that is success).
 
     `checkout`: run that checkout of portscope instead of this one (`--baseline`), with the same interpreter.
     """
-    argv = ns.argv([sys.executable, "-m", "cli", command, "--json"])
+    argv = ns.argv([sys.executable, "-m", "portscope", command, "--json"])
     ok = (0, 1) if command == "conflicts" else (0,)
     return Cmd(label, tuple(argv), portscope_env(docker_host), ok_codes=ok, cwd=checkout)
 

@@ -65,7 +65,10 @@ PS_BASELINE_NO_DOCKER = "baseline list --json (no Docker socket)"
 GOAL_ADDED_RATIO = 1.5  # (a) portscope's added time <= 1.5 x the plain tools' on iptables-nft
 GOAL_SLOPE_RATIO = 2.0  # (a) per-port cost over the upper half of N <= 2 x the lower half: "roughly linear"
 GOAL_EMPTY_S = 0.15  # (b) N=0, no Docker socket
-IMPORTS = "import cli.main, cli.sources, core.live, core.inventory, cli.filters, cli.render_json"
+IMPORTS = (
+    "import portscope.cli.main, portscope.cli.sources, portscope.core.live, portscope.core.inventory,"
+    " portscope.cli.filters, portscope.cli.render_json"
+)
 STARTUP_ROW = "python start-up (python -c pass)"
 SITE_ROW = "  of which site and its .pth files (minus python -S)"
 IMPORTS_ROW = "imports (python -c 'import ...' minus start-up)"

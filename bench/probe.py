@@ -22,25 +22,25 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-#: What `python -m cli list --json` / `conflicts --json` import before they read anything.
+#: What `python -m portscope list --json` / `conflicts --json` import before they read anything.
 MODULES = {
     "list": (
-        "cli.launch",
-        "cli.main",
-        "cli.sources",
-        "core.live",
-        "core.inventory",
-        "cli.filters",
-        "cli.list_json_text",
+        "portscope.cli.launch",
+        "portscope.cli.main",
+        "portscope.cli.sources",
+        "portscope.core.live",
+        "portscope.core.inventory",
+        "portscope.cli.filters",
+        "portscope.cli.list_json_text",
     ),
     "conflicts": (
-        "cli.launch",
-        "cli.main",
-        "cli.sources",
-        "core.live",
-        "core.inventory",
-        "core.diagnose.run",
-        "cli.render_json",
+        "portscope.cli.launch",
+        "portscope.cli.main",
+        "portscope.cli.sources",
+        "portscope.core.live",
+        "portscope.core.inventory",
+        "portscope.core.diagnose.run",
+        "portscope.cli.render_json",
     ),
 }
 
@@ -60,8 +60,8 @@ def import_all(names: Sequence[str]) -> None:
 def rule_commands(sources: Sequence[Any], scope: str) -> dict[str, list[str]]:
     """The commands `read_rules(scope=scope)` ran (its first stage, then its sources' origins) plus the nft
     listings, by label."""
-    from core.rules.prefetch import first_stage_commands
-    from core.tools import which
+    from portscope.core.rules.prefetch import first_stage_commands
+    from portscope.core.tools import which
 
     commands = {_label(argv): list(argv) for argv in first_stage_commands(scope=scope)}
     commands.update({_label(s.origin.split()): s.origin.split() for s in sources})
@@ -94,15 +94,15 @@ def probe(mode: str) -> dict[str, Any]:
     """Time every stage of `portscope MODE --json` once."""
     stages: dict[str, float] = {}
     stages["imports"], _ = timed(import_all, MODULES[mode])
-    from core.containers import read_containers
-    from core.host import read_host_facts
-    from core.inventory import build_inventory
-    from core.join import join
-    from core.live import read_live
-    from core.resolve import resolve
-    from core.rules.formats import parse_source
-    from core.rules.live import read_rules
-    from core.sockets import read_endpoints
+    from portscope.core.containers import read_containers
+    from portscope.core.host import read_host_facts
+    from portscope.core.inventory import build_inventory
+    from portscope.core.join import join
+    from portscope.core.live import read_live
+    from portscope.core.resolve import resolve
+    from portscope.core.rules.formats import parse_source
+    from portscope.core.rules.live import read_rules
+    from portscope.core.sockets import read_endpoints
 
     scope = "nat" if mode == "list" else "all"  # as the CLI reads: `list` only what bindings need
     catches = mode != "list"  # and only the diagnosis records each path's catch
@@ -132,26 +132,26 @@ def probe(mode: str) -> dict[str, Any]:
 
 def write_json(doc: dict[str, Any] | str) -> None:
     """Write `doc` to /dev/null the way the CLI writes JSON to a pipe (text as is, a dict via its `_dump`)."""
-    import cli.main
+    import portscope.cli.main
 
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
         if isinstance(doc, str):
             sys.stdout.write(doc + "\n")
         else:
-            cli.main._dump(doc)
+            portscope.cli.main._dump(doc)
 
 
 def _render(mode: str, snap: Any, inv: Any, stages: dict[str, float], counts: dict[str, int]) -> dict[str, Any]:
     """Build the JSON document as the CLI does (diagnosing first for conflicts), timing each step."""
     if mode == "list":
-        from cli.filters import filter_bindings
-        from cli.list_json_text import list_json_text
+        from portscope.cli.filters import filter_bindings
+        from portscope.cli.list_json_text import list_json_text
 
         bindings = filter_bindings(inv.bindings, container=None, port=None, proto=None)
         stages["list_json_text() (the JSON a pipe gets)"], text = timed(list_json_text, snap, inv, bindings)
         return text
-    from cli.render_json import conflicts_json
-    from core.diagnose.run import diagnose
+    from portscope.cli.render_json import conflicts_json
+    from portscope.core.diagnose.run import diagnose
 
     stages["diagnose()"], findings = timed(diagnose, snap, inv)
     counts["findings"] = len(findings)

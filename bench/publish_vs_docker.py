@@ -117,7 +117,7 @@ def bench_setup(setup_id: str, rounds: int) -> dict[str, Sample]:
         env = engine.env()
         env["PYTHONPATH"] = str(REPO_ROOT)
         env["PORTSCOPE_STATE_DIR"] = tempfile.mkdtemp(prefix="psbench-")
-        cli = [sys.executable, "-m", "cli"]
+        cli = [sys.executable, "-m", "portscope"]
         docker = ["/usr/bin/docker"]
         web = [IMAGE, "sh", "-c", WEB_CMD]
         for i in range(rounds):

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from textual.widgets import Input
 
-from core.model import (
+from portscope.core.model import (
     BackendStatus,
     Chain,
     Container,
@@ -46,7 +46,7 @@ from core.model import (
     Socket,
     Table,
 )
-from tui.app import PortscopeApp
+from portscope.tui.app import PortscopeApp
 
 REFRESHES = 5
 FIRST_PORT = 10000

@@ -43,7 +43,7 @@ def script(shell: str) -> str:
     """The completion script for `shell`, from the whole parser."""
     import shtab
 
-    from cli.main import build_parser  # the whole parser (no command: every subcommand's is built)
+    from portscope.cli.main import build_parser  # the whole parser (no command: every subcommand's is built)
 
     parser = build_parser()
     _mark_files(parser, shtab.FILE)

@@ -6,13 +6,13 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from cli.sources import add_source_options, load_snapshot
-from core.printable import printable
+from portscope.cli.sources import add_source_options, load_snapshot
+from portscope.core.printable import printable
 
 if TYPE_CHECKING:  # every command builds its parser from here: the command's own imports wait for it
-    from core.ephemeral import EphemeralReport
-    from core.ephemeral_uses import RangeUse
-    from core.model import Snapshot
+    from portscope.core.ephemeral import EphemeralReport
+    from portscope.core.ephemeral_uses import RangeUse
+    from portscope.core.model import Snapshot
 
 EPHEMERAL_SCHEMA = "portscope.ephemeral/1"
 
@@ -51,9 +51,9 @@ def ephemeral_json(snap: Snapshot, report: EphemeralReport, uses: list[RangeUse]
 
 
 def cmd_ephemeral(args: argparse.Namespace) -> int:
-    from core.ephemeral import ephemeral_report
-    from core.ephemeral_uses import range_uses
-    from core.inventory import build_inventory
+    from portscope.core.ephemeral import ephemeral_report
+    from portscope.core.ephemeral_uses import range_uses
+    from portscope.core.inventory import build_inventory
 
     snap = load_snapshot(args)
     report = ephemeral_report(snap, build_inventory(snap, catches=False).bindings)
@@ -66,8 +66,8 @@ def cmd_ephemeral(args: argparse.Namespace) -> int:
         indent = 1 if sys.stdout.isatty() else None
         sys.stdout.write(json.dumps(ephemeral_json(snap, report, uses), indent=indent) + "\n")
         return 0
-    from cli.console import make_console
-    from cli.render_ephemeral import print_ephemeral
+    from portscope.cli.console import make_console
+    from portscope.cli.render_ephemeral import print_ephemeral
 
     print_ephemeral(report, uses, make_console())
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.model import Binding
+from portscope.core.model import Binding
 
 
 def filter_bindings(

@@ -28,10 +28,10 @@ def run() -> None:
     argv = sys.argv[1:]
     one_shot = reads_live_once(argv)
     if one_shot:
-        from core.rules import prefetch
+        from portscope.core.rules import prefetch
 
         prefetch.start(scope="nat" if argv[0] == "list" else "all")
-    from cli.main import main
+    from portscope.cli.main import main
 
     code = main(argv)
     if one_shot:
@@ -41,7 +41,7 @@ def run() -> None:
 
 def _exit_now(code: int) -> None:
     """Exit without tearing down the heap: freeing a 10,000-port read object by object takes ~50 ms."""
-    from core.rules import prefetch
+    from portscope.core.rules import prefetch
 
     prefetch.discard()
     try:

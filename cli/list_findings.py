@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from cli.sources import load_snapshot
-from core.binding_findings import findings_by_binding
-from core.diagnose.run import diagnose
-from core.findings import Finding
-from core.inventory import Inventory, build_inventory
-from core.model import Snapshot
+from portscope.cli.sources import load_snapshot
+from portscope.core.binding_findings import findings_by_binding
+from portscope.core.diagnose.run import diagnose
+from portscope.core.findings import Finding
+from portscope.core.inventory import Inventory, build_inventory
+from portscope.core.model import Snapshot
 
 
 def load_listing(args: argparse.Namespace) -> tuple[Snapshot, Inventory, dict[str, list[Finding]]]:

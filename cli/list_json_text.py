@@ -12,10 +12,10 @@ import json
 from json.encoder import encode_basestring_ascii as _string
 from typing import TYPE_CHECKING
 
-from cli.render_json import LIST_SCHEMA, process_json, rule_json
-from core.inventory import Inventory
-from core.model import Binding, Rule, Snapshot
-from core.record import asdict
+from portscope.cli.render_json import LIST_SCHEMA, process_json, rule_json
+from portscope.core.inventory import Inventory
+from portscope.core.model import Binding, Rule, Snapshot
+from portscope.core.record import asdict
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -10,14 +10,14 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from cli.completion import add_completion_command
-from cli.ephemeral_cmd import add_ephemeral_command
-from cli.lean_argparse import OnlyOne, RawFormatter
-from cli.publish_cmds import add_publish_commands
-from cli.sources import add_source_options, load_snapshot
-from cli.version_cmd import VersionAction, add_version_command
-from core.errors import PortscopeError
-from core.printable import printable
+from portscope.cli.completion import add_completion_command
+from portscope.cli.ephemeral_cmd import add_ephemeral_command
+from portscope.cli.lean_argparse import OnlyOne, RawFormatter
+from portscope.cli.publish_cmds import add_publish_commands
+from portscope.cli.sources import add_source_options, load_snapshot
+from portscope.cli.version_cmd import VersionAction, add_version_command
+from portscope.core.errors import PortscopeError
+from portscope.core.printable import printable
 
 if TYPE_CHECKING:
     from typing import Any
@@ -149,33 +149,33 @@ def _dump(doc: dict) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from cli.filters import filter_bindings
+    from portscope.cli.filters import filter_bindings
 
     if args.findings:  # the diagnosis needs every table and costs as much as `conflicts`
-        from cli.list_findings import load_listing
-        from core.binding_findings import finding_kinds
+        from portscope.cli.list_findings import load_listing
+        from portscope.core.binding_findings import finding_kinds
 
         snap, inv, found = load_listing(args)
         kinds: dict[str, list[str]] | None = finding_kinds(found)
     else:
-        from core.inventory import build_inventory
+        from portscope.core.inventory import build_inventory
 
         snap = load_snapshot(args, scope="nat")
         inv, found, kinds = build_inventory(snap, catches=False), {}, None
     bindings = filter_bindings(inv.bindings, container=args.container, port=args.port, proto=args.proto)
     _warn(snap.warnings)
     if args.json and not sys.stdout.isatty():
-        from cli.list_json_text import write_list_json
+        from portscope.cli.list_json_text import write_list_json
 
         write_list_json(sys.stdout, snap, inv, bindings, kinds)
     elif args.json:
-        from cli.render_json import list_json
+        from portscope.cli.render_json import list_json
 
         _dump(list_json(snap, inv, bindings, kinds))
     else:
-        from cli.console import make_console
-        from cli.render_table import print_bindings
-        from core.binding_findings import worst
+        from portscope.cli.console import make_console
+        from portscope.cli.render_table import print_bindings
+        from portscope.core.binding_findings import worst
 
         marks = {bid: worst(fs) for bid, fs in found.items()} if args.findings else None
         print_bindings(bindings, make_console(), marks, wide=args.wide)  # type: ignore[arg-type]
@@ -183,26 +183,26 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_conflicts(args: argparse.Namespace) -> int:
-    from core.diagnose.run import diagnose
-    from core.inventory import build_inventory
+    from portscope.core.diagnose.run import diagnose
+    from portscope.core.inventory import build_inventory
 
     snap = load_snapshot(args)
     findings = diagnose(snap, build_inventory(snap))
     _warn(snap.warnings)
     if args.json:
-        from cli.render_json import conflicts_json
+        from portscope.cli.render_json import conflicts_json
 
         _dump(conflicts_json(snap, findings))
     else:
-        from cli.console import make_console
-        from cli.render_table import print_findings
+        from portscope.cli.console import make_console
+        from portscope.cli.render_table import print_findings
 
         print_findings(findings, make_console())
     return 1 if any(f.severity == "error" for f in findings) else 0
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
-    from core.snapshot import snapshot_to_dict, write_capture
+    from portscope.core.snapshot import snapshot_to_dict, write_capture
 
     snap = load_snapshot(args)
     _warn(snap.warnings)
@@ -244,6 +244,6 @@ def add_tui_command(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
-    from tui.app import run_app  # lazy: no other command pays for Textual
+    from portscope.tui.app import run_app  # lazy: no other command pays for Textual
 
     return run_app(snapshot=args.snapshot, refresh=args.refresh)

@@ -12,7 +12,7 @@ import re
 import sys
 from typing import TYPE_CHECKING
 
-from core.printable import printable
+from portscope.core.printable import printable
 
 if TYPE_CHECKING:
     from typing import Any
@@ -108,7 +108,7 @@ def _print_batches(outcome: Any) -> None:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from core.publish.ops import publish
+    from portscope.core.publish.ops import publish
 
     change = publish(
         args.container, args.spec, dry_run=args.dry_run, force=args.force, reason=args.reason, backend=args.backend
@@ -117,28 +117,28 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_unpublish(args: argparse.Namespace) -> int:
-    from core.publish.ops import unpublish
+    from portscope.core.publish.ops import unpublish
 
     change = unpublish(args.binding, dry_run=args.dry_run, backend=args.backend)
     return _print_change("unpublished", change, args.dry_run)
 
 
 def cmd_block(args: argparse.Namespace) -> int:
-    from core.publish.ops import block
+    from portscope.core.publish.ops import block
 
     change = block(args.binding, dry_run=args.dry_run, reason=args.reason, backend=args.backend)
     return _print_change("blocked", change, args.dry_run)
 
 
 def cmd_unblock(args: argparse.Namespace) -> int:
-    from core.publish.ops import unblock
+    from portscope.core.publish.ops import unblock
 
     change = unblock(args.binding, dry_run=args.dry_run, backend=args.backend)
     return _print_change("unblocked", change, args.dry_run)
 
 
 def _converge(action: str, args: argparse.Namespace) -> int:
-    from core.publish.maintain import converge
+    from portscope.core.publish.maintain import converge
 
     report = converge(action, dry_run=args.dry_run, backend=args.backend)
     _print_report(report)
@@ -168,7 +168,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from core.publish.maintain import status
+    from portscope.core.publish.maintain import status
 
     report = status(backend=args.backend)
     placed = {p.binding.id: p.target_ip for p in report.placement.placed}
@@ -195,7 +195,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from core.publish.watch import watch
+    from portscope.core.publish.watch import watch
 
     def show(result: Any) -> None:
         if isinstance(result, Exception):

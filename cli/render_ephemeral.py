@@ -6,9 +6,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from core.ephemeral import EphemeralReport
-from core.ephemeral_uses import RangeUse
-from core.printable import printable
+from portscope.core.ephemeral import EphemeralReport
+from portscope.core.ephemeral_uses import RangeUse
+from portscope.core.printable import printable
 
 _ORDER = {"docker": 0, "published": 1, "listener": 2, "outbound": 3}
 _STYLE = {"docker": "cyan", "published": "yellow", "listener": "", "outbound": "dim"}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core.findings import Finding
-from core.inventory import Inventory
-from core.model import Binding, Rule, Snapshot, Socket
-from core.record import asdict
+from portscope.core.findings import Finding
+from portscope.core.inventory import Inventory
+from portscope.core.model import Binding, Rule, Snapshot, Socket
+from portscope.core.record import asdict
 
 if TYPE_CHECKING:
     from typing import Any

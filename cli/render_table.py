@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from core.findings import Finding
-from core.model import Binding, bracket, port_text
-from core.printable import printable
+from portscope.core.findings import Finding
+from portscope.core.model import Binding, bracket, port_text
+from portscope.core.printable import printable
 
 
 def _text(text: object, style: str = "") -> Text:

@@ -6,8 +6,8 @@ import argparse
 import datetime as dt
 import socket
 
-from core.errors import SnapshotError
-from core.model import BackendStatus, HostFacts, Snapshot
+from portscope.core.errors import SnapshotError
+from portscope.core.model import BackendStatus, HostFacts, Snapshot
 
 
 def add_source_options(parser: argparse.ArgumentParser) -> None:
@@ -25,13 +25,13 @@ def load_snapshot(args: argparse.Namespace, scope: str = "all") -> Snapshot:
 
     `scope="nat"` reads native nftables tables only as far as bindings need (for `list`)."""
     if args.snapshot:
-        from core.snapshot import read_capture
+        from portscope.core.snapshot import read_capture
 
         snap = read_capture(args.snapshot)
     elif args.rules:
         snap = _empty_snapshot()
     else:
-        from core.live import read_live
+        from portscope.core.live import read_live
 
         snap = read_live(scope=scope)
     if args.rules:
@@ -47,7 +47,7 @@ def _empty_snapshot() -> Snapshot:
 
 def _replace_rules(snap: Snapshot, paths: list[str], nat_only: bool = False) -> None:
     """The dumps' rules replace the snapshot's; `nat_only`: only what bindings come from is kept."""
-    from core.rules.formats import load_dump, parse_source  # only for --rules
+    from portscope.core.rules.formats import load_dump, parse_source  # only for --rules
 
     sources, tables, skipped = [], [], [0]
     for path in paths:

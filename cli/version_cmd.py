@@ -86,7 +86,7 @@ def collect(proc: str = "/proc", docker_host: str | None = None) -> dict[str, An
 
 def engine_version(docker_host: str | None = None, timeout: float = _ENGINE_TIMEOUT) -> dict[str, Any]:
     """One `GET /version`: reachable, endpoint, name, version, api_version, min_api_version; or a reason."""
-    from core.containers import DEFAULT_DOCKER_HOST, engine_name_version
+    from portscope.core.containers import DEFAULT_DOCKER_HOST, engine_name_version
 
     endpoint = docker_host or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
     if endpoint.startswith("/"):
@@ -100,7 +100,7 @@ def engine_version(docker_host: str | None = None, timeout: float = _ENGINE_TIME
         with docker.APIClient(base_url=endpoint, version="1.24", timeout=timeout) as client:
             data = client.version(api_version=False)
     except Exception as err:  # the SDK wraps transport errors loosely; any failure is "not reachable"
-        from core.printable import printable
+        from portscope.core.printable import printable
 
         reason = printable(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
         return {"reachable": False, "endpoint": endpoint, "reason": reason}
@@ -118,7 +118,7 @@ def engine_version(docker_host: str | None = None, timeout: float = _ENGINE_TIME
 def tool_versions() -> dict[str, Any]:
     """`iptables --version` and `nft --version` (first line, or null when missing/failing), run at once with
     `nft list chains` (kept under "_chains" for `backends_in_use`)."""
-    from core.tools import run_all, which
+    from portscope.core.tools import run_all, which
 
     found = {name: which(name) for name in ("iptables", "nft")}
     commands = {name: [path, "--version"] for name, path in found.items() if path}
@@ -136,8 +136,8 @@ def tool_versions() -> dict[str, Any]:
 
 def backends_in_use(proc: str, chains: Any) -> list[dict[str, Any]]:
     """Which firewall backends hold tables: [{"backend", "tables" | null, "reason"?}] (tables null: unknown)."""
-    from core.rules.native_nat import parse_chain_listing
-    from core.rules.prefetch import legacy_tables
+    from portscope.core.rules.native_nat import parse_chain_listing
+    from portscope.core.rules.prefetch import legacy_tables
 
     legacy: list[str] | None = []
     for family, names in (("ip", "ip_tables_names"), ("ip6", "ip6_tables_names")):
@@ -170,7 +170,7 @@ def backends_in_use(proc: str, chains: Any) -> list[dict[str, Any]]:
 
 def format_text(doc: dict[str, Any]) -> str:
     """The document as aligned `name: value` lines for a person."""
-    from core.printable import printable
+    from portscope.core.printable import printable
 
     engine = doc["engine"]
     if engine.get("reachable"):

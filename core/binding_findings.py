@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from core.findings import SEVERITY_ORDER, Finding
+from portscope.core.findings import SEVERITY_ORDER, Finding
 
 
 def findings_by_binding(findings: Iterable[Finding]) -> dict[str, list[Finding]]:

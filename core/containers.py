@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from core.model import Container, ContainerNetwork, EngineInfo, PortMapping
+from portscope.core.model import Container, ContainerNetwork, EngineInfo, PortMapping
 
 if TYPE_CHECKING:
     from typing import Any

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from core.model import ProxyArgs
+from portscope.core.model import ProxyArgs
 
 PROXY_NAME = "docker-proxy"
 PROTOCOLS = frozenset({"tcp", "udp", "sctp"})

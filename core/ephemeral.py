@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from core.model import Binding, Container, PortRange, Snapshot
+from portscope.core.model import Binding, Container, PortRange, Snapshot
 
 
 @dataclass(slots=True)

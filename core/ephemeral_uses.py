@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.ephemeral import EphemeralReport
-from core.model import Snapshot
+from portscope.core.ephemeral import EphemeralReport
+from portscope.core.model import Snapshot
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.model import Rule, Socket
-from core.record import Literal, field, record
+from portscope.core.model import Rule, Socket
+from portscope.core.record import Literal, field, record
 
 Severity = Literal["error", "warning", "info"]
 SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}

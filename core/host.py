@@ -8,7 +8,7 @@ import socket
 
 import psutil
 
-from core.model import HostFacts, PortRange
+from portscope.core.model import HostFacts, PortRange
 
 PORT_RANGE_FILE = "sys/net/ipv4/ip_local_port_range"
 RESERVED_PORTS_FILE = "sys/net/ipv4/ip_local_reserved_ports"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from core.join import join
-from core.model import Binding, Snapshot, UnreachableDnat
-from core.record import field, record
-from core.resolve import Shadow, resolve
+from portscope.core.join import join
+from portscope.core.model import Binding, Snapshot, UnreachableDnat
+from portscope.core.record import field, record
+from portscope.core.resolve import Shadow, resolve
 
 
 @record

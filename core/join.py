@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from core.model import Binding, Container, Family, Owner, PortMapping, Socket
+from portscope.core.model import Binding, Container, Family, Owner, PortMapping, Socket
 
 _ANY = {"ipv4": "0.0.0.0", "ipv6": "::"}
 

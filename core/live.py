@@ -7,11 +7,11 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from core.containers import read_containers
-from core.host import read_host_facts
-from core.model import Snapshot
-from core.rules.live import read_rules
-from core.sockets import read_endpoints
+from portscope.core.containers import read_containers
+from portscope.core.host import read_host_facts
+from portscope.core.model import Snapshot
+from portscope.core.rules.live import read_rules
+from portscope.core.sockets import read_endpoints
 
 if TYPE_CHECKING:
     from typing import Any

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core.record import Literal, field, record
+from portscope.core.record import Literal, field, record
 
 if TYPE_CHECKING:
-    from core.reach.describe import Reach
+    from portscope.core.reach.describe import Reach
 
 Family = Literal["ipv4", "ipv6"]
 #: Table families: iptables tables are ipv4/ipv6; a native nft table may be "inet" (both).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 
-from core.model import Owner, Rule
+from portscope.core.model import Owner, Rule
 
 #: portscope's own chains and nft table carry this prefix / name.
 PORTSCOPE_PREFIX = "PORTSCOPE"

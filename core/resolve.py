@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from core.model import Binding, Owner, PortRange, Rule, Table, UnreachableDnat
-from core.owners import owner_of_chain, owner_of_path
-from core.reach.describe import Reach, addresses_text, host_ip
-from core.reach.firstmatch import ENTRY_HOOKS, NAT_VERDICTS, DnatReach, FirstMatch, post_order
-from core.reach.matches import Space, build_space
-from core.reach.space import DADDR, DPORT, PROTO, PacketSet, intersect, subtract_sets
-from core.reach.winners import Winners, WinnerSearch
+from portscope.core.model import Binding, Owner, PortRange, Rule, Table, UnreachableDnat
+from portscope.core.owners import owner_of_chain, owner_of_path
+from portscope.core.reach.describe import Reach, addresses_text, host_ip
+from portscope.core.reach.firstmatch import ENTRY_HOOKS, NAT_VERDICTS, DnatReach, FirstMatch, post_order
+from portscope.core.reach.matches import Space, build_space
+from portscope.core.reach.space import DADDR, DPORT, PROTO, PacketSet, intersect, subtract_sets
+from portscope.core.reach.winners import Winners, WinnerSearch
 
 _LOOPBACK: dict[str, str] = {"ipv4": "127.0.0.1", "ipv6": "::1"}
 _ANY: dict[str, str] = {"ipv4": "0.0.0.0", "ipv6": "::"}

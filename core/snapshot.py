@@ -9,12 +9,12 @@ import stat
 import tempfile
 from typing import Any
 
-from core import snapshot_schema as schema
-from core.errors import ParseError, SnapshotError
-from core.model import EngineInfo, Snapshot
-from core.record import asdict
-from core.rules.formats import parse_source
-from core.snapshot_schema import FieldError
+from portscope.core import snapshot_schema as schema
+from portscope.core.errors import ParseError, SnapshotError
+from portscope.core.model import EngineInfo, Snapshot
+from portscope.core.record import asdict
+from portscope.core.rules.formats import parse_source
+from portscope.core.snapshot_schema import FieldError
 
 SCHEMA = "portscope.capture/1"
 

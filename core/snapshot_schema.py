@@ -10,7 +10,7 @@ import ipaddress
 from collections.abc import Callable
 from typing import Any
 
-from core.model import (
+from portscope.core.model import (
     BackendStatus,
     Connection,
     Container,

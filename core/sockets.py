@@ -11,9 +11,9 @@ import socket as _socket
 
 import psutil
 
-from core.docker_proxy import parse_proxy_cmdline
-from core.errors import PortscopeError
-from core.model import Connection, Family, ProxyArgs, Socket
+from portscope.core.docker_proxy import parse_proxy_cmdline
+from portscope.core.errors import PortscopeError
+from portscope.core.model import Connection, Family, ProxyArgs, Socket
 
 _FAMILIES: dict[int, Family] = {_socket.AF_INET: "ipv4", _socket.AF_INET6: "ipv6"}
 _PROTOCOLS: dict[int, str] = {_socket.SOCK_STREAM: "tcp", _socket.SOCK_DGRAM: "udp"}

@@ -7,7 +7,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterable, Sequence
 
-from core.record import record
+from portscope.core.record import record
 
 #: Where system tools live; a non-root user's PATH often lacks the sbin directories.
 _SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/local/sbin"])

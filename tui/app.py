@@ -24,15 +24,15 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from core.errors import PortscopeError
-from core.model import Snapshot
-from core.printable import printable
-from core.publish.model import StoredBinding
-from tui.commands import PortscopeCommands
-from tui.data import TITLES, Model, build_model, release
-from tui.header import banner_lines, header_parts
-from tui.keymap import help_sections
-from tui.publish_support import (
+from portscope.core.errors import PortscopeError
+from portscope.core.model import Snapshot
+from portscope.core.printable import printable
+from portscope.core.publish.model import StoredBinding
+from portscope.tui.commands import PortscopeCommands
+from portscope.tui.data import TITLES, Model, build_model, release
+from portscope.tui.header import banner_lines, header_parts
+from portscope.tui.keymap import help_sections
+from portscope.tui.publish_support import (
     Applier,
     PublishRequest,
     change_refusal,
@@ -40,24 +40,24 @@ from tui.publish_support import (
     read_stored,
     running,
 )
-from tui.publish_support import apply_change as core_apply
-from tui.publish_support import preview_change as core_preview
-from tui.screens.confirm_change import ConfirmChange
-from tui.screens.detail import DetailScreen
-from tui.screens.help import HelpScreen
-from tui.screens.publish_form import PublishForm
-from tui.widgets.banner import Banner
-from tui.widgets.conflicts_view import ConflictsView
-from tui.widgets.containers_view import ContainersView
-from tui.widgets.detail_pane import DetailPane
-from tui.widgets.ephemeral_view import EphemeralView
-from tui.widgets.filter_bar import FilterBar
-from tui.widgets.keyed_table import KeyedTable
-from tui.widgets.listeners_view import ListenersView
-from tui.widgets.ports_view import PortsView
-from tui.widgets.rules_view import RulesView
-from tui.widgets.status_line import StatusLine
-from tui.widgets.table_view import TableView
+from portscope.tui.publish_support import apply_change as core_apply
+from portscope.tui.publish_support import preview_change as core_preview
+from portscope.tui.screens.confirm_change import ConfirmChange
+from portscope.tui.screens.detail import DetailScreen
+from portscope.tui.screens.help import HelpScreen
+from portscope.tui.screens.publish_form import PublishForm
+from portscope.tui.widgets.banner import Banner
+from portscope.tui.widgets.conflicts_view import ConflictsView
+from portscope.tui.widgets.containers_view import ContainersView
+from portscope.tui.widgets.detail_pane import DetailPane
+from portscope.tui.widgets.ephemeral_view import EphemeralView
+from portscope.tui.widgets.filter_bar import FilterBar
+from portscope.tui.widgets.keyed_table import KeyedTable
+from portscope.tui.widgets.listeners_view import ListenersView
+from portscope.tui.widgets.ports_view import PortsView
+from portscope.tui.widgets.rules_view import RulesView
+from portscope.tui.widgets.status_line import StatusLine
+from portscope.tui.widgets.table_view import TableView
 
 VIEW_CLASSES: tuple[type[TableView], ...] = (
     PortsView,
@@ -518,12 +518,12 @@ class PortscopeApp(App[None]):
 def run_app(snapshot: str | None = None, refresh: float | None = None) -> int:
     """Run the TUI on the live host, or read-only on a capture file. Returns an exit status."""
     if snapshot is not None:
-        from core.snapshot import read_capture
+        from portscope.core.snapshot import read_capture
 
         load: Callable[[], Snapshot] = partial(read_capture, snapshot)
         interval = 0.0 if refresh is None else refresh
     else:
-        from core.live import read_live
+        from portscope.core.live import read_live
 
         load = read_live
         interval = 5.0 if refresh is None else refresh

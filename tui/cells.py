@@ -12,8 +12,8 @@ from rich.measure import Measurement
 from rich.segment import Segment
 from rich.style import Style
 
-from core.findings import SEVERITY_ORDER
-from core.printable import printable
+from portscope.core.findings import SEVERITY_ORDER
+from portscope.core.printable import printable
 
 SEVERITY_MARK: dict[str, tuple[str, str]] = {
     "error": ("✖", "bold red"),

@@ -7,7 +7,7 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from tui.data import TITLES, VIEWS
+from portscope.tui.data import TITLES, VIEWS
 
 
 class PortscopeCommands(Provider):

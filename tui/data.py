@@ -11,13 +11,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from core.diagnose.run import diagnose
-from core.ephemeral import EphemeralReport, ephemeral_report
-from core.ephemeral_uses import RangeUse, range_uses
-from core.findings import SEVERITY_ORDER, Finding
-from core.inventory import Inventory, build_inventory
-from core.model import Binding, Container, PortMapping, Rule, Snapshot, Socket, bracket, port_text
-from tui.cells import SEVERITY_MARK, Cell, Column, Row, clip, column_widths, mark_cell
+from portscope.core.diagnose.run import diagnose
+from portscope.core.ephemeral import EphemeralReport, ephemeral_report
+from portscope.core.ephemeral_uses import RangeUse, range_uses
+from portscope.core.findings import SEVERITY_ORDER, Finding
+from portscope.core.inventory import Inventory, build_inventory
+from portscope.core.model import Binding, Container, PortMapping, Rule, Snapshot, Socket, bracket, port_text
+from portscope.tui.cells import SEVERITY_MARK, Cell, Column, Row, clip, column_widths, mark_cell
 
 VIEWS: tuple[str, ...] = ("ports", "containers", "conflicts", "ephemeral", "listeners", "rules")
 TITLES: dict[str, str] = {

@@ -6,11 +6,11 @@ from collections.abc import Callable, Iterable
 
 from rich.text import Text
 
-from core.findings import Finding
-from core.model import Binding, Container, Rule, Socket, bracket
-from core.printable import printable
-from tui.cells import SEVERITY_MARK
-from tui.data import (
+from portscope.core.findings import Finding
+from portscope.core.model import Binding, Container, Rule, Socket, bracket
+from portscope.core.printable import printable
+from portscope.tui.cells import SEVERITY_MARK
+from portscope.tui.data import (
     Model,
     host_text,
     mapping_text,

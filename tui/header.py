@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.model import Snapshot
+from portscope.core.model import Snapshot
 
 
 def taken_at_text(snap: Snapshot) -> str:

@@ -8,11 +8,11 @@ from textual.app import App
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from tui.screens.detail import DetailScreen
-from tui.screens.help import Sections
-from tui.widgets.filter_bar import FilterBar
-from tui.widgets.keyed_table import KeyedTable
-from tui.widgets.table_view import TableView
+from portscope.tui.screens.detail import DetailScreen
+from portscope.tui.screens.help import Sections
+from portscope.tui.widgets.filter_bar import FilterBar
+from portscope.tui.widgets.keyed_table import KeyedTable
+from portscope.tui.widgets.table_view import TableView
 
 MOUSE = [
     ("click a tab", "Switch view", "Or press 1-6"),
@@ -41,7 +41,7 @@ def _rows(app: App, bindings: Iterable[Binding]) -> list[tuple[str, str, str]]:
 
 def help_sections(app: App) -> Sections:
     """(title, rows) for the help screen: global keys, table keys, each view's keys, filter, detail, mouse."""
-    from tui.app import VIEW_CLASSES
+    from portscope.tui.app import VIEW_CLASSES
 
     everywhere = _rows(app, Binding.make_bindings(type(app).BINDINGS))
     everywhere.append((app.get_key_display(Binding(app.COMMAND_PALETTE_BINDING, "")), "Command palette",

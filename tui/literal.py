@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from core.printable import printable
+from portscope.core.printable import printable
 
 
 def literal(text: object, style: str = "") -> Text:

@@ -17,18 +17,18 @@ from typing import TYPE_CHECKING, Literal
 
 from rich.text import Text
 
-from core.errors import PortscopeError
-from core.model import Binding, Container, HostFacts, Snapshot, bracket, port_text
-from core.printable import printable
-from core.publish.errors import InputError
-from core.publish.model import StoredBinding, binding_id
-from core.publish.spec import PortSpec, parse_port_spec
-from core.publish.targets import container_target
-from core.publish.validate import PROTOCOLS, check_container_ref, check_reason, parse_port, parse_protocol
-from tui.data import ip_key
+from portscope.core.errors import PortscopeError
+from portscope.core.model import Binding, Container, HostFacts, Snapshot, bracket, port_text
+from portscope.core.printable import printable
+from portscope.core.publish.errors import InputError
+from portscope.core.publish.model import StoredBinding, binding_id
+from portscope.core.publish.spec import PortSpec, parse_port_spec
+from portscope.core.publish.targets import container_target
+from portscope.core.publish.validate import PROTOCOLS, check_container_ref, check_reason, parse_port, parse_protocol
+from portscope.tui.data import ip_key
 
 if TYPE_CHECKING:
-    from core.publish.ops import Change
+    from portscope.core.publish.ops import Change
 
 ALL_ADDRESSES = "0.0.0.0"
 ALL_LABEL = "all addresses (0.0.0.0)"
@@ -93,7 +93,7 @@ Applier = Callable[[ChangeRequest], "Change"]
 
 def run_change(request: ChangeRequest, *, dry_run: bool) -> Change:
     """The `core.publish.ops` call for `request` (as `portscope publish|unpublish|block|unblock` make it)."""
-    from core.publish import ops
+    from portscope.core.publish import ops
 
     if isinstance(request, PublishRequest):
         return ops.publish(request.container, request.spec_text, dry_run=dry_run, reason=request.reason)
@@ -116,7 +116,7 @@ def preview_change(request: ChangeRequest) -> Change:
 
 def read_stored() -> list[StoredBinding]:
     """portscope's stored publishes and blocks (core's state file; empty when there is none yet)."""
-    from core.publish import state
+    from portscope.core.publish import state
 
     return state.load(state.state_dir()).bindings
 
@@ -223,7 +223,7 @@ def check_host_address(text: str, host: HostFacts) -> str:
     Core keeps this check in `ops._host_ip(spec, world)`, which only reads `world.snap.host.addresses`;
     this thin adapter hands it just that, so the message is core's own.
     """
-    from core.publish import ops
+    from portscope.core.publish import ops
 
     world = SimpleNamespace(snap=SimpleNamespace(host=host))
     return ops._host_ip(PortSpec(container_port=1, host_ip=text), world)  # type: ignore[arg-type]

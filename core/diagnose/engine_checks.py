@@ -7,10 +7,10 @@ import shlex
 from collections import defaultdict
 from collections.abc import Iterable
 
-from core.diagnose.listener_checks import _running_ips
-from core.diagnose.rule_checks import delete_command
-from core.findings import Finding
-from core.model import Binding, Container, HostFacts, Snapshot, Socket, Table
+from portscope.core.diagnose.listener_checks import _running_ips
+from portscope.core.diagnose.rule_checks import delete_command
+from portscope.core.findings import Finding
+from portscope.core.model import Binding, Container, HostFacts, Snapshot, Socket, Table
 
 #: Interface names of container bridges: a DNAT into their subnets targets a container.
 BRIDGE_PREFIXES = ("docker", "br-", "podman", "cni", "cbr", "nerdctl")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from core.diagnose.engine_checks import BRIDGE_PREFIXES
-from core.diagnose.listener_checks import ENGINE_PROCESSES
-from core.findings import Finding
-from core.model import Binding, Chain, Container, HostFacts, PortRange, Rule, Socket, Table, bracket
+from portscope.core.diagnose.engine_checks import BRIDGE_PREFIXES
+from portscope.core.diagnose.listener_checks import ENGINE_PROCESSES
+from portscope.core.findings import Finding
+from portscope.core.model import Binding, Chain, Container, HostFacts, PortRange, Rule, Socket, Table, bracket
 
 _WILDCARD = frozenset({"0.0.0.0", "::"})
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

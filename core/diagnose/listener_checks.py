@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from core.findings import Finding
-from core.model import Binding, Container, Socket
+from portscope.core.findings import Finding
+from portscope.core.model import Binding, Container, Socket
 
 #: Processes that hold a published port on the binding's behalf (not a conflict).
 ENGINE_PROCESSES = frozenset(

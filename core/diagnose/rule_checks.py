@@ -7,12 +7,12 @@ import shlex
 from collections import defaultdict
 from collections.abc import Iterable
 
-from core.findings import Finding
-from core.model import Rule, Table
-from core.reach.describe import difference_text, ports_text
-from core.reach.firstmatch import post_order
-from core.reach.space import DPORT
-from core.resolve import Shadow
+from portscope.core.findings import Finding
+from portscope.core.model import Rule, Table
+from portscope.core.reach.describe import difference_text, ports_text
+from portscope.core.reach.firstmatch import post_order
+from portscope.core.reach.space import DPORT
+from portscope.core.resolve import Shadow
 
 
 def _where(r: Rule) -> str:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from core.diagnose import engine_checks, host_checks, listener_checks, rule_checks
-from core.findings import Finding
-from core.inventory import Inventory
-from core.model import Snapshot
+from portscope.core.diagnose import engine_checks, host_checks, listener_checks, rule_checks
+from portscope.core.findings import Finding
+from portscope.core.inventory import Inventory
+from portscope.core.model import Snapshot
 
 
 def diagnose(snap: Snapshot, inv: Inventory) -> list[Finding]:

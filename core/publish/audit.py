@@ -11,7 +11,7 @@ import os
 import pwd
 from collections.abc import Sequence
 
-from core.publish.trusted import open_dir, open_file
+from portscope.core.publish.trusted import open_dir, open_file
 
 
 def who() -> str:

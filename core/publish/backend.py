@@ -18,9 +18,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from core.model import Family
-from core.publish.errors import InputError, UnsupportedError
-from core.tools import run_all, which
+from portscope.core.model import Family
+from portscope.core.publish.errors import InputError, UnsupportedError
+from portscope.core.tools import run_all, which
 
 BackendName = Literal["iptables-nft", "iptables-legacy", "nftables"]
 BACKENDS: tuple[BackendName, ...] = ("iptables-nft", "iptables-legacy", "nftables")

@@ -17,13 +17,13 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from core.errors import ToolError
-from core.model import Family
-from core.publish.backend import Backend
-from core.publish.errors import RuleRefusedError, UnsupportedError
-from core.publish.nft_tables import drop_if_empty
-from core.publish.owned import Owned, claim, taken_names
-from core.publish.saved import TABLE_ORDER, OurView, TableView, jump_target, ours_only, parse_save, same
+from portscope.core.errors import ToolError
+from portscope.core.model import Family
+from portscope.core.publish.backend import Backend
+from portscope.core.publish.errors import RuleRefusedError, UnsupportedError
+from portscope.core.publish.nft_tables import drop_if_empty
+from portscope.core.publish.owned import Owned, claim, taken_names
+from portscope.core.publish.saved import TABLE_ORDER, OurView, TableView, jump_target, ours_only, parse_save, same
 
 FAMILIES: tuple[Family, ...] = ("ipv4", "ipv6")
 

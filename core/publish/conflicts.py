@@ -6,9 +6,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from core.findings import Finding
-from core.model import Binding, Container, Socket, bracket
-from core.publish.model import StoredBinding
+from portscope.core.findings import Finding
+from portscope.core.model import Binding, Container, Socket, bracket
+from portscope.core.publish.model import StoredBinding
 
 #: Findings whose `port` is a host port (family-mismatch names a container port).
 _HOST_PORT_KINDS = frozenset(

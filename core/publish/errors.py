@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import PortscopeError, ToolError
+from portscope.core.errors import PortscopeError, ToolError
 
 
 class InputError(PortscopeError):

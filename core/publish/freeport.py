@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from core.model import Binding, Container, PortRange, Socket
-from core.publish.errors import ConflictError
-from core.publish.model import StoredBinding
+from portscope.core.model import Binding, Container, PortRange, Socket
+from portscope.core.publish.errors import ConflictError
+from portscope.core.publish.model import StoredBinding
 
 DEFAULT_RANGE = PortRange(32768, 60999)
 

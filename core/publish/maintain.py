@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.publish import audit, state
-from core.publish.commit import Outcome
-from core.publish.errors import RuleRefusedError
-from core.publish.model import StoredBinding
-from core.publish.ops import localnet_sync
-from core.publish.placement import Placement, place_all
-from core.publish.world import read_world, require_root
+from portscope.core.publish import audit, state
+from portscope.core.publish.commit import Outcome
+from portscope.core.publish.errors import RuleRefusedError
+from portscope.core.publish.model import StoredBinding
+from portscope.core.publish.ops import localnet_sync
+from portscope.core.publish.placement import Placement, place_all
+from portscope.core.publish.world import read_world, require_root
 
 
 @dataclass(slots=True)

@@ -7,7 +7,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from core.model import Family, bracket
+from portscope.core.model import Family, bracket
 
 _KEY = re.compile(
     r"chain (?:iptables-nft|iptables-legacy) ipv[46] (?:nat|filter|raw) PORTSCOPE[A-Z-]{0,20}"

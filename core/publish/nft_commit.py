@@ -12,16 +12,16 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from core.errors import ToolError
-from core.model import Family
-from core.publish.commit import FAMILIES, Outcome
-from core.publish.errors import RuleRefusedError, UnsupportedError
-from core.publish.nft_docker import check_forwarding
-from core.publish.nft_render import NFT_FAMILY, TABLE, NftView, render_nft, table_text
-from core.publish.nft_saved import differences, parse_listing, rule_lines
-from core.publish.owned import Owned
-from core.publish.render import Placed
-from core.tools import run_all, which
+from portscope.core.errors import ToolError
+from portscope.core.model import Family
+from portscope.core.publish.commit import FAMILIES, Outcome
+from portscope.core.publish.errors import RuleRefusedError, UnsupportedError
+from portscope.core.publish.nft_docker import check_forwarding
+from portscope.core.publish.nft_render import NFT_FAMILY, TABLE, NftView, render_nft, table_text
+from portscope.core.publish.nft_saved import differences, parse_listing, rule_lines
+from portscope.core.publish.owned import Owned
+from portscope.core.publish.render import Placed
+from portscope.core.tools import run_all, which
 
 #: The key of `inject` (test hook) whose lines are appended to the batch, e.g. a rule the kernel refuses.
 INJECT_KEY = "nft"

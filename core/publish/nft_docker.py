@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from core.publish.errors import UnsupportedError
-from core.publish.nft_render import Mark
-from core.publish.render import Placed
+from portscope.core.publish.errors import UnsupportedError
+from portscope.core.publish.nft_render import Mark
+from portscope.core.publish.render import Placed
 
 FWD_IN = "filter-forward-in__"
 #: What the refusal suggests (a bit unlikely to be used by anything else on the host).

@@ -21,9 +21,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from core.model import Family
-from core.publish.render import Placed
-from core.publish.validate import check_binding_id, check_iface, check_port, check_rule_protocol, rule_address
+from portscope.core.model import Family
+from portscope.core.publish.render import Placed
+from portscope.core.publish.validate import check_binding_id, check_iface, check_port, check_rule_protocol, rule_address
 
 TABLE = "portscope"
 #: nft family keyword per address family.

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.model import Family
-from core.publish.nft_render import NFT_FAMILY, TABLE, NftView
+from portscope.core.model import Family
+from portscope.core.publish.nft_render import NFT_FAMILY, TABLE, NftView
 
 
 def parse_listing(text: str) -> NftView:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import subprocess
 
-from core.model import Family
-from core.tools import which
+from portscope.core.model import Family
+from portscope.core.tools import which
 
 _NFT_FAMILY = {"ipv4": "ip", "ipv6": "ip6"}
 _BASE_CHAINS = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}

@@ -7,18 +7,18 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from core.model import Binding, bracket
-from core.publish import audit, state
-from core.publish.commit import Outcome
-from core.publish.conflicts import check_free
-from core.publish.errors import ConflictError, InputError, RuleRefusedError
-from core.publish.freeport import pick_port, taken_ports
-from core.publish.model import State, StoredBinding, binding_id
-from core.publish.placement import place_all
-from core.publish.spec import BindingRef, PortSpec, parse_binding_ref, parse_port_spec
-from core.publish.targets import Target, bridge_for, container_target, find_container
-from core.publish.validate import check_container_ref, check_reason, check_target_address, parse_address
-from core.publish.world import World, read_world, require_root, set_route_localnet
+from portscope.core.model import Binding, bracket
+from portscope.core.publish import audit, state
+from portscope.core.publish.commit import Outcome
+from portscope.core.publish.conflicts import check_free
+from portscope.core.publish.errors import ConflictError, InputError, RuleRefusedError
+from portscope.core.publish.freeport import pick_port, taken_ports
+from portscope.core.publish.model import State, StoredBinding, binding_id
+from portscope.core.publish.placement import place_all
+from portscope.core.publish.spec import BindingRef, PortSpec, parse_binding_ref, parse_port_spec
+from portscope.core.publish.targets import Target, bridge_for, container_target, find_container
+from portscope.core.publish.validate import check_container_ref, check_reason, check_target_address, parse_address
+from portscope.core.publish.world import World, read_world, require_root, set_route_localnet
 
 _DOTTED = re.compile(r"[0-9]+(?:\.[0-9]+){3}")
 #: Test hook: extra restore lines per table, appended to the IPv4 batch (to make the kernel refuse one).
@@ -267,8 +267,8 @@ def _target(world: World, ref: str, plain_ip: str | None, family: str) -> Target
 
 
 def _inventory(world: World):
-    from core.diagnose.run import diagnose
-    from core.inventory import build_inventory
+    from portscope.core.diagnose.run import diagnose
+    from portscope.core.inventory import build_inventory
 
     inv = build_inventory(world.snap)
     return inv, diagnose(world.snap, inv)

@@ -13,9 +13,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from core.model import Family
-from core.publish.render import OUR_CHAINS
-from core.publish.saved import OurView, TableView, jump_target
+from portscope.core.model import Family
+from portscope.core.publish.render import OUR_CHAINS
+from portscope.core.publish.saved import OurView, TableView, jump_target
 
 _TAGGED = re.compile(r'--comment "?portscope:ps-[0-9a-f]{8}"?(?: |$)')
 _NFT_TAGGED = re.compile(r'comment "portscope:ps-[0-9a-f]{8}"$')

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.model import Container, HostFacts, Snapshot
-from core.publish.model import StoredBinding
-from core.publish.render import Placed
-from core.publish.targets import bridge_for, container_address
+from portscope.core.model import Container, HostFacts, Snapshot
+from portscope.core.publish.model import StoredBinding
+from portscope.core.publish.render import Placed
+from portscope.core.publish.targets import bridge_for, container_address
 
 
 @dataclass(slots=True)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from core.model import Family
-from core.publish.model import StoredBinding
-from core.publish.saved import Jump, OurView, TableView
-from core.publish.validate import check_binding_id, check_iface, check_port, check_rule_protocol, rule_address
+from portscope.core.model import Family
+from portscope.core.publish.model import StoredBinding
+from portscope.core.publish.saved import Jump, OurView, TableView
+from portscope.core.publish.validate import check_binding_id, check_iface, check_port, check_rule_protocol, rule_address
 
 NAT = "PORTSCOPE"
 NAT_OUTPUT = "PORTSCOPE-OUTPUT"  # loopback-only DNATs: jumped from OUTPUT, never from PREROUTING

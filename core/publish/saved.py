@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from core.owners import PORTSCOPE_PREFIX
+from portscope.core.owners import PORTSCOPE_PREFIX
 
 _JUMP = re.compile(r"(?:^| )-[jg] (PORTSCOPE[A-Za-z0-9_-]*)$")
 #: Tables in the order batches write them.

@@ -5,9 +5,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from core.model import bracket
-from core.publish.errors import InputError
-from core.publish.validate import check_binding_id, is_binding_id, parse_address, parse_port, parse_protocol, shown
+from portscope.core.model import bracket
+from portscope.core.publish.errors import InputError
+from portscope.core.publish.validate import (
+    check_binding_id,
+    is_binding_id,
+    parse_address,
+    parse_port,
+    parse_protocol,
+    shown,
+)
 
 _RANGE = re.compile(r"[0-9]+-[0-9]*")
 

@@ -15,9 +15,9 @@ import os
 import secrets
 from collections.abc import Collection, Iterator
 
-from core.publish.model import State
-from core.publish.state_schema import SCHEMA, parse_state
-from core.publish.trusted import StateError, check_entry, open_dir, open_file
+from portscope.core.publish.model import State
+from portscope.core.publish.state_schema import SCHEMA, parse_state
+from portscope.core.publish.trusted import StateError, check_entry, open_dir, open_file
 
 __all__ = ["SCHEMA", "StateError", "ensure_dir", "load", "locked", "save", "state_dir"]
 

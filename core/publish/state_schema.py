@@ -6,9 +6,9 @@ import ipaddress
 import re
 from typing import Any
 
-from core.publish.model import State, StoredBinding
-from core.publish.trusted import StateError
-from core.publish.validate import PROTOCOLS, is_binding_id
+from portscope.core.publish.model import State, StoredBinding
+from portscope.core.publish.trusted import StateError
+from portscope.core.publish.validate import PROTOCOLS, is_binding_id
 
 SCHEMA = "portscope.state/1"
 BACKENDS = ("iptables-nft", "iptables-legacy", "nftables")

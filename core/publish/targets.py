@@ -6,8 +6,8 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from core.model import Container, Family, HostFacts
-from core.publish.errors import InputError
+from portscope.core.model import Container, Family, HostFacts
+from portscope.core.publish.errors import InputError
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import errno
 import os
 import stat
 
-from core.publish.errors import InputError
+from portscope.core.publish.errors import InputError
 
 _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from core.publish.errors import InputError
+from portscope.core.publish.errors import InputError
 
 PROTOCOLS = ("tcp", "udp", "sctp")
 _ID_RE = re.compile(r"ps-[0-9a-f]{8}")

@@ -8,8 +8,8 @@ import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from core.errors import EngineError, PortscopeError
-from core.publish.world import require_root
+from portscope.core.errors import EngineError, PortscopeError
+from portscope.core.publish.world import require_root
 
 EVENTS = ("start", "restart", "die", "destroy")
 
@@ -91,8 +91,8 @@ def watch(
 
 def _state_keeping_reconcile(docker_host: str | None, backend: str) -> Callable[[], Any]:
     """`reconcile` that requires the state once one existed (at the start, or saved by a reconcile)."""
-    from core.publish import state
-    from core.publish.maintain import converge
+    from portscope.core.publish import state
+    from portscope.core.publish.maintain import converge
 
     seen = os.path.lexists(os.path.join(state.state_dir(), state.STATE))
 
@@ -121,7 +121,7 @@ def _report(callback: Callable[[Any], None] | None, result: Any) -> None:
 def _client(docker_host: str | None) -> Any:
     import docker
 
-    from core.containers import DEFAULT_DOCKER_HOST
+    from portscope.core.containers import DEFAULT_DOCKER_HOST
 
     endpoint = docker_host or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
     try:

@@ -10,15 +10,15 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from core.errors import EngineError, NotRootError, PortscopeError
-from core.model import Family, Snapshot
-from core.publish.backend import Backend, resolve_backend
-from core.publish.commit import FAMILIES, Outcome, commit, read_views
-from core.publish.model import State
-from core.publish.owned import Owned, claim
-from core.publish.render import Placed, render
-from core.publish.saved import OurView, differences
-from core.publish.validate import check_iface
+from portscope.core.errors import EngineError, NotRootError, PortscopeError
+from portscope.core.model import Family, Snapshot
+from portscope.core.publish.backend import Backend, resolve_backend
+from portscope.core.publish.commit import FAMILIES, Outcome, commit, read_views
+from portscope.core.publish.model import State
+from portscope.core.publish.owned import Owned, claim
+from portscope.core.publish.render import Placed, render
+from portscope.core.publish.saved import OurView, differences
+from portscope.core.publish.validate import check_iface
 
 
 @dataclass(slots=True)
@@ -41,7 +41,7 @@ class World:
     ) -> Outcome:
         """Write our rules for `placed` on this backend (one atomic change); RuleRefusedError changes nothing."""
         if self.backend.native:
-            from core.publish.nft_commit import commit_nft
+            from portscope.core.publish.nft_commit import commit_nft
 
             outcome = commit_nft(placed, inject, dry_run, self.owned)
         else:
@@ -53,7 +53,7 @@ class World:
     def drift(self, placed: list[Placed]) -> list[str]:
         """Every difference between the rules `placed` needs and the kernel's (nothing is changed)."""
         if self.backend.native:
-            from core.publish.nft_commit import drift_nft
+            from portscope.core.publish.nft_commit import drift_nft
 
             return drift_nft(placed, self.owned)
         wanted = self.wanted(placed)
@@ -83,7 +83,7 @@ def require_root(command: str) -> None:
 
 def read_world(docker_host: str | None = None, backend: str = "auto", current: State | None = None) -> World:
     """Backend (`backend` is the --backend choice; `current` the stored state) and a live snapshot."""
-    from core.live import read_live
+    from portscope.core.live import read_live
 
     stored = current.backend if current is not None and current.bindings else None
     chosen = resolve_backend(backend, stored)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from core.model import Rule
-from core.reach.matches import FAMILY_RANGES, Space
-from core.reach.space import (
+from portscope.core.model import Rule
+from portscope.core.reach.matches import FAMILY_RANGES, Space
+from portscope.core.reach.space import (
     DADDR,
     DPORT,
     IIF,

@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from core.model import Chain, Rule, Table
-from core.reach.matches import Space
-from core.reach.space import (
+from portscope.core.model import Chain, Rule, Table
+from portscope.core.reach.matches import Space
+from portscope.core.reach.space import (
     MAX_BOXES,
     Box,
     PacketSet,

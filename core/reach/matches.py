@@ -10,8 +10,8 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from core.model import AddrMatch, IfaceMatch, Matches, Rule
-from core.reach.space import (
+from portscope.core.model import AddrMatch, IfaceMatch, Matches, Rule
+from portscope.core.reach.space import (
     ADDRESS_END,
     PORT_END,
     V6_BASE,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.model import Chain, Rule, Table
-from core.reach.firstmatch import NAT_VERDICTS, STOPPING, FirstMatch, post_order
-from core.reach.space import PacketSet, intersect, subtract, subtract_sets
+from portscope.core.model import Chain, Rule, Table
+from portscope.core.reach.firstmatch import NAT_VERDICTS, STOPPING, FirstMatch, post_order
+from portscope.core.reach.space import PacketSet, intersect, subtract, subtract_sets
 
 #: How deep the search follows jumps to name rules (naming only: the reach itself has no such limit).
 MAX_DEPTH = 64

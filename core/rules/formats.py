@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.model import Family, RuleSource, Table
-from core.rules.iptables_text import parse_iptables_text
+from portscope.core.model import Family, RuleSource, Table
+from portscope.core.rules.iptables_text import parse_iptables_text
 
 
 def detect_format(text: str) -> str:
@@ -26,11 +26,11 @@ def parse_source(source: RuleSource, skipped: list[int] | None = None) -> list[T
     from and count the other rule lines, which are checked and let go (a large dump then costs
     memory for its DNAT chains only)."""
     if source.format == "nft-json":
-        from core.rules.nft_json import parse_nft_json
+        from portscope.core.rules.nft_json import parse_nft_json
 
         return parse_nft_json(source.text, source=source.origin, lazy=source.backend != "dump")
     if source.format == "nft-text":
-        from core.rules.nft_text import parse_nft_text
+        from portscope.core.rules.nft_text import parse_nft_text
 
         return parse_nft_text(source.text, source=source.origin, lazy=source.backend != "dump")
     family: Family | None = source.family if source.family in ("ipv4", "ipv6") else None  # type: ignore[assignment]

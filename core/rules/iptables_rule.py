@@ -12,8 +12,18 @@ import ipaddress
 import re
 from functools import lru_cache
 
-from core.model import AddrMatch, Backend, IfaceMatch, Matches, NatTarget, PortRange, Rule, TableFamily, Verdict
-from core.record import record
+from portscope.core.model import (
+    AddrMatch,
+    Backend,
+    IfaceMatch,
+    Matches,
+    NatTarget,
+    PortRange,
+    Rule,
+    TableFamily,
+    Verdict,
+)
+from portscope.core.record import record
 
 _PORT_MODULES = frozenset({"tcp", "udp", "sctp", "udplite", "dccp"})
 _BUILTIN_TARGETS: dict[str, Verdict] = {

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from core.errors import ParseError
-from core.model import Backend, Chain, Family, Rule, Table
-from core.rules.iptables_rule import parse_rule_line, unparsed_rule
+from portscope.core.errors import ParseError
+from portscope.core.model import Backend, Chain, Family, Rule, Table
+from portscope.core.rules.iptables_rule import parse_rule_line, unparsed_rule
 
 #: Built-in chains per table and the netfilter hook each one is.
 BUILTIN_CHAINS: dict[str, tuple[str, ...]] = {

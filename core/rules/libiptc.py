@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from core.model import Family
+from portscope.core.model import Family
 
 _ANY = {"0.0.0.0/0.0.0.0", "::/0", "0.0.0.0/0"}
 

@@ -20,14 +20,14 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 
-from core.errors import ParseError
-from core.model import Backend, BackendStatus, Family, RuleSource, Table
-from core.record import field, record
-from core.rules import prefetch_native
-from core.rules.iptables_text import parse_iptables_lines, parse_iptables_text
-from core.rules.native_nat import ChainListing, parse_chain_listing, read_nat_chains
-from core.rules.prefetch import LEGACY_SAVE_TOOLS, NFT_SAVE_TOOLS, iptables_nft_command, legacy_tables, take
-from core.tools import ToolResult, run_all, which
+from portscope.core.errors import ParseError
+from portscope.core.model import Backend, BackendStatus, Family, RuleSource, Table
+from portscope.core.record import field, record
+from portscope.core.rules import prefetch_native
+from portscope.core.rules.iptables_text import parse_iptables_lines, parse_iptables_text
+from portscope.core.rules.native_nat import ChainListing, parse_chain_listing, read_nat_chains
+from portscope.core.rules.prefetch import LEGACY_SAVE_TOOLS, NFT_SAVE_TOOLS, iptables_nft_command, legacy_tables, take
+from portscope.core.tools import ToolResult, run_all, which
 
 _NFT_FAMILIES = {"ip": "ipv4", "ip6": "ipv6", "inet": "inet"}
 #: iptables-nft on a table it cannot show as iptables rules, as a comment in its output
@@ -102,7 +102,7 @@ def _plan(out: RuleRead, jobs: list, backend: Backend, family: Family, tool: str
 
 def _read_with_libiptc(out: RuleRead, family: Family, tables: list[str]) -> None:
     """No iptables-legacy-save on this host: read the legacy tables through python-iptables instead."""
-    from core.rules.libiptc import legacy_save_text
+    from portscope.core.rules.libiptc import legacy_save_text
 
     try:
         text = legacy_save_text(family, tables)
@@ -238,7 +238,7 @@ def _read_native(out: RuleRead, nft: str, listing: ToolResult, timeout: float, s
     wanted = [[nft, "-j", "list", "table", t.family, t.name] for t in native]
     results = run_all(wanted, timeout) if wanted else []
     if results:
-        from core.rules.nft_json import parse_nft_json  # only when there are native tables
+        from portscope.core.rules.nft_json import parse_nft_json  # only when there are native tables
     for result in results:
         if not result.ok:
             out.backends.append(BackendStatus("nftables", None, read=False, reason=result.reason()))

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from core.errors import ParseError
-from core.model import Chain, Rule, RuleSource, Table
-from core.record import field, record
-from core.rules.prefetch_native import nat_entries, parse_chains
-from core.tools import ToolResult, run_all
+from portscope.core.errors import ParseError
+from portscope.core.model import Chain, Rule, RuleSource, Table
+from portscope.core.record import field, record
+from portscope.core.rules.prefetch_native import nat_entries, parse_chains
+from portscope.core.tools import ToolResult, run_all
 
 
 @record
@@ -88,8 +88,8 @@ def read_nat_chains(nft: str, listings: Iterable[ChainListing], timeout: float) 
 def _listings(argvs: list[list[str]], timeout: float) -> list[tuple[ToolResult, list[Table] | None]]:
     """Each listing with its tables: from the CLI's head start (core.rules.prefetch_native), parsed while nft
     still prints, where it made one; else run now (tables None: parsed by the caller)."""
-    from core.rules import prefetch_native
-    from core.rules.nft_text import parse_nft_lines
+    from portscope.core.rules import prefetch_native
+    from portscope.core.rules.nft_text import parse_nft_lines
 
     out: list[tuple[ToolResult, list[Table] | None] | None] = []
     for argv in argvs:
@@ -113,7 +113,7 @@ def _one_chain(
 ) -> tuple[Table, Chain] | None:
     """(table, chain) of one `nft list chain` listing (`parsed`: already parsed); None (and `out.failure`) when
     it cannot be read."""
-    from core.rules.nft_text import parse_nft_text
+    from portscope.core.rules.nft_text import parse_nft_text
 
     origin = " ".join(result.argv)
     if not result.ok:
@@ -134,7 +134,7 @@ def _one_chain(
 
 def _one_chain_json(argv: list[str], out: NatRead, timeout: float) -> tuple[Table, Chain] | None:
     """The chain listed again as JSON, for a rule the text parser did not understand."""
-    from core.rules.nft_json import parse_nft_json
+    from portscope.core.rules.nft_json import parse_nft_json
 
     (result,) = run_all([argv], timeout)
     origin = " ".join(result.argv)

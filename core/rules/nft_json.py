@@ -22,11 +22,11 @@ import json
 import re
 from typing import Any, NamedTuple
 
-from core.errors import ParseError
-from core.model import Chain, Rule, Table
-from core.rules.nft_json_expr import render, statement_term
-from core.rules.nft_json_fast import JSON_STRING, RAW_FAST, fast_rule, raw_fast_match, raw_fast_rule
-from core.rules.nft_statements import (
+from portscope.core.errors import ParseError
+from portscope.core.model import Chain, Rule, Table
+from portscope.core.rules.nft_json_expr import render, statement_term
+from portscope.core.rules.nft_json_fast import JSON_STRING, RAW_FAST, fast_rule, raw_fast_match, raw_fast_rule
+from portscope.core.rules.nft_statements import (
     SKIPPED_FAMILIES,
     TABLE_FAMILIES,
     Comment,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core.rules.nft_statements import (
+from portscope.core.rules.nft_statements import (
     NAT_KINDS,
     VERDICT_NAMES,
     Match,

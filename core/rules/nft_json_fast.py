@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from core.model import Family, NatTarget, Rule, Verdict
-from core.rules.nft_shortcuts import fast_address, fast_dnat, fast_dport, fast_iface, fast_record
-from core.rules.nft_statements import (
+from portscope.core.model import Family, NatTarget, Rule, Verdict
+from portscope.core.rules.nft_shortcuts import fast_address, fast_dnat, fast_dport, fast_iface, fast_record
+from portscope.core.rules.nft_statements import (
     RuleSite,
 )
 

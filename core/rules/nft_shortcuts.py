@@ -10,8 +10,18 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from core.model import UNCONDITIONAL, AddrMatch, Family, IfaceMatch, Matches, NatTarget, PortRange, Rule, Verdict
-from core.rules.nft_statements import (
+from portscope.core.model import (
+    UNCONDITIONAL,
+    AddrMatch,
+    Family,
+    IfaceMatch,
+    Matches,
+    NatTarget,
+    PortRange,
+    Rule,
+    Verdict,
+)
+from portscope.core.rules.nft_statements import (
     NAT_FAMILIES,
     Fields,
     RuleSite,

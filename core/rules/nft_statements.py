@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 
-from core.model import (
+from portscope.core.model import (
     UNCONDITIONAL,
     AddrMatch,
     Family,
@@ -26,7 +26,7 @@ from core.model import (
     TableFamily,
     Verdict,
 )
-from core.record import TupleRecord
+from portscope.core.record import TupleRecord
 
 #: A value as nft prints it: one token (`8080`, `"br-x"`, `10.0.0.0/8`, `@name`) or an anonymous set's elements.
 Value = str | tuple[str, ...]

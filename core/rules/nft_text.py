@@ -15,11 +15,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from core.errors import ParseError
-from core.model import Chain, Rule, Table, TableFamily
-from core.record import field, record
-from core.rules.nft_shortcuts import fast_address, fast_dnat, fast_dport, fast_iface, fast_record
-from core.rules.nft_statements import (
+from portscope.core.errors import ParseError
+from portscope.core.model import Chain, Rule, Table, TableFamily
+from portscope.core.record import field, record
+from portscope.core.rules.nft_shortcuts import fast_address, fast_dnat, fast_dport, fast_iface, fast_record
+from portscope.core.rules.nft_statements import (
     NAT_KINDS,
     SKIPPED_FAMILIES,
     TABLE_FAMILIES,

@@ -13,7 +13,7 @@ import atexit
 import os
 import subprocess
 
-from core.tools import which, widen_pipe
+from portscope.core.tools import which, widen_pipe
 
 #: (family, iptables-nft save tool, iptables-nft itself)
 NFT_SAVE_TOOLS = (("ipv4", "iptables-nft-save", "iptables-nft"), ("ipv6", "ip6tables-nft-save", "ip6tables-nft"))
@@ -83,7 +83,7 @@ def start(proc: str = "/proc", scope: str = "all") -> None:
     if scope == "nat":
         nft = which("nft")
         if nft:
-            from core.rules import prefetch_native
+            from portscope.core.rules import prefetch_native
 
             prefetch_native.start(nft)
     _started_for[:] = [proc]

@@ -18,7 +18,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 
-from core.tools import widen_pipe
+from portscope.core.tools import widen_pipe
 
 ENTRY_HOOKS = ("prerouting", "output")
 _JUMP = re.compile(r'(?:jump|goto) ("[^"]+"|[^\s;},]+)')

@@ -37,7 +37,7 @@ def _limit() -> None:
 
 
 def run_cli(argv: list[str], state_dir: Path, env: dict[str, str] | None = None, netns: str | None = None) -> Result:
-    """`python -m cli ARGV` from the checkout, bounded; its own state dir, an unreachable Docker.
+    """`python -m portscope ARGV` from the checkout, bounded; its own state dir, an unreachable Docker.
 
     `netns`: run inside that network namespace (`nsenter`), so whatever it reads or writes of the
     firewall is a throwaway namespace's, never the host's."""
@@ -52,7 +52,7 @@ def run_cli(argv: list[str], state_dir: Path, env: dict[str, str] | None = None,
         "COLUMNS": "400",
         **(env or {}),
     }
-    command = [sys.executable, "-m", "cli", *argv]
+    command = [sys.executable, "-m", "portscope", *argv]
     if netns is not None:
         command = ["nsenter", f"--net=/run/netns/{netns}", *command]
     proc = subprocess.run(

@@ -19,9 +19,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from cli.render_table import print_bindings, print_findings
-from core.printable import printable
-from core.snapshot import read_capture
+from portscope.cli.render_table import print_bindings, print_findings
+from portscope.core.printable import printable
+from portscope.core.snapshot import read_capture
 from tests.fuzz.cli_run import assert_clean, run_cli
 from tests.fuzz.hostile import BLINK, CLOSE, HOSTILE, OSC, SGR, SHOWN, write_hostile_capture
 
@@ -56,8 +56,8 @@ def test_printable_keeps_only_the_newlines_it_is_told_to(parts: list[str]) -> No
 @given(st.text(), st.text())
 def test_cli_findings_and_tables_show_any_host_text_literally(text: str, name: str) -> None:
     """Whatever a finding quotes, or a container is called, Rich prints exactly its visible form."""
-    from core.findings import Finding
-    from core.model import Binding
+    from portscope.core.findings import Finding
+    from portscope.core.model import Binding
 
     out = io.StringIO()
     console = Console(file=out, width=100_000, color_system=None, soft_wrap=True)
@@ -179,8 +179,8 @@ async def _until(pilot, condition, tries: int = 500) -> None:
 
 
 async def _drive(path: Path) -> None:
-    from tui.app import PortscopeApp
-    from tui.widgets.detail_pane import DetailPane
+    from portscope.tui.app import PortscopeApp
+    from portscope.tui.widgets.detail_pane import DetailPane
 
     failing = {"n": 0}
 
@@ -245,7 +245,7 @@ def test_tui_shows_host_text_literally_everywhere(hostile: Path) -> None:
 
 def test_tui_sample_reads_unchanged_without_hostile_text() -> None:
     """The sanitiser leaves ordinary host text alone (the sample's cells are what they were)."""
-    from tui.data import build_model
+    from portscope.tui.data import build_model
 
     model = build_model(read_capture(str(Path(__file__).resolve().parents[2] / "examples" / "sample.json")))
     assert any(c.text == "web" for r in model.rows["containers"] for c in r.cells)

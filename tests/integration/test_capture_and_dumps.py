@@ -94,12 +94,12 @@ def _run_as_nobody(engine: Engine, argv: list[str]) -> tuple[int, str, str]:
 
     import docker  # noqa: F401  (the engine reader imports it lazily)
 
-    import cli.filters
-    import cli.main
-    import cli.render_json
-    import core.inventory
-    import core.live
-    import core.snapshot  # noqa: F401
+    import portscope.cli.filters
+    import portscope.cli.main
+    import portscope.cli.render_json
+    import portscope.core.inventory
+    import portscope.core.live
+    import portscope.core.snapshot
 
     nobody = pwd.getpwnam("nobody")
     with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
@@ -113,7 +113,7 @@ def _run_as_nobody(engine: Engine, argv: list[str]) -> tuple[int, str, str]:
                 os.setuid(nobody.pw_uid)
                 os.environ["DOCKER_HOST"] = engine.docker_host
                 sys.stdout, sys.stderr = out, err
-                code = cli.main.main(argv)
+                code = portscope.cli.main.main(argv)
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.containers import container_from_inspect, read_containers
-from core.model import Container, PortMapping
+from portscope.core.containers import container_from_inspect, read_containers
+from portscope.core.model import Container, PortMapping
 from tests.integration.test_findings_harness import module_containers
 from tests.sandbox.engine import IMAGE, Engine
 

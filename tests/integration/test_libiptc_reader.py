@@ -19,10 +19,10 @@ FIXTURE = os.path.join(ROOT, "tests", "fixtures", "iptables", "legacy-v4.save")
 #: Run inside the namespace: read the rules both ways and summarise what each path yields.
 PROBE = """
 import json, shutil, subprocess
-import core.rules.live as live
-from core.resolve import resolve
-from core.rules.iptables_text import parse_iptables_text
-from core.rules.libiptc import legacy_save_text
+import portscope.core.rules.live as live
+from portscope.core.resolve import resolve
+from portscope.core.rules.iptables_text import parse_iptables_text
+from portscope.core.rules.libiptc import legacy_save_text
 
 def summary(tables):
     rules = [(r.table, r.chain, r.position, r.verdict, r.jump, repr(r.matches), repr(r.nat), r.comment)

@@ -77,7 +77,7 @@ class Portscope:
         """`portscope ARGS`; asserts Docker's chains are the same before and after."""
         before = docker_lines(self.save()) if self.check_docker_chains else None
         proc = self.engine.ns.run(
-            [sys.executable, "-m", "cli", *args], check=False, cwd=REPO_ROOT, env=self.env(**env), timeout=timeout
+            [sys.executable, "-m", "portscope", *args], check=False, cwd=REPO_ROOT, env=self.env(**env), timeout=timeout
         )
         if before is not None:
             assert docker_lines(self.save()) == before, f"portscope {' '.join(args)} changed Docker's rules"
@@ -89,7 +89,7 @@ class Portscope:
         return proc.stdout
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
-        argv = self.engine.ns.argv([sys.executable, "-m", "cli", *args])
+        argv = self.engine.ns.argv([sys.executable, "-m", "portscope", *args])
         return subprocess.Popen(
             argv, cwd=REPO_ROOT, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -101,7 +101,8 @@ class Portscope:
     def clean_up(self) -> None:
         """Remove every rule of portscope's from the namespace, and the state directory."""
         self.api(
-            "from core.publish.backend import detect_backend\nfrom core.publish.commit import commit\n"
+            "from portscope.core.publish.backend import detect_backend\n"
+            "from portscope.core.publish.commit import commit\n"
             "commit(detect_backend(), {})"
         )
         shutil.rmtree(self.state_dir, ignore_errors=True)

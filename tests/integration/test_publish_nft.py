@@ -122,8 +122,8 @@ def test_a_refused_batch_changes_nothing(ps: NftHost) -> None:
     bid = binding_id(ok(ps, "publish", *NFT, TARGET_IP, "28001:80"))
     before, state_before = ps.ruleset(), ok(ps, "status", "--json")
     code = (
-        "from core.publish.ops import publish\n"
-        "from core.publish.errors import RuleRefusedError\n"
+        "from portscope.core.publish.ops import publish\n"
+        "from portscope.core.publish.errors import RuleRefusedError\n"
         "try:\n"
         f"    publish({TARGET_IP!r}, '28002:80', backend='nftables', inject={{'nft': [{BAD_RULE!r}]}})\n"
         "except RuleRefusedError as exc:\n"

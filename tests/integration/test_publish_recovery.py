@@ -51,8 +51,8 @@ def ps(engine: Engine) -> Iterator[Portscope]:
 def _refused_publish(ps: Portscope, spec: str) -> str:
     """Publish through the API with one bad filter rule added to the batch; returns the error line."""
     code = (
-        "from core.publish.ops import publish\n"
-        "from core.publish.errors import RuleRefusedError\n"
+        "from portscope.core.publish.ops import publish\n"
+        "from portscope.core.publish.errors import RuleRefusedError\n"
         "try:\n"
         f"    publish({WEB!r}, {spec!r}, inject={{'filter': [{BAD_RULE!r}]}})\n"
         "except RuleRefusedError as exc:\n"

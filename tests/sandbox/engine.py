@@ -165,10 +165,12 @@ class Engine:
         return self.ns.run([setup.iptables_binary(family, "save")], timeout=60).stdout
 
     def run_portscope(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """Run `python -m cli ARGS` inside the namespace, from the repo root, with DOCKER_HOST set."""
+        """Run `python -m portscope ARGS` inside the namespace, from the repo root, with DOCKER_HOST set."""
         env = self.env()
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-        return self.ns.run([sys.executable, "-m", "cli", *args], check=False, cwd=REPO_ROOT, env=env, timeout=timeout)
+        return self.ns.run(
+            [sys.executable, "-m", "portscope", *args], check=False, cwd=REPO_ROOT, env=env, timeout=timeout
+        )
 
     def processes(self) -> list[psutil.Process]:
         """Processes in this engine's namespace or started for it (cmdline names its temp dir)."""

@@ -15,9 +15,9 @@ NO_DOCKER = "unix:///nonexistent/docker.sock"
 
 
 def portscope(ns: NetNs | None, *args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m cli ARGS` inside `ns` (None: in this namespace, for offline reads); fails on a non-zero exit."""
+    """`python -m portscope ARGS` inside `ns` (None: in this namespace, for offline reads); fails on a non-zero exit."""
     env = dict(os.environ, DOCKER_HOST=NO_DOCKER, PYTHONPATH=str(REPO))
-    argv = [sys.executable, "-m", "cli", *args]
+    argv = [sys.executable, "-m", "portscope", *args]
     if ns is not None:
         return ns.run(argv, env=env, cwd=REPO)
     return subprocess.run(argv, env=env, cwd=REPO, check=True, capture_output=True, text=True)

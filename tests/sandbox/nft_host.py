@@ -59,12 +59,12 @@ class NftHost:
         return env
 
     def portscope(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """`python -m cli ARGS` inside the host namespace."""
-        argv = self.host.argv([sys.executable, "-m", "cli", *args])
+        """`python -m portscope ARGS` inside the host namespace."""
+        argv = self.host.argv([sys.executable, "-m", "portscope", *args])
         return subprocess.run(argv, cwd=REPO_ROOT, env=self.env(), capture_output=True, text=True, timeout=timeout)
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
-        argv = self.host.argv([sys.executable, "-m", "cli", *args])
+        argv = self.host.argv([sys.executable, "-m", "portscope", *args])
         return subprocess.Popen(
             argv, cwd=REPO_ROOT, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from core.model import Snapshot
-from core.record import replace
-from core.rules.iptables_text import parse_iptables_text
-from core.snapshot import read_capture
-from tui.app import PortscopeApp
+from portscope.core.model import Snapshot
+from portscope.core.record import replace
+from portscope.core.rules.iptables_text import parse_iptables_text
+from portscope.core.snapshot import read_capture
+from portscope.tui.app import PortscopeApp
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -8,7 +8,7 @@ import sys
 import pytest
 from textual.binding import Binding
 
-from cli.main import _default_to_tui, main
+from portscope.cli.main import _default_to_tui, main
 
 
 def test_no_command_means_the_tui() -> None:
@@ -28,10 +28,12 @@ def test_no_command_means_the_tui() -> None:
     ],
 )
 def test_tui_options_reach_run_app(monkeypatch, argv, expected) -> None:
-    import tui.app
+    import portscope.tui.app
 
     seen = []
-    monkeypatch.setattr(tui.app, "run_app", lambda snapshot=None, refresh=None: seen.append((snapshot, refresh)) or 0)
+    monkeypatch.setattr(
+        portscope.tui.app, "run_app", lambda snapshot=None, refresh=None: seen.append((snapshot, refresh)) or 0
+    )
     assert main(argv) == 0
     assert seen == [expected]
 
@@ -46,22 +48,22 @@ def test_negative_refresh_is_refused(capsys) -> None:
 def test_list_json_still_never_imports_textual() -> None:
     code = (
         "import sys, io, contextlib\n"
-        "from cli.main import main\n"
+        "from portscope.cli.main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    main(['list', '--json', '--snapshot', 'examples/sample.json'])\n"
-        "print('textual' in sys.modules, 'tui' in sys.modules)\n"
+        "print('textual' in sys.modules, 'portscope.tui' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 
 
 def test_every_binding_has_an_id_and_a_tooltip() -> None:
-    from tui.app import VIEW_CLASSES, PortscopeApp
-    from tui.screens.detail import DetailScreen
-    from tui.screens.help import HelpScreen
-    from tui.widgets.filter_bar import FilterBar
-    from tui.widgets.keyed_table import KeyedTable
-    from tui.widgets.table_view import TableView
+    from portscope.tui.app import VIEW_CLASSES, PortscopeApp
+    from portscope.tui.screens.detail import DetailScreen
+    from portscope.tui.screens.help import HelpScreen
+    from portscope.tui.widgets.filter_bar import FilterBar
+    from portscope.tui.widgets.keyed_table import KeyedTable
+    from portscope.tui.widgets.table_view import TableView
 
     classes = [PortscopeApp, KeyedTable, TableView, *VIEW_CLASSES, FilterBar, DetailScreen, HelpScreen]
     seen = 0

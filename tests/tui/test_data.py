@@ -5,13 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from core.record import replace
-from core.snapshot import read_capture
+from portscope.core.record import replace
+from portscope.core.snapshot import read_capture
+from portscope.tui.cells import Cell, Row, clip, filter_rows
+from portscope.tui.data import COLUMNS, REACH_WIDTH, VIEWS, build_model, mark_rules, release
+from portscope.tui.details import copy_text, detail
+from portscope.tui.header import banner_lines, header_parts
 from tests.tui.conftest import SAMPLE, limited_reach, non_root
-from tui.cells import Cell, Row, clip, filter_rows
-from tui.data import COLUMNS, REACH_WIDTH, VIEWS, build_model, mark_rules, release
-from tui.details import copy_text, detail
-from tui.header import banner_lines, header_parts
 
 
 def test_every_view_has_rows_with_unique_keys_and_one_cell_per_column(sample) -> None:
@@ -137,6 +137,9 @@ def test_release_takes_apart_only_what_the_model_made(sample) -> None:
 
 
 def test_data_never_imports_textual() -> None:
-    code = "import sys, tui.data, tui.details, tui.cells, tui.header; print('textual' in sys.modules)"
+    code = (
+        "import sys, portscope.tui.data, portscope.tui.details, portscope.tui.cells, portscope.tui.header;"
+        " print('textual' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.app import App, ComposeResult
 
-from tui.cells import Cell, Column, Row
-from tui.widgets.keyed_table import BULK, KeyedTable
+from portscope.tui.cells import Cell, Column, Row
+from portscope.tui.widgets.keyed_table import BULK, KeyedTable
 
 COLUMNS = (Column("name", "NAME"), Column("port", "PORT"))
 

@@ -14,19 +14,18 @@ from textual.binding import Binding
 from textual.widgets import Button, Input, Select, Static
 from textual.widgets.select import InvalidSelectValueError
 
-from core.errors import NotRootError
-from core.model import Snapshot
-from core.publish.commit import Outcome
-from core.publish.errors import ConflictError, InputError, RuleRefusedError
-from core.publish.model import StoredBinding, binding_id
-from core.publish.ops import Change
-from core.publish.render import Placed, render
-from core.publish.targets import container_target, find_container
-from core.publish.validate import PROTOCOLS, parse_port
-from core.record import replace
-from tests.tui.conftest import SIZE, capture_app, live_app, loaded, non_root, wait_until
-from tui.data import build_model
-from tui.publish_support import (
+from portscope.core.errors import NotRootError
+from portscope.core.model import Snapshot
+from portscope.core.publish.commit import Outcome
+from portscope.core.publish.errors import ConflictError, InputError, RuleRefusedError
+from portscope.core.publish.model import StoredBinding, binding_id
+from portscope.core.publish.ops import Change
+from portscope.core.publish.render import Placed, render
+from portscope.core.publish.targets import container_target, find_container
+from portscope.core.publish.validate import PROTOCOLS, parse_port
+from portscope.core.record import replace
+from portscope.tui.data import build_model
+from portscope.tui.publish_support import (
     ALL_ADDRESSES,
     ALL_LABEL,
     BindingChange,
@@ -39,8 +38,9 @@ from tui.publish_support import (
     plan_change,
     rule_lines,
 )
-from tui.screens.confirm_change import ConfirmChange
-from tui.screens.publish_form import PublishForm
+from portscope.tui.screens.confirm_change import ConfirmChange
+from portscope.tui.screens.publish_form import PublishForm
+from tests.tui.conftest import SIZE, capture_app, live_app, loaded, non_root, wait_until
 
 WEB = "ipv4/tcp/0.0.0.0:8080->172.30.0.4:80"  # Docker's binding of web (Ports view key)
 HAND = "ipv4/tcp/0.0.0.0:2222->10.99.0.5:22"  # a hand-made DNAT (owner manual)
@@ -283,8 +283,8 @@ def test_host_addresses_are_checked_by_core(sample) -> None:
 
 def test_the_real_changes_are_cores_calls(monkeypatch, tmp_path) -> None:
     """The defaults the app uses: `ops.publish|unpublish|block|unblock`, for real or as a dry run."""
-    from core.publish import ops, state
-    from tui import publish_support
+    from portscope.core.publish import ops, state
+    from portscope.tui import publish_support
 
     calls = []
     for name in ("publish", "unpublish", "block", "unblock"):
@@ -309,8 +309,8 @@ def test_the_real_changes_are_cores_calls(monkeypatch, tmp_path) -> None:
 
 
 def test_every_new_binding_has_an_id_and_a_tooltip() -> None:
-    from tui.widgets.containers_view import ContainersView
-    from tui.widgets.ports_view import PortsView
+    from portscope.tui.widgets.containers_view import ContainersView
+    from portscope.tui.widgets.ports_view import PortsView
 
     keys = set()
     for cls in (PublishForm, ConfirmChange, PortsView, ContainersView):

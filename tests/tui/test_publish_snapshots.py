@@ -5,10 +5,10 @@ from __future__ import annotations
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from core.snapshot import read_capture
+from portscope.core.snapshot import read_capture
+from portscope.tui.publish_support import PublishRequest
 from tests.tui.conftest import SAMPLE, SIZE
 from tests.tui.test_publish_forms import Changes, app_with, choose, open_form, previewed, type_into, web_id
-from tui.publish_support import PublishRequest
 
 
 def test_publish_form(snap_compare) -> None:

@@ -6,12 +6,12 @@ import threading
 
 from textual.widgets import TabbedContent
 
-from core.errors import EngineError
-from core.model import Chain, Snapshot
-from core.record import replace
+from portscope.core.errors import EngineError
+from portscope.core.model import Chain, Snapshot
+from portscope.core.record import replace
+from portscope.tui.widgets.keyed_table import KeyedTable
+from portscope.tui.widgets.status_line import StatusLine
 from tests.tui.conftest import SIZE, live_app, loaded, wait_until
-from tui.widgets.keyed_table import KeyedTable
-from tui.widgets.status_line import StatusLine
 
 
 def _status(app) -> str:
@@ -186,7 +186,7 @@ async def test_a_hanging_read_leaves_the_ui_responsive(sample) -> None:
 
 
 async def test_engine_unreachable_is_a_notice(sample) -> None:
-    from core.model import EngineInfo
+    from portscope.core.model import EngineInfo
 
     down = replace(
         sample, engine=EngineInfo(reachable=False, reason="Docker did not answer within 5 s (socket hangs?)")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from textual.pilot import Pilot
 
-from core.errors import EngineError
-from core.snapshot import read_capture
+from portscope.core.errors import EngineError
+from portscope.core.snapshot import read_capture
+from portscope.tui.widgets.filter_bar import FilterBar
 from tests.tui.conftest import SAMPLE, SIZE, capture_app, limited_reach, live_app, loaded, non_root
 from tests.tui.test_refresh import Loader
-from tui.widgets.filter_bar import FilterBar
 
 
 def _view(n: int):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from textual.widgets import TabbedContent
 
-from core.snapshot import read_capture
+from portscope.core.snapshot import read_capture
+from portscope.tui.data import COLUMNS, TITLES, VIEWS, build_model
+from portscope.tui.screens.detail import DetailScreen
+from portscope.tui.screens.help import HelpScreen
+from portscope.tui.widgets.banner import Banner
+from portscope.tui.widgets.detail_pane import DetailPane
+from portscope.tui.widgets.status_line import StatusLine
 from tests.tui.conftest import SAMPLE, SIZE, capture_app, live_app, loaded, non_root, wait_until
-from tui.data import COLUMNS, TITLES, VIEWS, build_model
-from tui.screens.detail import DetailScreen
-from tui.screens.help import HelpScreen
-from tui.widgets.banner import Banner
-from tui.widgets.detail_pane import DetailPane
-from tui.widgets.status_line import StatusLine
 
 
 def _label(app, view: str) -> str:

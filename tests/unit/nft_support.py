@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.model import PortRange, Rule, Table
-from core.rules.nft_text import parse_nft_text
+from portscope.core.model import PortRange, Rule, Table
+from portscope.core.rules.nft_text import parse_nft_text
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "nft"
 # Reference dumps from real engines live in the workspace's shared/ folder, beside the repository (not in it).

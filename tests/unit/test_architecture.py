@@ -46,7 +46,7 @@ def test_list_on_a_dump_imports_neither_textual_nor_docker() -> None:
     dump = os.path.join(ROOT, "tests", "fixtures", "iptables", "nft-v4.save")
     code = (
         "import sys, io, contextlib\n"
-        "from cli.main import main\n"
+        "from portscope.cli.main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    rc = main(['list', '--json', '--rules', {dump!r}])\n"
         "print(rc, 'textual' in sys.modules, 'docker' in sys.modules, 'rich' in sys.modules)\n"

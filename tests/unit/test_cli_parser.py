@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from cli.main import COMMANDS, build_parser
+from portscope.cli.main import COMMANDS, build_parser
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -40,6 +40,9 @@ def test_the_list_command_does_not_import_shutil() -> None:
     """argparse's own formatter imports shutil for the terminal width on every add_argument."""
     import subprocess
 
-    code = "import sys, cli.main; cli.main.build_parser('list').parse_args(['list']); print('shutil' in sys.modules)"
+    code = (
+        "import sys, portscope.cli.main; portscope.cli.main.build_parser('list').parse_args(['list']);"
+        " print('shutil' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from cli.completion import SHELLS, script
-from cli.main import COMMANDS, main
+from portscope.cli.completion import SHELLS, script
+from portscope.cli.main import COMMANDS, main
 
 _REQUIRED = bool(__import__("os").environ.get("PORTSCOPE_REQUIRE_INTEGRATION"))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.console import make_console
+from portscope.cli.console import make_console
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "examples" / "sample.json"
@@ -93,8 +93,8 @@ def _through_pty(argv: list[str], env: dict[str, str]) -> str:
     return b"".join(chunks).decode()
 
 
-_CONFLICTS = [sys.executable, "-m", "cli", "conflicts", "--snapshot", str(SAMPLE)]
-_LIST = [sys.executable, "-m", "cli", "list", "--snapshot", str(SAMPLE)]
+_CONFLICTS = [sys.executable, "-m", "portscope", "conflicts", "--snapshot", str(SAMPLE)]
+_LIST = [sys.executable, "-m", "portscope", "list", "--snapshot", str(SAMPLE)]
 
 
 @pytest.mark.skipif(not SAMPLE.exists(), reason="examples/sample.json is missing")

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from core.containers import container_from_inspect, engine_name_version, parse_port_key, read_containers
-from core.model import ContainerNetwork, PortMapping
+from portscope.core.containers import container_from_inspect, engine_name_version, parse_port_key, read_containers
+from portscope.core.model import ContainerNetwork, PortMapping
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "docker"
 REPO = Path(__file__).parents[2]

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.docker_proxy import is_proxy_argv, parse_proxy_cmdline
-from core.model import ProxyArgs
+from portscope.core.docker_proxy import is_proxy_argv, parse_proxy_cmdline
+from portscope.core.model import ProxyArgs
 
 CLASSIC = [
     "/usr/bin/docker-proxy",

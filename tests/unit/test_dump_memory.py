@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from cli.sources import load_snapshot
-from core.errors import ParseError
-from core.inventory import build_inventory
-from core.model import Snapshot
+from portscope.cli.sources import load_snapshot
+from portscope.core.errors import ParseError
+from portscope.core.inventory import build_inventory
+from portscope.core.model import Snapshot
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "iptables"
 SAVES = sorted(p.name for p in FIXTURES.iterdir())

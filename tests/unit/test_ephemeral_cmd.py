@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from cli.main import main
+from portscope.cli.main import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SAMPLE = os.path.join(ROOT, "examples", "sample.json")

@@ -6,10 +6,10 @@ The same situations are made for real in tests/integration/test_findings_*.py; t
 
 from __future__ import annotations
 
-from core.diagnose.run import diagnose
-from core.findings import Finding
-from core.inventory import build_inventory
-from core.model import (
+from portscope.core.diagnose.run import diagnose
+from portscope.core.findings import Finding
+from portscope.core.inventory import build_inventory
+from portscope.core.model import (
     Container,
     ContainerNetwork,
     EngineInfo,
@@ -20,8 +20,8 @@ from core.model import (
     Snapshot,
     Socket,
 )
-from core.record import fields
-from core.rules.iptables_text import parse_iptables_text
+from portscope.core.record import fields
+from portscope.core.rules.iptables_text import parse_iptables_text
 
 WEB_IP = "172.17.0.2"
 DOCKER_NAT = f"""*nat

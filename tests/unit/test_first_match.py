@@ -15,12 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.diagnose.rule_checks import shadowed_rules
-from core.model import Chain, Rule, Table
-from core.reach.matches import interface_pattern
-from core.reach.space import address_number
-from core.resolve import Resolution, resolve
-from core.rules.iptables_text import parse_iptables_text
+from portscope.core.diagnose.rule_checks import shadowed_rules
+from portscope.core.model import Chain, Rule, Table
+from portscope.core.reach.matches import interface_pattern
+from portscope.core.reach.space import address_number
+from portscope.core.resolve import Resolution, resolve
+from portscope.core.rules.iptables_text import parse_iptables_text
 
 HOST = ("10.0.0.1", "192.168.1.1")
 IFACES = ("eth0", "eth1", "docker0", "br-1")

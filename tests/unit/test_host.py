@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.host import parse_port_range, parse_reserved_ports, read_host_facts
-from core.model import PortRange
+from portscope.core.host import parse_port_range, parse_reserved_ports, read_host_facts
+from portscope.core.model import PortRange
 from tests.sandbox import netns
 
 
@@ -132,7 +132,9 @@ def test_kernel_written_values_in_a_throwaway_namespace() -> None:
     with netns.netns("pshost") as ns:
         ns.run(["sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=20000 29999"])
         ns.run(["sysctl", "-q", "-w", "net.ipv4.ip_local_reserved_ports=9000-9010,8080,9011"])
-        code = "from core.host import read_host_facts as r; f = r(); print(f.ephemeral_range, *f.reserved_ports)"
+        code = (
+            "from portscope.core.host import read_host_facts as r; f = r(); print(f.ephemeral_range, *f.reserved_ports)"
+        )
         out = ns.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2]).stdout
     # The kernel keeps a bitmap: it prints the list sorted, with adjacent ports merged.
     assert out.split() == ["20000-29999", "8080", "9000-9011"]
@@ -144,7 +146,7 @@ def test_networks_include_ipv6_with_prefix_lengths() -> None:
 
     import psutil
 
-    from core.host import read_networks
+    from portscope.core.host import read_networks
 
     expected = {
         (name, a.address.partition("%")[0])

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.errors import ParseError, SnapshotError
-from core.model import (
+from portscope.core.errors import ParseError, SnapshotError
+from portscope.core.model import (
     Container,
     ContainerNetwork,
     EngineInfo,
@@ -30,10 +30,10 @@ from core.model import (
     Snapshot,
     Socket,
 )
-from core.rules.iptables_text import parse_iptables_text
-from core.rules.nft_json import parse_nft_json
-from core.rules.nft_text import parse_nft_text
-from core.snapshot import read_capture, snapshot_to_dict, write_capture
+from portscope.core.rules.iptables_text import parse_iptables_text
+from portscope.core.rules.nft_json import parse_nft_json
+from portscope.core.rules.nft_text import parse_nft_text
+from portscope.core.snapshot import read_capture, snapshot_to_dict, write_capture
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -42,7 +42,12 @@ FIXTURES = REPO / "tests" / "fixtures"
 def portscope(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"PYTHONPATH": str(REPO)}
     return subprocess.run(
-        [sys.executable, "-m", "cli", *args], cwd=cwd or REPO, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "portscope", *args],
+        cwd=cwd or REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -220,7 +225,7 @@ def test_any_value_anywhere_in_a_capture_loads_or_is_named(tmp_path: Path, where
     except SnapshotError as exc:
         assert "\n" not in str(exc) and "damaged capture" in str(exc)
     else:
-        from core.inventory import build_inventory
+        from portscope.core.inventory import build_inventory
 
         build_inventory(snap)  # what loads is whole enough to be used
 

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.errors import ParseError
-from core.model import AddrMatch, IfaceMatch, PortRange
-from core.rules.iptables_rule import tokenize
-from core.rules.iptables_text import parse_iptables_text
+from portscope.core.errors import ParseError
+from portscope.core.model import AddrMatch, IfaceMatch, PortRange
+from portscope.core.rules.iptables_rule import tokenize
+from portscope.core.rules.iptables_text import parse_iptables_text
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "iptables")
 FLAVOURS = ("nft", "legacy")

@@ -12,12 +12,12 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
-from cli.list_findings import load_listing
-from cli.list_json_text import list_json_text
-from cli.main import main
-from cli.render_json import list_json
-from cli.render_table import _host, _target, print_bindings
-from core.binding_findings import finding_kinds, worst
+from portscope.cli.list_findings import load_listing
+from portscope.cli.list_json_text import list_json_text
+from portscope.cli.main import main
+from portscope.cli.render_json import list_json
+from portscope.cli.render_table import _host, _target, print_bindings
+from portscope.core.binding_findings import finding_kinds, worst
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SAMPLE = os.path.join(ROOT, "examples", "sample.json")

@@ -8,11 +8,11 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cli.list_json_text import list_json_text
-from cli.render_json import list_json
-from core.inventory import build_inventory
-from core.record import replace
-from core.snapshot import read_capture
+from portscope.cli.list_json_text import list_json_text
+from portscope.cli.render_json import list_json
+from portscope.core.inventory import build_inventory
+from portscope.core.record import replace
+from portscope.core.snapshot import read_capture
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample.json"
 

@@ -35,7 +35,7 @@ def as_expect_line(b: dict) -> str:
 def test_reference_dump_publishes_what_it_expects(name: str) -> None:
     path = os.path.join(LAYOUTS, name)
     result = subprocess.run(
-        [sys.executable, "-m", "cli", "list", "--json", "--rules", path],
+        [sys.executable, "-m", "portscope", "list", "--json", "--rules", path],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -12,12 +12,21 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from core.errors import ParseError
-from core.model import AddrMatch, IfaceMatch, Matches, NatTarget, PortRange, Rule, Table
-from core.rules import nft_json
-from core.rules.nft_json import fast_rule, parse_nft_json, raw_fast_rule, render, statement_term
-from core.rules.nft_statements import Comment, Match, NatStmt, Note, RuleSite, VerdictStmt, VmapStmt, build_rules
-from core.rules.nft_text import parse_nft_text
+from portscope.core.errors import ParseError
+from portscope.core.model import AddrMatch, IfaceMatch, Matches, NatTarget, PortRange, Rule, Table
+from portscope.core.rules import nft_json
+from portscope.core.rules.nft_json import fast_rule, parse_nft_json, raw_fast_rule, render, statement_term
+from portscope.core.rules.nft_statements import (
+    Comment,
+    Match,
+    NatStmt,
+    Note,
+    RuleSite,
+    VerdictStmt,
+    VmapStmt,
+    build_rules,
+)
+from portscope.core.rules.nft_text import parse_nft_text
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "nft"
 FIXTURE_NAMES = sorted(p.name.removesuffix(".json") for p in FIXTURES.glob("*.json"))

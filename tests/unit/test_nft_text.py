@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.errors import ParseError
-from core.model import UNCONDITIONAL, AddrMatch, IfaceMatch, Matches, NatTarget, PortRange, Table
-from core.rules.nft_text import fast_terms, parse_nft_text, rule_text, terms_from_tokens, tokenize
+from portscope.core.errors import ParseError
+from portscope.core.model import UNCONDITIONAL, AddrMatch, IfaceMatch, Matches, NatTarget, PortRange, Table
+from portscope.core.rules.nft_text import fast_terms, parse_nft_text, rule_text, terms_from_tokens, tokenize
 from tests.unit.nft_support import (
     FIXTURE_NAMES,
     FIXTURES,

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from core.errors import ParseError
-from core.model import Matches, Rule, Table
-from core.rules import nft_text
-from core.rules.nft_statements import RuleSite, build_rules
-from core.rules.nft_text import fast_rule, fast_terms, parse_nft_text, rule_text, terms_from_tokens, tokenize
+from portscope.core.errors import ParseError
+from portscope.core.model import Matches, Rule, Table
+from portscope.core.rules import nft_text
+from portscope.core.rules.nft_statements import RuleSite, build_rules
+from portscope.core.rules.nft_text import fast_rule, fast_terms, parse_nft_text, rule_text, terms_from_tokens, tokenize
 from tests.unit.nft_support import FIXTURE_NAMES, FIXTURES, NATLAYOUTS, load, ports, rules_of, table, wrap
 
 # --- the common engine shape, recorded without terms -------------------------------------------

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cli.launch import reads_live_once
-from core.rules import prefetch
-from core.tools import run_all
+from portscope.cli.launch import reads_live_once
+from portscope.core.rules import prefetch
+from portscope.core.tools import run_all
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,7 @@ def test_legacy_tables_are_planned_only_when_the_kernel_has_them(tmp_path: Path)
 @pytest.mark.parametrize("tool", ["iptables-nft-save", "ip6tables-nft-save", "nft", "sh", "no-such-tool-here"])
 def test_prefetch_finds_tools_where_read_rules_does(tool: str) -> None:
     """Same path, so `take()` hands over exactly the commands `read_rules()` would start."""
-    from core.tools import which
+    from portscope.core.tools import which
 
     assert prefetch.which(tool) == which(tool)
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from cli.main import main
+from portscope.cli.main import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -52,15 +52,18 @@ def test_bad_input_exits_2_before_needing_root(
 
 
 def test_list_does_not_import_the_publish_package() -> None:
-    code = "import sys\nimport cli.main\nprint(any(m.startswith('core.publish') for m in sys.modules))\n"
+    code = (
+        "import sys\nimport portscope.cli.main\n"
+        "print(any(m.startswith('portscope.core.publish') for m in sys.modules))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
 
 def test_core_publish_does_not_import_textual() -> None:
     code = (
-        "import sys\nimport core.publish.ops, core.publish.maintain, core.publish.watch\n"
-        "print('textual' in sys.modules, 'tui' in sys.modules)\n"
+        "import sys\nimport portscope.core.publish.ops, portscope.core.publish.maintain, portscope.core.publish.watch\n"
+        "print('textual' in sys.modules, 'portscope.tui' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from cli.main import main
+from portscope.cli.main import main
 
 
 @pytest.mark.parametrize(

@@ -14,14 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.publish.commit import build_batch
-from core.publish.errors import InputError
-from core.publish.model import StoredBinding, binding_id
-from core.publish.nft_commit import build_batch as build_nft_batch
-from core.publish.nft_render import CHAINS, render_nft
-from core.publish.render import Placed, render
-from core.publish.spec import PortSpec, parse_port_spec
-from core.publish.validate import check_target_address, parse_address
+from portscope.core.publish.commit import build_batch
+from portscope.core.publish.errors import InputError
+from portscope.core.publish.model import StoredBinding, binding_id
+from portscope.core.publish.nft_commit import build_batch as build_nft_batch
+from portscope.core.publish.nft_render import CHAINS, render_nft
+from portscope.core.publish.render import Placed, render
+from portscope.core.publish.spec import PortSpec, parse_port_spec
+from portscope.core.publish.validate import check_target_address, parse_address
 
 _ADDR = r"[0-9a-f.:]+"
 _IPT_TOKEN = (

@@ -10,15 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.publish.backend import Backend, Detection, choose_backend, resolve_backend
-from core.publish.errors import InputError, UnsupportedError
-from core.publish.model import State, StoredBinding, binding_id
-from core.publish.nft_commit import build_batch, nft_error
-from core.publish.nft_docker import accept_mark, check_forwarding, drops_unpublished
-from core.publish.nft_render import CHAINS, Mark, render_nft, table_text
-from core.publish.nft_saved import differences, parse_listing
-from core.publish.render import Placed
-from core.publish.validate import PROTOCOLS
+from portscope.core.publish.backend import Backend, Detection, choose_backend, resolve_backend
+from portscope.core.publish.errors import InputError, UnsupportedError
+from portscope.core.publish.model import State, StoredBinding, binding_id
+from portscope.core.publish.nft_commit import build_batch, nft_error
+from portscope.core.publish.nft_docker import accept_mark, check_forwarding, drops_unpublished
+from portscope.core.publish.nft_render import CHAINS, Mark, render_nft, table_text
+from portscope.core.publish.nft_saved import differences, parse_listing
+from portscope.core.publish.render import Placed
+from portscope.core.publish.validate import PROTOCOLS
 
 COMMENT = 'comment "portscope:{}"'
 
@@ -337,7 +337,7 @@ def test_explicit_and_stored_backends_win_over_detection() -> None:
 
 
 def test_state_keeps_the_backend(tmp_path: Any) -> None:
-    from core.publish import state
+    from portscope.core.publish import state
 
     state.save(str(tmp_path), State(bindings=[binding()], backend="nftables"))
     loaded = state.load(str(tmp_path))
@@ -348,7 +348,7 @@ def test_state_keeps_the_backend(tmp_path: Any) -> None:
     "command", ["publish", "unpublish", "block", "unblock", "apply", "status", "reconcile", "watch"]
 )
 def test_every_publish_command_takes_backend(command: str) -> None:
-    from cli.publish_cmds import add_publish_commands
+    from portscope.cli.publish_cmds import add_publish_commands
 
     parser = argparse.ArgumentParser()
     add_publish_commands(parser.add_subparsers())

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from core.publish.model import State
-from core.publish.nft_tables import is_empty
-from core.publish.owned import Owned, claim, taken_names
-from core.publish.render import JUMP_TAG
-from core.publish.saved import parse_save
+from portscope.core.publish.model import State
+from portscope.core.publish.nft_tables import is_empty
+from portscope.core.publish.owned import Owned, claim, taken_names
+from portscope.core.publish.render import JUMP_TAG
+from portscope.core.publish.saved import parse_save
 
 TAG = '-m comment --comment "portscope:ps-1a2b3c4d"'
 DUMP = f"""*filter

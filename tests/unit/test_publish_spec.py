@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.publish.errors import InputError
-from core.publish.spec import PortSpec, parse_binding_ref, parse_port_spec
-from core.publish.validate import (
+from portscope.core.publish.errors import InputError
+from portscope.core.publish.spec import PortSpec, parse_binding_ref, parse_port_spec
+from portscope.core.publish.validate import (
     check_container_ref,
     check_port,
     check_reason,

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.model import (
+from portscope.core.model import (
     Binding,
     Container,
     ContainerNetwork,
@@ -24,13 +24,13 @@ from core.model import (
     Snapshot,
     Socket,
 )
-from core.publish import audit, state
-from core.publish.conflicts import check_free, overlaps
-from core.publish.errors import ConflictError
-from core.publish.freeport import pick_port, taken_ports
-from core.publish.model import State, StoredBinding, binding_id
-from core.publish.placement import place_all
-from core.publish.validate import is_binding_id
+from portscope.core.publish import audit, state
+from portscope.core.publish.conflicts import check_free, overlaps
+from portscope.core.publish.errors import ConflictError
+from portscope.core.publish.freeport import pick_port, taken_ports
+from portscope.core.publish.model import State, StoredBinding, binding_id
+from portscope.core.publish.placement import place_all
+from portscope.core.publish.validate import is_binding_id
 
 HOST = HostFacts(
     hostname="h",

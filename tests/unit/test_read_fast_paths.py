@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cli.render_json import binding_json
-from core.record import asdict
-from core.resolve import resolve
-from core.rules.iptables_rule import parse_rule_line, parse_rule_tokens, tokenize
-from core.rules.iptables_text import parse_iptables_lines, parse_iptables_text
+from portscope.cli.render_json import binding_json
+from portscope.core.record import asdict
+from portscope.core.resolve import resolve
+from portscope.core.rules.iptables_rule import parse_rule_line, parse_rule_tokens, tokenize
+from portscope.core.rules.iptables_text import parse_iptables_lines, parse_iptables_text
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "iptables")
 SAVES = ("nft-v4.save", "nft-v6.save", "legacy-v4.save", "legacy-v6.save")
@@ -131,8 +131,8 @@ def test_reading_only_what_bindings_come_from_finds_the_same_bindings(name: str)
 
 def test_a_table_with_a_chain_iptables_nft_did_not_print_is_read_with_nft() -> None:
     """Independent of iptables-nft's wording: nft listing a chain the iptables view lacks means native rules."""
-    from core.rules.live import shown_by_iptables_nft
-    from core.rules.native_nat import ChainListing
+    from portscope.core.rules.live import shown_by_iptables_nft
+    from portscope.core.rules.native_nat import ChainListing
 
     xt = parse_iptables_text(":PREROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n", backend="iptables-nft", family="ipv4")
     same = ChainListing("ip", "nat", {"PREROUTING": ("nat", "prerouting"), "DOCKER": None})

@@ -7,8 +7,8 @@ import pickle
 
 import pytest
 
-from core.model import Binding, PortRange, Socket
-from core.record import FrozenInstanceError, asdict, field, fields, record, replace
+from portscope.core.model import Binding, PortRange, Socket
+from portscope.core.record import FrozenInstanceError, asdict, field, fields, record, replace
 
 
 @record
@@ -61,7 +61,7 @@ def test_asdict_recurses() -> None:
 
 
 def test_tuple_record_is_a_named_tuple_with_defaults_methods_and_docs() -> None:
-    from core.record import TupleRecord
+    from portscope.core.record import TupleRecord
 
     class Point(TupleRecord):
         """A point."""

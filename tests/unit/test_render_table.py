@@ -7,11 +7,11 @@ import os
 
 from rich.console import Console
 
-from cli.render_table import print_bindings
-from core.inventory import build_inventory
-from core.resolve import resolve
-from core.rules.iptables_text import parse_iptables_text
-from core.snapshot import read_capture
+from portscope.cli.render_table import print_bindings
+from portscope.core.inventory import build_inventory
+from portscope.core.resolve import resolve
+from portscope.core.rules.iptables_text import parse_iptables_text
+from portscope.core.snapshot import read_capture
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -46,7 +46,7 @@ def test_no_reach_column_when_every_binding_is_reached_from_everywhere() -> None
 
 def test_a_large_list_is_printed_as_plain_columns_with_host_text_shown() -> None:
     """Above `LARGE` bindings a Rich table takes minutes (60,000: 134 s); plain columns take a second."""
-    from cli.render_table import LARGE
+    from portscope.cli.render_table import LARGE
 
     lines = ["*nat", ":PREROUTING ACCEPT [0:0]", ":DOCKER - [0:0]", "-A PREROUTING -j DOCKER"]
     lines += [f"-A DOCKER -p tcp -m tcp --dport {1024 + n} -m comment --comment x -j DNAT "

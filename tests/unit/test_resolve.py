@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from core.resolve import resolve
-from core.rules.iptables_text import parse_iptables_text
+from portscope.core.resolve import resolve
+from portscope.core.rules.iptables_text import parse_iptables_text
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "iptables")
 

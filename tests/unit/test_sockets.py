@@ -13,8 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core.model import ProxyArgs, Socket
-from core.sockets import read_sockets
+from portscope.core.model import ProxyArgs, Socket
+from portscope.core.sockets import read_sockets
 
 ME = os.getpid()
 MY_NAME = psutil.Process(ME).name()

@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.publish import audit, state
-from core.publish.model import State, StoredBinding
-from core.publish.trusted import StateError
+from portscope.core.publish import audit, state
+from portscope.core.publish.model import State, StoredBinding
+from portscope.core.publish.trusted import StateError
 
 REPO = Path(__file__).resolve().parents[2]
 OTHER_UID = 4242
@@ -126,7 +126,7 @@ def test_root_apply_refuses_a_foreign_state_in_one_line(tmp_path: Path) -> None:
     before = snapshot_tree(tmp_path)
     env = os.environ | {"PORTSCOPE_STATE_DIR": str(folder), "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
-        [UNSHARE, "--net", "--", sys.executable, "-m", "cli", "apply"],
+        [UNSHARE, "--net", "--", sys.executable, "-m", "portscope", "apply"],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from cli import version_cmd
-from cli.main import main
-from core.tools import ToolResult
+from portscope.cli import version_cmd
+from portscope.cli.main import main
+from portscope.core.tools import ToolResult
 
 
 def test_dash_dash_version_prints_the_package_metadata_version(capsys: pytest.CaptureFixture[str]) -> None:

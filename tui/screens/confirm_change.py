@@ -18,10 +18,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Static
 from textual.worker import Worker, WorkerState
 
-from core.model import Binding as PortBinding
-from core.publish.model import StoredBinding
-from tui.literal import literal
-from tui.publish_support import (
+from portscope.core.model import Binding as PortBinding
+from portscope.core.publish.model import StoredBinding
+from portscope.tui.literal import literal
+from portscope.tui.publish_support import (
     TITLES,
     Applier,
     BindingChange,

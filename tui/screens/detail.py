@@ -11,7 +11,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from tui.literal import literal
+from portscope.tui.literal import literal
 
 
 class DetailScreen(ModalScreen[None]):

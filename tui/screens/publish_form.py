@@ -19,9 +19,9 @@ from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
-from core.model import Snapshot
-from tui.literal import literal
-from tui.publish_support import (
+from portscope.core.model import Snapshot
+from portscope.tui.literal import literal
+from portscope.tui.publish_support import (
     ALL_ADDRESSES,
     ALL_WARNING,
     FIELDS,

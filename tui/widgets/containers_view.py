@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from textual.binding import Binding, BindingType
 
-from tui.widgets.table_view import TableView
+from portscope.tui.widgets.table_view import TableView
 
 
 class ContainersView(TableView):

@@ -10,10 +10,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-from core.printable import printable
-from tui.data import COLUMNS, Model
-from tui.widgets.keyed_table import KeyedTable
-from tui.widgets.table_view import TableView
+from portscope.core.printable import printable
+from portscope.tui.data import COLUMNS, Model
+from portscope.tui.widgets.keyed_table import KeyedTable
+from portscope.tui.widgets.table_view import TableView
 
 
 class EphemeralView(TableView):

@@ -22,7 +22,7 @@ from textual.widgets import DataTable
 from textual.widgets._data_table import Row as TableRow
 from textual.widgets._data_table import RowKey
 
-from tui.cells import Cell, Column, Row
+from portscope.tui.cells import Cell, Column, Row
 
 BULK = 16  # more removals than this go through the one-pass path
 

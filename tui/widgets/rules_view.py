@@ -6,9 +6,9 @@ from typing import ClassVar
 
 from textual.binding import Binding, BindingType
 
-from tui.cells import Row
-from tui.data import Model, mark_rules
-from tui.widgets.table_view import TableView
+from portscope.tui.cells import Row
+from portscope.tui.data import Model, mark_rules
+from portscope.tui.widgets.table_view import TableView
 
 
 class RulesView(TableView):

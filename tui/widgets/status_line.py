@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from core.printable import printable
+from portscope.core.printable import printable
 
 
 class StatusLine(Static):

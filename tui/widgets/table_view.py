@@ -9,10 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 
-from tui.cells import Row, filter_rows
-from tui.data import COLUMNS, TITLES, Model
-from tui.details import copy_text, detail
-from tui.widgets.keyed_table import KeyedTable
+from portscope.tui.cells import Row, filter_rows
+from portscope.tui.data import COLUMNS, TITLES, Model
+from portscope.tui.details import copy_text, detail
+from portscope.tui.widgets.keyed_table import KeyedTable
 
 
 class TableView(Vertical):

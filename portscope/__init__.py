@@ -1,0 +1,1 @@
+"""portscope: every port published to containers on a Linux host, and safe ways to change them."""
