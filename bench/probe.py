@@ -31,7 +31,7 @@ MODULES = {
         "portscope.core.live",
         "portscope.core.inventory",
         "portscope.cli.filters",
-        "portscope.cli.list_json_text",
+        "portscope.cli.render_json",
     ),
     "conflicts": (
         "portscope.cli.launch",
@@ -60,14 +60,13 @@ def import_all(names: Sequence[str]) -> None:
 def rule_commands(sources: Sequence[Any], scope: str) -> dict[str, list[str]]:
     """The commands `read_rules(scope=scope)` ran (its first stage, then its sources' origins) plus the nft
     listings, by label."""
-    from portscope.core.rules.prefetch import first_stage_commands
+    from portscope.core.rules.rule_tools import first_stage_commands
     from portscope.core.tools import which
 
     commands = {_label(argv): list(argv) for argv in first_stage_commands(scope=scope)}
     commands.update({_label(s.origin.split()): s.origin.split() for s in sources})
     nft = which("nft")
     if nft:
-        commands.setdefault("nft list chains", [nft, "list", "chains"])  # scope "nat": the listing thread's
         commands["nft list tables (not run: for comparison)"] = [nft, "list", "tables"]
     return commands
 
@@ -130,26 +129,23 @@ def probe(mode: str) -> dict[str, Any]:
     return {"mode": mode, "stages": stages, "commands": commands, "counts": counts}
 
 
-def write_json(doc: dict[str, Any] | str) -> None:
-    """Write `doc` to /dev/null the way the CLI writes JSON to a pipe (text as is, a dict via its `_dump`)."""
+def write_json(doc: dict[str, Any]) -> None:
+    """Write `doc` to /dev/null the way the CLI writes JSON to a pipe (its `_dump`)."""
     import portscope.cli.main
 
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-        if isinstance(doc, str):
-            sys.stdout.write(doc + "\n")
-        else:
-            portscope.cli.main._dump(doc)
+        portscope.cli.main._dump(doc)
 
 
 def _render(mode: str, snap: Any, inv: Any, stages: dict[str, float], counts: dict[str, int]) -> dict[str, Any]:
     """Build the JSON document as the CLI does (diagnosing first for conflicts), timing each step."""
     if mode == "list":
         from portscope.cli.filters import filter_bindings
-        from portscope.cli.list_json_text import list_json_text
+        from portscope.cli.render_json import list_json
 
         bindings = filter_bindings(inv.bindings, container=None, port=None, proto=None)
-        stages["list_json_text() (the JSON a pipe gets)"], text = timed(list_json_text, snap, inv, bindings)
-        return text
+        stages["list_json()"], doc = timed(list_json, snap, inv, bindings)
+        return doc
     from portscope.cli.render_json import conflicts_json
     from portscope.core.diagnose.run import diagnose
 

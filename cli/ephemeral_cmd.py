@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from portscope.cli.output import add_output_option
 from portscope.cli.sources import add_source_options, load_snapshot
 from portscope.core.printable import printable
 
@@ -17,10 +18,10 @@ if TYPE_CHECKING:  # every command builds its parser from here: the command's ow
 EPHEMERAL_SCHEMA = "portscope.ephemeral/1"
 
 
-def add_ephemeral_command(sub: Any) -> None:
+def add_ephemeral_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ephemeral", help="the ephemeral port range: reserved, the engine's picks, overlaps, fill")
     add_source_options(p)
-    p.add_argument("--json", action="store_true", help="print JSON (schema portscope.ephemeral/1, docs/ephemeral.md)")
+    add_output_option(p, f"{EPHEMERAL_SCHEMA}, docs/ephemeral.md")
     p.set_defaults(func=cmd_ephemeral)
 
 
@@ -60,7 +61,7 @@ def cmd_ephemeral(args: argparse.Namespace) -> int:
     uses = range_uses(snap, report)
     for line in snap.warnings:
         print(f"portscope: {printable(line)}", file=sys.stderr)
-    if args.json:
+    if args.output == "json":
         import json
 
         indent = 1 if sys.stdout.isatty() else None

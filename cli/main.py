@@ -1,4 +1,4 @@
-"""Argument parsing and dispatch. Exit codes: see `EXIT_CODES` (also in the README)."""
+"""The command line: one argparse parser, and the dispatch. Exit codes: `EXIT_CODES` (also in the README)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,19 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import NoReturn
 
+from portscope.cli.complete_names import add_complete_command
 from portscope.cli.completion import add_completion_command
 from portscope.cli.ephemeral_cmd import add_ephemeral_command
-from portscope.cli.lean_argparse import OnlyOne, RawFormatter
+from portscope.cli.output import add_output_option
 from portscope.cli.publish_cmds import add_publish_commands
+from portscope.cli.recreate_cmd import add_recreate_command
+from portscope.cli.service_cmd import add_service_command
 from portscope.cli.sources import add_source_options, load_snapshot
 from portscope.cli.version_cmd import VersionAction, add_version_command
 from portscope.core.errors import PortscopeError
 from portscope.core.printable import printable
-
-if TYPE_CHECKING:
-    from typing import Any
 
 EXIT_CODES = """exit status:
   0  done (what could not be read is named on stderr)
@@ -33,43 +33,50 @@ EXIT_CODES = """exit status:
 """
 
 
-#: Every subcommand, in the order of `portscope -h` (a test holds this equal to the parser's).
-COMMANDS = (
-    "list", "conflicts", "capture", "ephemeral", "tui",
-    "publish", "unpublish", "block", "unblock", "apply", "reconcile", "status", "watch",
-    "version", "completion",
-)  # fmt: skip
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, with a usage error in one line that says where help is (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The command line; `command`: build only that subcommand's parser (the others take 10 ms to build).
-
-    Parsing and help are the same either way for the command's own arguments; `main` builds the
-    whole parser when the first argument is not a command (top-level help, a typo).
-    """
-    parser = argparse.ArgumentParser(
+def build_parser() -> Parser:
+    """The whole command line: every subcommand's parser, each added by the module that runs it."""
+    parser = Parser(
         prog="portscope",
         description="Every port published to containers on this host: who owns it, where it goes.",
         epilog=EXIT_CODES,
-        formatter_class=RawFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action=VersionAction)
-    sub: Any = parser.add_subparsers(dest="command", metavar="COMMAND")
-    if command is not None:
-        sub = OnlyOne(sub, command)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_read_commands(sub)
+    add_ephemeral_command(sub)
+    add_tui_command(sub)
+    add_publish_commands(sub)
+    add_service_command(sub)
+    add_recreate_command(sub)
+    add_version_command(sub)
+    add_completion_command(sub)
+    add_complete_command(sub)
+    return parser
 
-    p = sub.add_parser("list", help="list published ports", epilog=EXIT_CODES, formatter_class=RawFormatter)
+
+def add_read_commands(sub: argparse._SubParsersAction) -> None:
+    """`list`, `conflicts` and `capture`."""
+    p = sub.add_parser(
+        "list", help="list published ports", epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_source_options(p)
-    p.add_argument("--json", action="store_true", help="print JSON (schema portscope.list/1, docs/json.md)")
+    add_output_option(p, "portscope.list/1, docs/json.md", wide=True)
     p.add_argument("--container", metavar="NAME", help="only this container (name or id prefix)")
     p.add_argument("--port", type=int, metavar="PORT", help="only this host port")
     p.add_argument("--proto", choices=("tcp", "udp", "sctp"), help="only this protocol")
     p.add_argument("--strict", action="store_true", help="exit 4 when some source could not be read")
-    p.add_argument("--wide", action="store_true", help="every column, even wider than the terminal")
     p.add_argument(
-        "-f", "--findings", action="store_true",
-        help="mark each row with its worst finding, and give each binding its finding kinds in --json "
-        "(runs the diagnosis of `conflicts`: reads every table)",
+        "-f", "--findings", action=argparse.BooleanOptionalAction, default=None,
+        help="the findings of each binding (the diagnosis of `conflicts`, which reads every table): the table "
+        "marks each row with its worst one unless --no-findings; JSON carries their kinds with --findings",
     )  # fmt: skip
     p.set_defaults(func=cmd_list)
 
@@ -77,32 +84,25 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "conflicts",
         help="diagnose: conflicts, exposure, stale and missing rules",
         epilog="exit status: 0 no errors, 1 errors found (warnings and info do not count)",
-        formatter_class=RawFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_source_options(p)
-    p.add_argument("--json", action="store_true", help="print JSON (schema portscope.conflicts/1)")
+    add_output_option(p, "portscope.conflicts/1")
     p.set_defaults(func=cmd_conflicts)
 
     p = sub.add_parser("capture", help="write everything read to a JSON capture file")
     add_source_options(p)
     p.add_argument("-o", "--output", metavar="FILE", required=True, help="capture file to write ('-' = stdout)")
     p.set_defaults(func=cmd_capture)
-    add_ephemeral_command(sub)
-    add_tui_command(sub)
-    add_publish_commands(sub)
-    add_version_command(sub)
-    add_completion_command(sub)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = _default_to_tui(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
-    args = parser.parse_args(argv)
+    """`portscope ARGV...`: the exit status."""
+    args = build_parser().parse_args(_default_to_tui(sys.argv[1:] if argv is None else argv))
     one_shot = args.command in ("list", "conflicts", "capture") and gc.isenabled()
     if one_shot:
         # A one-shot read builds ~10 objects per published port and exits: the cyclic collector
-        # only costs time there (0.1-0.3 s at 10,000 ports). Long-running commands keep it.
+        # only costs time there. Long-running commands keep it.
         gc.disable()
     try:
         return _dispatch(args)
@@ -130,11 +130,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 1
 
 
-def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
-
-
 def _warn(warnings: list[str]) -> None:
     for line in warnings:
         print(f"portscope: {printable(line)}", file=sys.stderr)
@@ -151,6 +146,8 @@ def _dump(doc: dict) -> None:
 def cmd_list(args: argparse.Namespace) -> int:
     from portscope.cli.filters import filter_bindings
 
+    if args.findings is None:  # by default for people (the table), on request for scripts (JSON)
+        args.findings = args.output != "json"
     if args.findings:  # the diagnosis needs every table and costs as much as `conflicts`
         from portscope.cli.list_findings import load_listing
         from portscope.core.binding_findings import finding_kinds
@@ -164,11 +161,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         inv, found, kinds = build_inventory(snap, catches=False), {}, None
     bindings = filter_bindings(inv.bindings, container=args.container, port=args.port, proto=args.proto)
     _warn(snap.warnings)
-    if args.json and not sys.stdout.isatty():
-        from portscope.cli.list_json_text import write_list_json
-
-        write_list_json(sys.stdout, snap, inv, bindings, kinds)
-    elif args.json:
+    if args.output == "json":
         from portscope.cli.render_json import list_json
 
         _dump(list_json(snap, inv, bindings, kinds))
@@ -178,7 +171,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         from portscope.core.binding_findings import worst
 
         marks = {bid: worst(fs) for bid, fs in found.items()} if args.findings else None
-        print_bindings(bindings, make_console(), marks, wide=args.wide)  # type: ignore[arg-type]
+        print_bindings(bindings, make_console(), marks, wide=args.output == "wide")
     return 4 if args.strict and snap.warnings else 0
 
 
@@ -189,7 +182,7 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
     snap = load_snapshot(args)
     findings = diagnose(snap, build_inventory(snap))
     _warn(snap.warnings)
-    if args.json:
+    if args.output == "json":
         from portscope.cli.render_json import conflicts_json
 
         _dump(conflicts_json(snap, findings))

@@ -10,12 +10,14 @@ import argparse
 import json
 import re
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from portscope.cli.output import add_output_option
 from portscope.core.printable import printable
 
 if TYPE_CHECKING:
-    from typing import Any
+    from portscope.core.publish.commit import Outcome
+    from portscope.core.publish.ops import Change, ChangeAction
 
 #: `--backend` values (core.publish.backend.CHOICES, repeated so that `portscope list` imports no core.publish).
 BACKEND_CHOICES = ("auto", "iptables-nft", "iptables-legacy", "nftables")
@@ -70,7 +72,7 @@ def add_publish_commands(sub: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the exact rules that would be written")
 
     p = add("status", "stored bindings against the kernel's rules (exit 1 on drift)", cmd_status)
-    p.add_argument("--json", action="store_true", help="print JSON (schema portscope.status/1)")
+    add_output_option(p, "portscope.status/1")
 
     add("watch", "reconcile on every container start/restart/die until SIGTERM or SIGINT", cmd_watch)
 
@@ -84,9 +86,9 @@ def _out(line: str) -> None:
     print(printable(line))
 
 
-def _print_change(verb: str, change: Any, dry_run: bool) -> int:
+def _print_change(verb: str, change: Change, dry_run: bool) -> int:
     b = change.binding
-    where = f" ({b.last_ip})" if b is not None and b.last_ip and b.kind == "publish" and verb != "unpublished" else ""
+    where = f" ({b.last_ip})" if b.last_ip and b.kind == "publish" and verb != "unpublished" else ""
     for line in change.warnings:
         _err(f"warning: {line}")
     for line in change.notes:
@@ -99,42 +101,44 @@ def _print_change(verb: str, change: Any, dry_run: bool) -> int:
     return 0
 
 
-def _print_batches(outcome: Any) -> None:
+def _print_batches(outcome: Outcome) -> None:
     if not outcome.batches:
         print("# no rule changes")
     for family, batch in outcome.batches.items():
-        print("# nft -f - (one transaction, both families)" if family == "nft" else f"# {family}: restore --noflush")
+        if family == "nft-bridge":
+            print("# nft -f - (the guard's bridge table, rolled back with the batches above if refused)")
+        elif family == "nft":
+            print("# nft -f - (one transaction, both families)")
+        else:
+            print(f"# {family}: restore --noflush")
         sys.stdout.write(batch)
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from portscope.core.publish.ops import publish
+    from portscope.core.publish import ops
 
-    change = publish(
-        args.container, args.spec, dry_run=args.dry_run, force=args.force, reason=args.reason, backend=args.backend
-    )
-    return _print_change("published", change, args.dry_run)
+    request = ops.parse_publish(args.container, args.spec, reason=args.reason, force=args.force)
+    return _print_change("published", ops.run(request, dry_run=args.dry_run, backend=args.backend), args.dry_run)
 
 
 def cmd_unpublish(args: argparse.Namespace) -> int:
-    from portscope.core.publish.ops import unpublish
-
-    change = unpublish(args.binding, dry_run=args.dry_run, backend=args.backend)
-    return _print_change("unpublished", change, args.dry_run)
+    return _change("unpublish", "unpublished", args)
 
 
 def cmd_block(args: argparse.Namespace) -> int:
-    from portscope.core.publish.ops import block
-
-    change = block(args.binding, dry_run=args.dry_run, reason=args.reason, backend=args.backend)
-    return _print_change("blocked", change, args.dry_run)
+    return _change("block", "blocked", args, reason=args.reason)
 
 
 def cmd_unblock(args: argparse.Namespace) -> int:
-    from portscope.core.publish.ops import unblock
+    return _change("unblock", "unblocked", args)
 
-    change = unblock(args.binding, dry_run=args.dry_run, backend=args.backend)
-    return _print_change("unblocked", change, args.dry_run)
+
+def _change(action: ChangeAction, verb: str, args: argparse.Namespace, reason: str | None = None) -> int:
+    """unpublish, block or unblock one binding: the request parsed, then planned and made (or previewed)."""
+    from portscope.core.publish import ops
+
+    request = ops.parse_change(action, args.binding, reason=reason)
+    return _print_change(verb, ops.run(request, dry_run=args.dry_run, backend=args.backend), args.dry_run)
 
 
 def _converge(action: str, args: argparse.Namespace) -> int:
@@ -142,7 +146,7 @@ def _converge(action: str, args: argparse.Namespace) -> int:
 
     report = converge(action, dry_run=args.dry_run, backend=args.backend)
     _print_report(report)
-    if args.dry_run:
+    if args.dry_run and report.outcome is not None:
         _print_batches(report.outcome)
     return 0
 
@@ -172,7 +176,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     report = status(backend=args.backend)
     placed = {p.binding.id: p.target_ip for p in report.placement.placed}
-    if args.json:
+    if args.output == "json":
         doc = {
             "schema": "portscope.status/1",
             "bindings": [{**b.to_dict(), "target_now": placed.get(b.id)} for b in report.bindings],

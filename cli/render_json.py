@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from portscope.core.findings import Finding
 from portscope.core.inventory import Inventory
 from portscope.core.model import Binding, Rule, Snapshot, Socket
-from portscope.core.record import asdict
 
 if TYPE_CHECKING:
     from typing import Any
@@ -27,7 +27,14 @@ def rule_json(r: Rule) -> dict[str, Any]:
 
 
 def process_json(s: Socket) -> dict[str, Any]:
-    return {"pid": s.pid, "name": s.process, "cmdline": list(s.cmdline), "address": s.address, "port": s.port}
+    return {
+        "pid": s.pid,
+        "name": s.process,
+        "user": s.user,
+        "cmdline": list(s.cmdline),
+        "address": s.address,
+        "port": s.port,
+    }
 
 
 def _rules_json(rules: list[Rule], memo: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -74,7 +74,7 @@ def _fits(columns: dict[str, list[Text]], width: int) -> bool:
 
 
 def print_bindings(
-    bindings: list[Binding], console: Console, marks: dict[str, str] | None = None, wide: bool = False
+    bindings: list[Binding], console: Console, marks: dict[str, str | None] | None = None, wide: bool = False
 ) -> None:
     """`marks`: binding id -> its worst finding's severity (a `!` column when any); `wide`: every column.
 
@@ -141,13 +141,13 @@ def _plain_reach(b: Binding) -> str:
     return text if reach.certain else (f"(uncertain) {text}" if text else "uncertain")
 
 
-def print_columns(bindings: list[Binding], console: Console, marks: dict[str, str] | None = None) -> None:
+def print_columns(bindings: list[Binding], console: Console, marks: dict[str, str | None] | None = None) -> None:
     """The table's columns as plain text, aligned, one line per binding: linear and fast at any size."""
-    marks = marks or {}
-    marked = any(b.id in marks for b in bindings)
+    severities = {bid: severity for bid, severity in (marks or {}).items() if severity is not None}
+    marked = any(b.id in severities for b in bindings)
     rows = [
         [
-            *([SEVERITY_MARK[marks[b.id]][0] if b.id in marks else ""] if marked else []),
+            *([SEVERITY_MARK[severities[b.id]][0] if b.id in severities else ""] if marked else []),
             *(printable(cell)
               for cell in (_host(b), b.family, _target(b), b.container_name or "-", b.owner,
                            "+".join(b.carriers) or "nothing", _plain_reach(b))),

@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from typing import Any
+from portscope.cli.output import add_output_option
 
 SCHEMA = "portscope.version/1"
 #: The tables iptables-nft makes in nft's ip / ip6 families; any other table is native nftables.
@@ -44,15 +43,15 @@ class VersionAction(argparse.Action):
         parser.exit()
 
 
-def add_version_command(sub: Any) -> None:
+def add_version_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("version", help="versions: portscope, Python, the engine, iptables/nft, the backends in use")
-    p.add_argument("--json", action="store_true", help=f"print JSON (schema {SCHEMA})")
+    add_output_option(p, SCHEMA)
     p.set_defaults(func=cmd_version)
 
 
 def cmd_version(args: argparse.Namespace) -> int:
     doc = collect()
-    if args.json:
+    if args.output == "json":
         import json
 
         sys.stdout.write(json.dumps(doc, indent=1 if sys.stdout.isatty() else None) + "\n")
@@ -137,17 +136,18 @@ def tool_versions() -> dict[str, Any]:
 def backends_in_use(proc: str, chains: Any) -> list[dict[str, Any]]:
     """Which firewall backends hold tables: [{"backend", "tables" | null, "reason"?}] (tables null: unknown)."""
     from portscope.core.rules.native_nat import parse_chain_listing
-    from portscope.core.rules.prefetch import legacy_tables
+    from portscope.core.rules.rule_tools import legacy_tables
 
-    legacy: list[str] | None = []
+    legacy: list[str] = []
+    unreadable = False
     for family, names in (("ip", "ip_tables_names"), ("ip6", "ip6_tables_names")):
         present = legacy_tables(os.path.join(proc, "net", names))
         if present is None:
-            legacy = None
+            unreadable = True
             break
         legacy.extend(f"{family} {t}" for t in present)
     out: list[dict[str, Any]] = []
-    if legacy is None:
+    if unreadable:
         out.append({"backend": "iptables-legacy", "tables": None, "reason": "cannot read /proc/net (run as root)"})
     else:
         out.append({"backend": "iptables-legacy", "tables": legacy})
@@ -159,7 +159,8 @@ def backends_in_use(proc: str, chains: Any) -> list[dict[str, Any]]:
         for name in ("iptables-nft", "nftables"):
             out.append({"backend": name, "tables": None, "reason": chains.reason()})
         return out
-    by_iptables, native = [], []
+    by_iptables: list[str] = []
+    native: list[str] = []
     for t in parse_chain_listing(chains.stdout):
         ours = t.family in ("ip", "ip6") and t.name in _IPTABLES_TABLES
         (by_iptables if ours else native).append(f"{t.family} {t.name}")

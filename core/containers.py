@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import Any
 
 from portscope.core.model import Container, ContainerNetwork, EngineInfo, PortMapping
-
-if TYPE_CHECKING:
-    from typing import Any
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 _REMOTE_SCHEMES = ("tcp://", "ssh://", "http://", "https://")
@@ -59,12 +56,14 @@ def _read_from_engine(endpoint: str, timeout: float) -> tuple[EngineInfo, list[C
             kwargs["use_ssh_client"] = True  # the system ssh, as the docker CLI does
         client = docker.APIClient(base_url=endpoint, timeout=timeout, **kwargs)
     except Exception as err:  # the SDK wraps transport errors loosely; this is the edge
-        return EngineInfo(reachable=False, endpoint=endpoint, reason=_failure_reason(endpoint, err, timeout)), []
+        return EngineInfo(reachable=False, endpoint=endpoint, reason=engine_failure_reason(endpoint, err, timeout)), []
     with client:
         try:
             name, version = engine_name_version(client.version(api_version=False))
         except Exception as err:
-            return EngineInfo(reachable=False, endpoint=endpoint, reason=_failure_reason(endpoint, err, timeout)), []
+            return EngineInfo(
+                reachable=False, endpoint=endpoint, reason=engine_failure_reason(endpoint, err, timeout)
+            ), []
         containers: list[Container] = []
         try:
             for summary in client.containers(all=True):
@@ -74,7 +73,9 @@ def _read_from_engine(endpoint: str, timeout: float) -> tuple[EngineInfo, list[C
                     continue  # removed between listing and inspecting
                 containers.append(container_from_inspect(data))
         except Exception as err:
-            reason = "the engine answered but listing containers failed: " + _failure_reason(endpoint, err, timeout)
+            reason = "the engine answered but listing containers failed: " + engine_failure_reason(
+                endpoint, err, timeout
+            )
             return EngineInfo(reachable=False, endpoint=endpoint, version=version, name=name, reason=reason), []
     containers.sort(key=lambda c: (c.name, c.id))
     return EngineInfo(reachable=True, endpoint=endpoint, version=version, name=name), containers
@@ -89,7 +90,10 @@ def engine_name_version(data: Mapping[str, Any]) -> tuple[str, str | None]:
 
 
 def container_from_inspect(data: Mapping[str, Any]) -> Container:
-    """A Container from `GET /containers/{id}/json` (docker inspect) output."""
+    """A Container from `GET /containers/{id}/json` (docker inspect) output.
+
+    Ports are in force only while it runs: Podman keeps a stopped or never-started container's
+    NetworkSettings.Ports (Docker empties them)."""
     config = data.get("Config") or {}
     host_config = data.get("HostConfig") or {}
     settings = data.get("NetworkSettings") or {}
@@ -116,7 +120,7 @@ def container_from_inspect(data: Mapping[str, Any]) -> Container:
         network_mode=host_config.get("NetworkMode", ""),
         networks=networks,
         requested=_mappings(bindings.items()),
-        in_force=_mappings((settings.get("Ports") or {}).items()),
+        in_force=_mappings((settings.get("Ports") or {}).items()) if state.get("Running", True) else (),
         publish_all=publish_all,
     )
 
@@ -161,7 +165,7 @@ def _permission_reason(path: str) -> str:
     return f"permission denied on {path}: run as root or join the docker group"
 
 
-def _failure_reason(endpoint: str, err: BaseException, timeout: float) -> str:
+def engine_failure_reason(endpoint: str, err: BaseException, timeout: float) -> str:
     """One line saying why the engine at `endpoint` did not answer, from the exception chain."""
     chain: list[BaseException] = []
     seen: BaseException | None = err

@@ -29,37 +29,49 @@ def range_uses(snap: Snapshot, report: EphemeralReport) -> list[RangeUse]:
         return []
     out = [
         RangeUse(
-            "docker",
-            b.host_port or 0,
-            b.protocol,
-            f"{b.container_name or b.target_ip}:{b.container_port or b.target_port}",
-            "Docker chose it (port left blank)",
+            what="docker",
+            port=b.host_port or 0,
+            protocol=b.protocol,
+            who=f"{b.container_name or b.target_ip}:{b.container_port or b.target_port}",
+            note="Docker chose it (port left blank)",
             binding=b.id,
         )
         for b in report.engine_chosen
     ]
     out += [
         RangeUse(
-            "published",
-            b.host_port or 0,
-            b.protocol,
-            f"{b.container_name or b.target_ip}:{b.container_port or b.target_port}",
-            "chosen inside the range: a client may take it first",
+            what="published",
+            port=b.host_port or 0,
+            protocol=b.protocol,
+            who=f"{b.container_name or b.target_ip}:{b.container_port or b.target_port}",
+            note="chosen inside the range: a client may take it first",
             binding=b.id,
         )
         for b in report.user_chosen
     ]
     inside = lambda port: rng.first <= port <= rng.last  # noqa: E731
     out += [
-        RangeUse("listener", s.port, s.protocol, f"{s.process or '?'} ({s.pid or '?'})", f"listens on {s.address}",
-                 pid=s.pid)
+        RangeUse(
+            what="listener",
+            port=s.port,
+            protocol=s.protocol,
+            who=f"{s.process or '?'} ({s.pid or '?'})",
+            note=f"listens on {s.address}",
+            pid=s.pid,
+        )
         for s in snap.sockets
         if inside(s.port)
-    ]  # fmt: skip
+    ]
     out += [
-        RangeUse("outbound", c.local_port, c.protocol, f"{c.process or '?'} ({c.pid or '?'})",
-                 "local end of a connection", pid=c.pid)
+        RangeUse(
+            what="outbound",
+            port=c.local_port,
+            protocol=c.protocol,
+            who=f"{c.process or '?'} ({c.pid or '?'})",
+            note="local end of a connection",
+            pid=c.pid,
+        )
         for c in snap.connections
         if inside(c.local_port)
-    ]  # fmt: skip
+    ]
     return out

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Literal
+
 from portscope.core.model import Rule, Socket
-from portscope.core.record import Literal, field, record
 
 Severity = Literal["error", "warning", "info"]
 SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
 
 
-@record
+@dataclass(slots=True)
 class Finding:
     """One diagnosis, with the evidence that proves it and a command that fixes it.
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from portscope.core.join import join
-from portscope.core.model import Binding, Snapshot, UnreachableDnat
-from portscope.core.record import field, record
+from portscope.core.model import Binding, Owner, Snapshot, UnreachableDnat
 from portscope.core.resolve import Shadow, resolve
 
 
-@record
+@dataclass(slots=True)
 class Inventory:
     bindings: list[Binding] = field(default_factory=list)
     unreachable: list[UnreachableDnat] = field(default_factory=list)
@@ -18,6 +19,6 @@ class Inventory:
 def build_inventory(snap: Snapshot, catches: bool = True) -> Inventory:
     """Every binding on the host and every DNAT that carries none (`catches`: keep what diagnosis needs)."""
     resolution = resolve(snap.tables, snap.host.addresses, catches=catches)
-    owner = "podman" if snap.engine.name and "podman" in snap.engine.name.lower() else "docker"
+    owner: Owner = "podman" if snap.engine.name and "podman" in snap.engine.name.lower() else "docker"
     bindings = join(resolution.bindings, snap.sockets, snap.containers, engine_owner=owner)
     return Inventory(bindings=bindings, unreachable=resolution.unreachable, shadows=resolution.shadows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from portscope.core.model import Binding, Container, Family, Owner, PortMapping, Socket
+from portscope.core.sockets import PORT_HOLDERS, ROOTLESS_CARRIERS
 
 _ANY = {"ipv4": "0.0.0.0", "ipv6": "::"}
 
@@ -27,9 +28,12 @@ def join(
     """
     by_key: dict[tuple, Binding] | None = None  # built on the first proxy: most hosts have few or none
     out = list(bindings)
+    holders: list[Socket] = []
     for sock in sockets:
         proxy = sock.proxy
         if proxy is None:
+            if sock.process in PORT_HOLDERS:
+                holders.append(sock)
             continue
         if by_key is None:
             by_key = {b.key: b for b in bindings}
@@ -53,8 +57,40 @@ def join(
             binding.carriers.append("proxy")
         binding.sockets.append(sock)
     _attach_containers(out, list(containers), engine_owner)
+    _attach_holders(out, holders)
     out.sort(key=_sort_key)
     return out
+
+
+def _attach_holders(out: list[Binding], holders: list[Socket]) -> None:
+    """Add each Podman holder's socket to the bindings on its port and address (a wildcard covers every one).
+
+    A rootless carrier (rootlessport, slirp4netns, pasta) carries the packets: "proxy". One that no rule or
+    engine report names (the user's Podman socket was not read) is a binding of its own, its target unknown.
+    """
+    if not holders:
+        return
+    by_port: dict[tuple[str, int], list[Binding]] = {}
+    for b in out:
+        if b.host_port is not None:
+            by_port.setdefault((b.protocol, b.host_port), []).append(b)
+    for sock in holders:
+        held = [b for b in by_port.get((sock.protocol, sock.port), ()) if _holds(sock, b)]
+        carrier = sock.process in ROOTLESS_CARRIERS
+        if not held and carrier:
+            held = [Binding(family=sock.family, protocol=sock.protocol, host_ip=sock.address, host_port=sock.port,
+                            target_ip="", target_port=None, owner="podman")]  # fmt: skip
+            out.extend(held)
+        for b in held:
+            b.sockets.append(sock)
+            if carrier and "proxy" not in b.carriers:
+                b.carriers.append("proxy")
+
+
+def _holds(sock: Socket, b: Binding) -> bool:
+    """True when the socket is on the binding's address: the same, or a wildcard (`::` holds IPv4 too)."""
+    wildcard = sock.address in ("0.0.0.0", "::")
+    return (sock.family == b.family or sock.address == "::") and (wildcard or sock.address == b.host_ip)
 
 
 def _attach_containers(out: list[Binding], containers: list[Container], engine_owner: Owner) -> None:
@@ -67,9 +103,9 @@ def _attach_containers(out: list[Binding], containers: list[Container], engine_o
                     by_ip.setdefault(ip, c)
     if by_ip:
         for b in out:
-            c = by_ip.get(b.target_ip)
-            if c is not None:
-                b.container_id, b.container_name, b.container_port = c.id, c.name, b.target_port
+            found = by_ip.get(b.target_ip)
+            if found is not None:
+                b.container_id, b.container_name, b.container_port = found.id, found.name, b.target_port
     if not any(c.in_force for c in containers):
         return
     by_host: dict[tuple, list[Binding]] = {}

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from concurrent.futures import ThreadPoolExecutor
 
 from portscope.core.containers import read_containers
 from portscope.core.host import read_host_facts
 from portscope.core.model import Snapshot
 from portscope.core.rules.live import read_rules
-from portscope.core.sockets import read_endpoints
-
-if TYPE_CHECKING:
-    from typing import Any
+from portscope.core.sockets import read_endpoints, rootless_hints
 
 
 def read_live(
@@ -27,12 +22,13 @@ def read_live(
     only as far as bindings need (`read_rules`).
     """
     taken_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    engine_job = _Job(read_containers, docker_host, min(timeout, 5.0))
-    rules_job = _Job(read_rules, proc, timeout, scope)
-    host = read_host_facts(proc)
-    sockets, connections = read_endpoints()
-    engine, containers = engine_job.result()
-    rules = rules_job.result()
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="portscope-read") as pool:
+        engine_read = pool.submit(read_containers, docker_host, min(timeout, 5.0))
+        rules_read = pool.submit(read_rules, proc, timeout, scope)
+        host = read_host_facts(proc)
+        sockets, connections = read_endpoints()
+        engine, containers = engine_read.result()
+        rules = rules_read.result()
     unread = [f"{b.backend}{'/' + b.family if b.family else ''}: {b.reason}" for b in rules.backends if not b.read]
     if not engine.reachable and engine.reason and "no Docker socket" not in engine.reason:
         unread.append(f"the Docker API: {engine.reason}")
@@ -45,6 +41,7 @@ def read_live(
             f"not root: could not read {what}, nor other users' processes — run as root (sudo portscope ...) "
             "to see every published port"
         ]
+    warnings += rootless_hints(sockets, engine.endpoint if engine.reachable else None)
     return Snapshot(
         host=host,
         taken_at=taken_at,
@@ -57,28 +54,3 @@ def read_live(
         containers=containers,
         warnings=warnings,
     )
-
-
-class _Job:
-    """Run a function in a thread; `result()` waits and returns its value or raises its error.
-
-    (A bare thread, not concurrent.futures: its import alone costs more than the work saved.)
-    """
-
-    def __init__(self, func: Callable[..., Any], *args: Any) -> None:
-        self._value: Any = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(func, *args), daemon=True)
-        self._thread.start()
-
-    def _run(self, func: Callable[..., Any], *args: Any) -> None:
-        try:
-            self._value = func(*args)
-        except BaseException as exc:  # handed to the caller in result()
-            self._error = exc
-
-    def result(self) -> Any:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value

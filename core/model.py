@@ -6,9 +6,9 @@ records; nothing downstream sees raw tool output except as evidence text.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from portscope.core.record import Literal, field, record
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from portscope.core.reach.describe import Reach
@@ -19,7 +19,7 @@ TableFamily = Literal["ipv4", "ipv6", "inet"]
 Backend = Literal["iptables-legacy", "iptables-nft", "nftables", "dump"]
 
 
-@record(unsafe_hash=True)
+@dataclass(slots=True, frozen=True)
 class PortRange:
     """An inclusive port range; a single port has first == last."""
 
@@ -30,7 +30,7 @@ class PortRange:
         return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
 
 
-@record(unsafe_hash=True)
+@dataclass(slots=True, frozen=True)
 class AddrMatch:
     """`-d 10.0.0.0/8` or `! -d 127.0.0.0/8`; `network` is CIDR text as the tool printed it."""
 
@@ -38,7 +38,7 @@ class AddrMatch:
     negated: bool = False
 
 
-@record(unsafe_hash=True)
+@dataclass(slots=True, frozen=True)
 class IfaceMatch:
     """`-i docker0` / `! -o br-x` / `iifname != "lo"`."""
 
@@ -46,7 +46,7 @@ class IfaceMatch:
     negated: bool = False
 
 
-@record
+@dataclass(slots=True, frozen=True)
 class Matches:
     """The match conditions of one rule that portscope understands.
 
@@ -85,7 +85,7 @@ class Matches:
 UNCONDITIONAL = Matches()
 
 
-@record(unsafe_hash=True)
+@dataclass(slots=True, frozen=True)
 class NatTarget:
     """Where a DNAT/REDIRECT sends packets: address (None for REDIRECT) and ports (None = unchanged)."""
 
@@ -98,7 +98,7 @@ Verdict = Literal[
 ]
 
 
-@record
+@dataclass(slots=True)
 class Rule:
     """One rule, with where it came from and its text as the tool prints it."""
 
@@ -115,6 +115,10 @@ class Rule:
     nat_family: Family | None = None  # `dnat ip6 to ...` in an inet table; else None
     comment: str | None = None
     line: int | None = None  # line number in the source text
+
+
+#: Parses a chain's deferred rule lines: `parse(chain, items) -> rules`.
+RuleParser = Callable[["Chain", list[Any]], Iterable[Rule]]
 
 
 class Chain:
@@ -145,17 +149,17 @@ class Chain:
         self.policy = policy
         self.priority = priority
         self._rules: list[Rule] = rules if rules is not None else []
-        self._pending: list = []
-        self._parse = None
+        self._pending: list[Any] = []
+        self._parse: RuleParser | None = None
         self._dnat_hint = False
 
-    def defer(self, item: object, parse, may_dnat: bool) -> None:
+    def defer(self, item: object, parse: RuleParser, may_dnat: bool) -> None:
         """Queue a rule line for `parse(chain, items) -> list[Rule]` on first access."""
         self._pending.append(item)
         self._parse = parse
         self._dnat_hint = self._dnat_hint or may_dnat
 
-    def defer_line(self, number: int, line: str, parse) -> None:
+    def defer_line(self, number: int, line: str, parse: RuleParser) -> None:
         """`defer` for a rule line: queued as (line number, position, text); DNAT/REDIRECT noted."""
         pending = self._pending
         pending.append((number, len(self._rules) + len(pending) + 1, line))
@@ -165,7 +169,7 @@ class Chain:
 
     @property
     def rules(self) -> list[Rule]:
-        if self._pending:
+        if self._pending and self._parse is not None:
             pending, self._pending = self._pending, []
             self._rules.extend(self._parse(self, pending))
         return self._rules
@@ -191,7 +195,7 @@ class Chain:
         return f"Chain({self.name!r}, hook={self.hook!r}, kind={self.kind!r}, rules={self.size})"
 
 
-@record
+@dataclass(slots=True)
 class Table:
     """One table of one backend and family, e.g. iptables-nft ipv4 nat, or nft inet netavark."""
 
@@ -201,7 +205,7 @@ class Table:
     chains: dict[str, Chain] = field(default_factory=dict)
 
 
-@record(frozen=True)
+@dataclass(slots=True, frozen=True)
 class RuleSource:
     """Raw text read from one tool, kept so a capture can be re-parsed and shown as evidence.
 
@@ -215,7 +219,7 @@ class RuleSource:
     origin: str  # the command or file it came from
 
 
-@record(frozen=True)
+@dataclass(slots=True, frozen=True)
 class BackendStatus:
     """Whether a firewall backend was read, and if not, why (one line, with what to do)."""
 
@@ -226,7 +230,7 @@ class BackendStatus:
     reason: str | None = None
 
 
-@record(frozen=True)
+@dataclass(slots=True, frozen=True)
 class ProxyArgs:
     """The binding a docker-proxy process carries, from its command line."""
 
@@ -237,7 +241,7 @@ class ProxyArgs:
     container_port: int
 
 
-@record(frozen=True)
+@dataclass(slots=True, frozen=True)
 class Socket:
     """A TCP listener or a bound UDP socket, with its process where permissions allow."""
 
@@ -249,9 +253,10 @@ class Socket:
     process: str | None = None
     cmdline: tuple[str, ...] = ()
     proxy: ProxyArgs | None = None  # set when the process is docker-proxy
+    user: str | None = None  # the process's user, read for Podman's port holders (rootless: the container's user)
 
 
-@record(frozen=True)
+@dataclass(slots=True, frozen=True)
 class PortMapping:
     """One port binding as Docker reports it: requested (HostConfig) or in force (NetworkSettings)."""
 
@@ -261,14 +266,14 @@ class PortMapping:
     host_port: str  # "" when left for Docker to choose (requested)
 
 
-@record(frozen=True)
+@dataclass(slots=True, frozen=True)
 class ContainerNetwork:
     name: str
     ipv4: str | None
     ipv6: str | None
 
 
-@record(frozen=True)
+@dataclass(slots=True, frozen=True)
 class Container:
     """A container as the Docker Engine API (or Podman's compatible API) reports it."""
 
@@ -283,7 +288,7 @@ class Container:
     publish_all: bool = False
 
 
-@record(frozen=True)
+@dataclass(slots=True, frozen=True)
 class EngineInfo:
     """Which container engine answered, or why none did."""
 
@@ -294,7 +299,7 @@ class EngineInfo:
     reason: str | None = None
 
 
-@record(frozen=True)
+@dataclass(slots=True, frozen=True)
 class HostFacts:
     hostname: str
     kernel: str
@@ -306,7 +311,7 @@ class HostFacts:
     route_localnet: tuple[str, ...] = ()  # interfaces with net.ipv4.conf.IF.route_localnet=1
 
 
-@record(frozen=True)
+@dataclass(slots=True, frozen=True)
 class Connection:
     """A socket that is not a listener (an outbound or accepted connection), for port-range usage."""
 
@@ -321,7 +326,7 @@ Owner = Literal["docker", "podman", "cni-portmap", "kube-proxy", "portscope", "m
 Carrier = Literal["dnat", "proxy"]
 
 
-@record
+@dataclass(slots=True)
 class Binding:
     """One published port: (family, protocol, host address, host port) -> target.
 
@@ -376,7 +381,7 @@ def port_text(first: int | None, last: int | None = None) -> str:
     return f"{first}-{last}" if last is not None else str(first)
 
 
-@record
+@dataclass(slots=True, frozen=True)
 class UnreachableDnat:
     """A DNAT rule that carries no host binding.
 
@@ -389,7 +394,7 @@ class UnreachableDnat:
     kind: str = "unreachable"
 
 
-@record
+@dataclass(slots=True)
 class Snapshot:
     """Everything read from one host at one time: the input of every analysis.
 

@@ -19,7 +19,7 @@ from portscope.core.owners import owner_of_chain, owner_of_path
 from portscope.core.reach.describe import Reach, addresses_text, host_ip
 from portscope.core.reach.firstmatch import ENTRY_HOOKS, NAT_VERDICTS, DnatReach, FirstMatch, post_order
 from portscope.core.reach.matches import Space, build_space
-from portscope.core.reach.space import DADDR, DPORT, PROTO, PacketSet, intersect, subtract_sets
+from portscope.core.reach.space import DADDR, DPORT, PROTO, Packed, PacketSet, intersect, pack, subtract_sets
 from portscope.core.reach.winners import Winners, WinnerSearch
 
 _LOOPBACK: dict[str, str] = {"ipv4": "127.0.0.1", "ipv6": "::1"}
@@ -35,8 +35,8 @@ class Shadow:
     loser: Rule
     winners: Winners
     whole: bool  # no packet to this host reaches it on this hook
-    left: PacketSet  # what still reaches it
-    wanted: PacketSet  # what its own path conditions would give it
+    left: Packed  # what still reaches it
+    wanted: Packed  # what its own path conditions would give it
     path: list[Rule]
     space: Space
 
@@ -108,13 +108,24 @@ class _Bindings:
         shadows: list[Shadow] = []
         for r in reaches:
             caught = intersect(r.actual, self.to_host)
-            if r.nominal is not None:
-                wanted = intersect(r.nominal, self.to_host)
+            nominal = r.nominal
+            if nominal is not None:
+                wanted = intersect(nominal, self.to_host)
                 lost = subtract_sets(wanted, caught)
                 if lost and (self.catches or not caught):
                     winners = self.search.find(r.table, r.hook, rule, lost)
                     shadows.append(
-                        Shadow(r.table, r.hook, rule, winners, not caught, caught, wanted, r.path, self.space)
+                        Shadow(
+                            table=r.table,
+                            hook=r.hook,
+                            loser=rule,
+                            winners=winners,
+                            whole=not caught,
+                            left=pack(caught),
+                            wanted=pack(wanted),
+                            path=r.path,
+                            space=self.space,
+                        )
                     )
             if caught:
                 parts.extend(self._parts(r, caught))
@@ -167,7 +178,7 @@ class _Bindings:
                 host: tuple[int | None, int | None] = (None, None) if port_bits == space.ports.all else (first, last)
                 key = (family, name, where, *_span(*host), address, *_target_span(to_ports, host))
                 shape = (2, space.interfaces.all, space.addresses.all, daddr, proto_bits, port_bits)
-                out.append(_Part(key, r, packets, shape))
+                out.append(_Part(key=key, reach=r, packets=packets, shape=shape))
         return out
 
     def _spans(self, rule: Rule, ports: int) -> list[tuple[int, int]]:
@@ -201,9 +212,20 @@ class _Bindings:
                 path = [*r.path, r.rule]
                 owner: Owner = owner_of_chain(r.rule.table, r.rule.chain) or owner_of_path(path)
                 binding = self.merged[part.key] = Binding(
-                    family, protocol, where, first, address, t_first, owner, last, t_last,
-                    ["dnat"], rules=path, hooks=[r.hook], reach=Reach(self.space, family),
-                )  # fmt: skip
+                    family=family,
+                    protocol=protocol,
+                    host_ip=where,
+                    host_port=first,
+                    target_ip=address,
+                    target_port=t_first,
+                    owner=owner,
+                    host_port_last=last,
+                    target_port_last=t_last,
+                    carriers=["dnat"],
+                    rules=path,
+                    hooks=[r.hook],
+                    reach=Reach(self.space, family),
+                )
             else:
                 _add_evidence(binding, r.path, r.rule)
                 if r.hook not in binding.hooks:

@@ -7,12 +7,12 @@ import json
 import os
 import stat
 import tempfile
+from dataclasses import asdict
 from typing import Any
 
 from portscope.core import snapshot_schema as schema
 from portscope.core.errors import ParseError, SnapshotError
 from portscope.core.model import EngineInfo, Snapshot
-from portscope.core.record import asdict
 from portscope.core.rules.formats import parse_source
 from portscope.core.snapshot_schema import FieldError
 

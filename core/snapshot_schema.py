@@ -215,6 +215,7 @@ socket_ = record(
         "process": (_opt_text, None),
         "cmdline": (many(text), ()),
         "proxy": (optional(proxy_args), None),
+        "user": (_opt_text, None),
     },
 )
 connection = record(

@@ -7,6 +7,8 @@ namespace of the reading process: portscope must run inside the namespace it ins
 from __future__ import annotations
 
 import contextlib
+import os
+import pwd
 import socket as _socket
 
 import psutil
@@ -18,9 +20,15 @@ from portscope.core.model import Connection, Family, ProxyArgs, Socket
 _FAMILIES: dict[int, Family] = {_socket.AF_INET: "ipv4", _socket.AF_INET6: "ipv6"}
 _PROTOCOLS: dict[int, str] = {_socket.SOCK_STREAM: "tcp", _socket.SOCK_DGRAM: "udp"}
 
-#: (name, cmdline, docker-proxy args) of one process, read once per pid.
-_ProcInfo = tuple[str | None, tuple[str, ...], ProxyArgs | None]
-_NO_PROCESS: _ProcInfo = (None, (), None)
+#: Rootless Podman's processes that carry a published port themselves (no NAT rule), in the user's namespace.
+ROOTLESS_CARRIERS = frozenset({"rootlessport", "slirp4netns", "pasta"})
+#: Podman's processes that hold a published host port: these, and conmon beside netavark's DNAT (rootful).
+#: Their command lines do not name the port; their user is read.
+PORT_HOLDERS = ROOTLESS_CARRIERS | {"conmon"}
+
+#: (name, cmdline, docker-proxy args, user of a port holder) of one process, read once per pid.
+_ProcInfo = tuple[str | None, tuple[str, ...], ProxyArgs | None, str | None]
+_NO_PROCESS: _ProcInfo = (None, (), None, None)
 
 
 def read_sockets() -> list[Socket]:
@@ -51,7 +59,9 @@ def read_endpoints() -> tuple[list[Socket], list[Connection]]:
         if (protocol == "tcp" and conn.status != psutil.CONN_LISTEN) or (protocol == "udp" and conn.raddr):
             if conn.status != psutil.CONN_TIME_WAIT or conn.pid is not None:
                 name = procs[conn.pid][0] if conn.pid in procs else None
-                connections.append(Connection(family, protocol, conn.laddr.port, conn.pid, name))
+                connections.append(
+                    Connection(family=family, protocol=protocol, local_port=conn.laddr.port, pid=conn.pid, process=name)
+                )
             continue
         key = (family, protocol, conn.laddr.ip, conn.laddr.port, conn.pid)
         if key in seen:
@@ -60,7 +70,7 @@ def read_endpoints() -> tuple[list[Socket], list[Connection]]:
         info = _NO_PROCESS if conn.pid is None else procs.get(conn.pid)
         if info is None:
             info = procs[conn.pid] = _process_info(conn.pid)
-        name, cmdline, proxy = info
+        name, cmdline, proxy, user = info
         result.append(
             Socket(
                 family=family,
@@ -71,6 +81,7 @@ def read_endpoints() -> tuple[list[Socket], list[Connection]]:
                 process=name,
                 cmdline=cmdline,
                 proxy=proxy,
+                user=user,
             )
         )
     result.sort(key=_sort_key)
@@ -78,9 +89,10 @@ def read_endpoints() -> tuple[list[Socket], list[Connection]]:
 
 
 def _process_info(pid: int) -> _ProcInfo:
-    """(name, cmdline, proxy args) of a process; what cannot be read is None / ()."""
+    """(name, cmdline, proxy args, user of a port holder) of a process; what cannot be read is None / ()."""
     name: str | None = None
     cmdline: tuple[str, ...] = ()
+    user: str | None = None
     try:
         proc = psutil.Process(pid)
         with proc.oneshot():
@@ -88,9 +100,40 @@ def _process_info(pid: int) -> _ProcInfo:
                 name = proc.name()
             with contextlib.suppress(psutil.Error, OSError):
                 cmdline = tuple(proc.cmdline())
+            if name in PORT_HOLDERS:
+                user = _user(proc)
     except (psutil.Error, OSError):
         pass  # gone or not ours to read: leave it unnamed
-    return name, cmdline, parse_proxy_cmdline(cmdline)
+    return name, cmdline, parse_proxy_cmdline(cmdline), user
+
+
+def rootless_hints(sockets: list[Socket], endpoint: str | None) -> list[str]:
+    """One line per rootless Podman user whose ports are carried here but whose API socket was not read
+    (`endpoint`): where that user's containers can be read from."""
+    hints = []
+    for user in sorted({s.user for s in sockets if s.process in ROOTLESS_CARRIERS and s.user}):
+        try:
+            uid = int(user) if user.isdigit() else pwd.getpwnam(user).pw_uid
+        except KeyError:
+            continue
+        path = f"/run/user/{uid}/podman/podman.sock"
+        if endpoint in (f"unix://{path}", path):
+            continue
+        ports = ", ".join(sorted({f"{s.protocol}/{s.port}" for s in sockets if s.user == user}))
+        start = "" if os.path.exists(path) else f"start `podman system service` as {user}, then "
+        hints.append(
+            f"rootless Podman of user {user} carries {ports}; its containers are not read: {start}run with "
+            f"DOCKER_HOST=unix://{path}"
+        )
+    return hints
+
+
+def _user(proc: psutil.Process) -> str | None:
+    """The process's real user name (psutil gives the uid as text when no name is known), or None if unreadable."""
+    try:
+        return proc.username()
+    except (psutil.Error, OSError):
+        return None
 
 
 def _sort_key(s: Socket) -> tuple[str, str, bytes, int, int]:

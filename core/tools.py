@@ -6,14 +6,14 @@ import os
 import subprocess
 import threading
 from collections.abc import Callable, Iterable, Sequence
-
-from portscope.core.record import record
+from dataclasses import dataclass
+from typing import IO
 
 #: Where system tools live; a non-root user's PATH often lacks the sbin directories.
 _SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/local/sbin"])
 
 
-@record(frozen=True)
+@dataclass(slots=True, frozen=True)
 class ToolResult:
     argv: tuple[str, ...]
     returncode: int
@@ -33,7 +33,7 @@ class ToolResult:
         return f"{self.argv[0]}: {first}"
 
 
-def widen_pipe(stream: object, size: int = 1 << 20) -> None:
+def widen_pipe(stream: IO[str] | None, size: int = 1 << 20) -> None:
     """Let a tool's output pipe hold `size` bytes (Linux; best effort).
 
     With the default 64 KiB a tool printing 10,000 rules blocks whenever Python is slow to read
@@ -42,7 +42,8 @@ def widen_pipe(stream: object, size: int = 1 << 20) -> None:
     try:
         import fcntl
 
-        fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, size)  # type: ignore[attr-defined]
+        if stream is not None:
+            fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, size)
     except (ImportError, AttributeError, OSError, ValueError):
         pass
 
@@ -60,38 +61,27 @@ def which(name: str) -> str | None:
 def run_all(
     commands: Sequence[Sequence[str]],
     timeout: float = 10.0,
-    started: dict[tuple[str, ...], subprocess.Popen[str]] | None = None,
     readers: dict[tuple[str, ...], Callable[[Iterable[str]], str]] | None = None,
 ) -> list[ToolResult]:
     """Start every command at once and wait for all; a missing tool or a timeout becomes a failed result.
 
-    `started`: processes already running for some of the commands (core.rules.prefetch); they are
-    used instead of starting those commands again, and any left over are stopped.
     `readers`: for some commands, a function that consumes the output lines as they come and
     returns the whole text (so parsing overlaps with the tool still printing).
     """
-    pending = dict(started or {})
     running: list[tuple[tuple[str, ...], subprocess.Popen[str] | None, str]] = []
     for argv in commands:
         argv = tuple(argv)
-        early = pending.pop(argv, None)
-        if early is not None:
-            running.append((argv, early, ""))
-            continue
         try:
-            proc = subprocess.Popen(
+            started_now = subprocess.Popen(
                 argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
             )
-            running.append((argv, proc, ""))
+            running.append((argv, started_now, ""))
         except OSError as exc:
             running.append((argv, None, exc.strerror or str(exc)))
-    for leftover in pending.values():
-        leftover.kill()
-        leftover.communicate()
     results = []
     for argv, proc, error in running:
         if proc is None:
-            results.append(ToolResult(argv, 127, "", error))
+            results.append(ToolResult(argv=argv, returncode=127, stdout="", stderr=error))
             continue
         reader = readers.get(argv) if readers else None
         try:
@@ -99,11 +89,11 @@ def run_all(
                 results.append(_read_streaming(argv, proc, reader, timeout))
                 continue
             out, err = proc.communicate(timeout=timeout)
-            results.append(ToolResult(argv, proc.returncode, out, err))
+            results.append(ToolResult(argv=argv, returncode=proc.returncode, stdout=out, stderr=err))
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
-            results.append(ToolResult(argv, 124, "", f"timed out after {timeout:g} s"))
+            results.append(ToolResult(argv=argv, returncode=124, stdout="", stderr=f"timed out after {timeout:g} s"))
     return results
 
 
@@ -120,11 +110,11 @@ def _read_streaming(
     timer = threading.Timer(timeout, expire)
     timer.start()
     try:
-        out = reader(proc.stdout)  # type: ignore[arg-type]
+        out = reader(proc.stdout) if proc.stdout is not None else ""
         err = proc.stderr.read() if proc.stderr else ""
         proc.wait()
     finally:
         timer.cancel()
     if expired:
         raise subprocess.TimeoutExpired(argv, timeout)
-    return ToolResult(argv, proc.returncode, out, err)
+    return ToolResult(argv=argv, returncode=proc.returncode, stdout=out, stderr=err)

@@ -20,13 +20,25 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "integration: needs root and real tools; runs dockerd in private network namespaces"
     )
+    config.addinivalue_line(
+        "markers", "setups(*ids): run only on these engine set-ups (the test does not depend on the backend)"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Everything under tests/integration carries the `integration` marker."""
+    """Everything under tests/integration carries the `integration` marker; a test marked `setups(...)` is
+    collected only for those engine set-ups (deselected, not skipped, for the others)."""
+    kept, dropped = [], []
     for item in items:
         if INTEGRATION_DIR in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.integration)
+        marker = item.get_closest_marker("setups")
+        callspec = getattr(item, "callspec", None)
+        setup = callspec.params.get("engine") if callspec is not None else None
+        (dropped if marker and setup is not None and setup.id not in marker.args else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def integration_required() -> bool:

@@ -1,7 +1,8 @@
 """The portscope app: six views over one snapshot, read in a worker thread and refreshed in place.
 
 The data source is injected (`load`), so tests pass a capture loader, or one that raises or hangs;
-so are the changes (`apply_change`, `preview_change`, `read_state`: core.publish by default).
+so are the changes (`apply_change`, `preview_change`, `read_state`: core.publish by default; `recreate`:
+core.recreate).
 Reads never overlap: the next one is armed with `set_timer` only after the last one finished.
 """
 
@@ -16,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
+from rich.console import RenderableType
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -31,7 +33,7 @@ from portscope.core.publish.model import StoredBinding
 from portscope.tui.commands import PortscopeCommands
 from portscope.tui.data import TITLES, Model, build_model, release
 from portscope.tui.header import banner_lines, header_parts
-from portscope.tui.keymap import help_sections
+from portscope.tui.keymap import VIEW_CLASSES, help_sections
 from portscope.tui.publish_support import (
     Applier,
     PublishRequest,
@@ -42,31 +44,21 @@ from portscope.tui.publish_support import (
 )
 from portscope.tui.publish_support import apply_change as core_apply
 from portscope.tui.publish_support import preview_change as core_preview
+from portscope.tui.recreate_support import Recreator, recreate_container
 from portscope.tui.screens.confirm_change import ConfirmChange
 from portscope.tui.screens.detail import DetailScreen
 from portscope.tui.screens.help import HelpScreen
 from portscope.tui.screens.publish_form import PublishForm
 from portscope.tui.widgets.banner import Banner
-from portscope.tui.widgets.conflicts_view import ConflictsView
 from portscope.tui.widgets.containers_view import ContainersView
 from portscope.tui.widgets.detail_pane import DetailPane
-from portscope.tui.widgets.ephemeral_view import EphemeralView
 from portscope.tui.widgets.filter_bar import FilterBar
 from portscope.tui.widgets.keyed_table import KeyedTable
-from portscope.tui.widgets.listeners_view import ListenersView
 from portscope.tui.widgets.ports_view import PortsView
 from portscope.tui.widgets.rules_view import RulesView
 from portscope.tui.widgets.status_line import StatusLine
 from portscope.tui.widgets.table_view import TableView
 
-VIEW_CLASSES: tuple[type[TableView], ...] = (
-    PortsView,
-    ContainersView,
-    ConflictsView,
-    EphemeralView,
-    ListenersView,
-    RulesView,
-)
 #: Young-generation collections between two full ones (Python's default is 10).
 FULL_GC_EVERY = 10_000
 #: Seconds after a new model is shown before the old one is freed (in a worker, in chunks).
@@ -117,16 +109,19 @@ class PortscopeApp(App[None]):
         apply_change: Applier | None = None,
         preview_change: Applier | None = None,
         read_state: Callable[[], list[StoredBinding]] | None = None,
+        recreate: Recreator | None = None,
     ) -> None:
         """`load` reads one snapshot (it runs in a thread); `refresh` seconds between reads (0: only on `r`);
         `source` names a capture file (None: the live host); a read slower than `read_timeout` is reported.
         `apply_change` / `preview_change` make a publish/unpublish/block/unblock for real / as a dry run, and
-        `read_state` reads portscope's stored bindings (each runs in a thread; default: core.publish)."""
+        `read_state` reads portscope's stored bindings (each runs in a thread; default: core.publish);
+        `recreate` recreates a container with other ports, or dry-runs that (default: core.recreate)."""
         super().__init__()
         self.load = load
         self.apply_change: Applier = apply_change or core_apply
         self.preview_change: Applier = preview_change or core_preview
         self.read_state: Callable[[], list[StoredBinding]] = read_state or read_stored
+        self.recreate: Recreator = recreate or recreate_container
         self.refresh_interval = refresh
         self.source = source
         self.read_timeout = read_timeout
@@ -137,6 +132,7 @@ class PortscopeApp(App[None]):
         self.reads = 0  # finished reads, good or bad
         self.read_again = False  # a change was made during a read: read once more when it ends
         self.selected_binding: str | None = None
+        self.exiting = False  # `exit` was called: the app is closing down
         self._next_read: Timer | None = None
         self._watchdog: Timer | None = None
         self._read_started = 0.0
@@ -156,6 +152,11 @@ class PortscopeApp(App[None]):
         """Every notification is plain text, whatever `markup` says (widgets pass True by default):
         they quote rules, container names and errors from the host. Controls are made visible."""
         super().notify(printable(message), title=printable(title), severity=severity, timeout=timeout, markup=False)
+
+    def exit(self, result: None = None, return_code: int = 0, message: RenderableType | None = None) -> None:
+        """Exit as `App.exit` does, noted first: timers and workers that still fire check `closing_down`."""
+        self.exiting = True
+        super().exit(result, return_code, message)
 
     # ------------------------------------------------------------------ layout
 
@@ -208,7 +209,7 @@ class PortscopeApp(App[None]):
     @property
     def closing_down(self) -> bool:
         """True once the app is exiting (a timer or a worker may still fire: they must not touch widgets)."""
-        return self._exit or not self.query(StatusLine)
+        return self.exiting or not self.query(StatusLine)
 
     # ------------------------------------------------------------------ reading
 
@@ -486,20 +487,22 @@ class PortscopeApp(App[None]):
             self.notify("No container is running: start one first", title="Nothing to publish to",
                         severity="warning", timeout=6)  # fmt: skip
             return
-        form = PublishForm(snap, preview=self.preview_change, apply=self.apply_change, container_id=chosen,
-                           note=not_offered(snap, chosen))  # fmt: skip
+        form = PublishForm(snap, preview=self.preview_change, apply=self.apply_change, recreate=self.recreate,
+                           container_id=chosen, note=not_offered(snap, chosen))  # fmt: skip
         self.push_screen(form, self._changed)
 
     def action_change_binding(self) -> None:
-        """Confirm unpublishing (portscope's), blocking or unblocking (another owner's) the selected binding."""
+        """Confirm unpublishing (portscope's), blocking or unblocking (another owner's) the selected binding;
+        for a port Docker publishes, recreating its container without it is offered beside blocking."""
         if self._refused_change() or self.model is None:
             return
         binding = self.model.bindings.get(self.view("ports").table.selected_key or "")
         if binding is None:
             self.notify("Select a binding in Ports first", severity="warning", timeout=3)
             return
+        container = next((c for c in self.model.snap.containers if c.id == binding.container_id), None)
         screen = ConfirmChange(binding, read_state=self.read_state, preview=self.preview_change,
-                               apply=self.apply_change)  # fmt: skip
+                               apply=self.apply_change, recreate=self.recreate, container=container)  # fmt: skip
         self.push_screen(screen, self._changed)
 
     def _changed(self, done: PublishRequest | bool | None) -> None:

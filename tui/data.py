@@ -286,7 +286,7 @@ def _port_rows(model: Model) -> list[Row]:
         procs = " ".join(f"{s.process} {s.pid}" for s in b.sockets)
         search = _search(*(c.text for c in cells), b.id, b.family, b.container_id, procs, " ".join(b.hooks), reach)
         order = (b.host_port if b.host_port is not None else -1, b.protocol, ip_key(b.host_ip), b.family, key)
-        rows.append(Row(key, cells, search, order))
+        rows.append(Row(key=key, cells=cells, search=search, order=order))
     return rows
 
 
@@ -308,7 +308,7 @@ def _container_rows(model: Model) -> list[Row]:
             Cell(clip(in_force), "yellow" if missing else ("dim" if in_force == "-" else "")),
         )
         search = _search(*(cl.text for cl in cells), c.id, c.network_mode)
-        rows.append(Row(c.id, cells, search, (c.name, c.id)))
+        rows.append(Row(key=c.id, cells=cells, search=search, order=(c.name, c.id)))
     return rows
 
 
@@ -329,7 +329,7 @@ def _conflict_rows(model: Model) -> list[Row]:
         )
         procs = " ".join(f"{s.process} {s.pid}" for s in f.processes)
         search = _search(*(c.text for c in cells), f.title, " ".join(f.bindings), procs)
-        rows.append(Row(key, cells, search, (rank, n)))
+        rows.append(Row(key=key, cells=cells, search=search, order=(rank, n)))
     return rows
 
 
@@ -349,7 +349,9 @@ def _range_rows(model: Model) -> list[Row]:
             Cell(use.note, "dim"),
         )
         search = _search(*(c.text for c in cells), use.binding, use.pid)
-        rows.append(Row(key, cells, search, (_WHAT_ORDER[use.what], use.port, use.protocol, key)))
+        rows.append(
+            Row(key=key, cells=cells, search=search, order=(_WHAT_ORDER[use.what], use.port, use.protocol, key))
+        )
     return rows
 
 
@@ -381,7 +383,7 @@ def _listener_rows(model: Model) -> list[Row]:
             Cell(clip(" ".join(s.cmdline)) or "-", "dim" if not s.cmdline else ""),
         )
         search = _search(*(c.text for c in cells), " ".join(s.cmdline), s.family)
-        rows.append(Row(key, cells, search, (s.port, s.protocol, ip_key(s.address), key)))
+        rows.append(Row(key=key, cells=cells, search=search, order=(s.port, s.protocol, ip_key(s.address), key)))
     return rows
 
 
@@ -413,7 +415,7 @@ def _rule_rows(model: Model) -> list[Row]:
                     Cell(clip(r.text, 64)),
                 )
                 search = _search(*(c.text for c in cells), r.text, r.comment)
-                rows.append(Row(key, cells, search, (t_index, c_index, r.position)))
+                rows.append(Row(key=key, cells=cells, search=search, order=(t_index, c_index, r.position)))
     return rows
 
 
@@ -427,6 +429,6 @@ def mark_rules(rows: Sequence[Row], marked: frozenset[str]) -> list[Row]:
             rest = row.cells[1:]
             cells = (Cell("▶", "bold magenta", sort=(0,)), *(Cell(c.text, f"{c.style} bold magenta", c.sort)
                                                              for c in rest))  # fmt: skip
-            row = Row(row.key, cells, row.search, row.order)
+            row = Row(key=row.key, cells=cells, search=row.search, order=row.order)
         out.append(row)
     return out

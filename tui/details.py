@@ -67,6 +67,8 @@ class _Doc:
             self.line("(none)", "dim")
         for s in sockets:
             self.add(f"  pid {s.pid if s.pid is not None else '?'} {s.process or '?'}", style="cyan")
+            if s.user:
+                self.add(f" (user {s.user})")
             self.add(f" on {bracket(s.address)}:{s.port}/{s.protocol}: ")
             self.add(" ".join(s.cmdline) or "(command line hidden)")
             self.text.append("\n")

@@ -1,4 +1,5 @@
-"""Every key of the app, collected from the classes' BINDINGS (so `?` can never fall out of date)."""
+"""The app's views, and every key of the app collected from the classes' BINDINGS (so `?` can never fall out
+of date)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,25 @@ from textual.widgets import DataTable
 
 from portscope.tui.screens.detail import DetailScreen
 from portscope.tui.screens.help import Sections
+from portscope.tui.widgets.conflicts_view import ConflictsView
+from portscope.tui.widgets.containers_view import ContainersView
+from portscope.tui.widgets.ephemeral_view import EphemeralView
 from portscope.tui.widgets.filter_bar import FilterBar
 from portscope.tui.widgets.keyed_table import KeyedTable
+from portscope.tui.widgets.listeners_view import ListenersView
+from portscope.tui.widgets.ports_view import PortsView
+from portscope.tui.widgets.rules_view import RulesView
 from portscope.tui.widgets.table_view import TableView
+
+#: The views, in tab order (keys 1-6).
+VIEW_CLASSES: tuple[type[TableView], ...] = (
+    PortsView,
+    ContainersView,
+    ConflictsView,
+    EphemeralView,
+    ListenersView,
+    RulesView,
+)
 
 MOUSE = [
     ("click a tab", "Switch view", "Or press 1-6"),
@@ -41,8 +58,6 @@ def _rows(app: App, bindings: Iterable[Binding]) -> list[tuple[str, str, str]]:
 
 def help_sections(app: App) -> Sections:
     """(title, rows) for the help screen: global keys, table keys, each view's keys, filter, detail, mouse."""
-    from portscope.tui.app import VIEW_CLASSES
-
     everywhere = _rows(app, Binding.make_bindings(type(app).BINDINGS))
     everywhere.append((app.get_key_display(Binding(app.COMMAND_PALETTE_BINDING, "")), "Command palette",
                        "Every view and action, by name"))  # fmt: skip

@@ -2,8 +2,8 @@
 
 Every field check calls core.publish's own validators (`validate`, `spec`, `targets`), so the form shows
 the same one-line messages the CLI prints. The changes themselves (`apply_change`, `preview_change`,
-`read_stored`) are the only I/O: they call `core.publish` when they run, in a worker thread; the app
-takes them as arguments, so tests inject their own.
+`read_stored`) are the only I/O: core's steps as the CLI runs them (`ops.parse_*`, then `ops.run`: plan,
+then preview or commit), in a worker thread; the app takes them as arguments, so tests inject their own.
 """
 
 from __future__ import annotations
@@ -12,23 +12,21 @@ import ipaddress
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from rich.text import Text
 
 from portscope.core.errors import PortscopeError
-from portscope.core.model import Binding, Container, HostFacts, Snapshot, bracket, port_text
+from portscope.core.model import Binding, Container, Family, HostFacts, Snapshot, bracket, port_text
 from portscope.core.printable import printable
+from portscope.core.publish import ops, state, validate
 from portscope.core.publish.errors import InputError
 from portscope.core.publish.model import StoredBinding, binding_id
-from portscope.core.publish.spec import PortSpec, parse_port_spec
+from portscope.core.publish.ops import Change
+from portscope.core.publish.spec import PortSpec
 from portscope.core.publish.targets import container_target
 from portscope.core.publish.validate import PROTOCOLS, check_container_ref, check_reason, parse_port, parse_protocol
 from portscope.tui.data import ip_key
-
-if TYPE_CHECKING:
-    from portscope.core.publish.ops import Change
 
 ALL_ADDRESSES = "0.0.0.0"
 ALL_LABEL = "all addresses (0.0.0.0)"
@@ -58,11 +56,13 @@ class PublishRequest:
 
     @property
     def spec(self) -> PortSpec:
-        return PortSpec(self.container_port, self.protocol, self.host_ip, self.host_port)
+        return PortSpec(
+            container_port=self.container_port, protocol=self.protocol, host_ip=self.host_ip, host_port=self.host_port
+        )
 
     @property
     def spec_text(self) -> str:
-        """The `-p` text given to `ops.publish` (e.g. `0.0.0.0:8081:80/tcp`, `127.0.0.1::80/udp`)."""
+        """The `-p` text core parses (e.g. `0.0.0.0:8081:80/tcp`, `127.0.0.1::80/udp`)."""
         return str(self.spec)
 
     def describe(self) -> str:
@@ -85,23 +85,22 @@ class BindingChange:
 
 ChangeRequest = PublishRequest | BindingChange
 #: Runs one change (for real, or as a dry run) and reports it as core does.
-Applier = Callable[[ChangeRequest], "Change"]
+Applier = Callable[[ChangeRequest], Change]
 
 
 # --------------------------------------------------------------------------- the real changes (run in a worker)
 
 
-def run_change(request: ChangeRequest, *, dry_run: bool) -> Change:
-    """The `core.publish.ops` call for `request` (as `portscope publish|unpublish|block|unblock` make it)."""
-    from portscope.core.publish import ops
-
+def core_request(request: ChangeRequest) -> ops.Request:
+    """Core's parsed request for `request`: what `portscope publish|unpublish|block|unblock` parse."""
     if isinstance(request, PublishRequest):
-        return ops.publish(request.container, request.spec_text, dry_run=dry_run, reason=request.reason)
-    if request.action == "unpublish":
-        return ops.unpublish(request.ref, dry_run=dry_run)
-    if request.action == "block":
-        return ops.block(request.ref, dry_run=dry_run)
-    return ops.unblock(request.ref, dry_run=dry_run)
+        return ops.parse_publish(request.container, request.spec_text, reason=request.reason)
+    return ops.parse_change(request.action, request.ref)
+
+
+def run_change(request: ChangeRequest, *, dry_run: bool) -> Change:
+    """Core's steps for `request`: parse, then plan and preview (`dry_run`) or commit, as the CLI runs them."""
+    return ops.run(core_request(request), dry_run=dry_run)
 
 
 def apply_change(request: ChangeRequest) -> Change:
@@ -116,8 +115,6 @@ def preview_change(request: ChangeRequest) -> Change:
 
 def read_stored() -> list[StoredBinding]:
     """portscope's stored publishes and blocks (core's state file; empty when there is none yet)."""
-    from portscope.core.publish import state
-
     return state.load(state.state_dir()).bindings
 
 
@@ -218,15 +215,8 @@ class Checked:
 
 
 def check_host_address(text: str, host: HostFacts) -> str:
-    """Core's check of a host address: an address of this host, 0.0.0.0/::, or 127.0.0.1 (never ::1).
-
-    Core keeps this check in `ops._host_ip(spec, world)`, which only reads `world.snap.host.addresses`;
-    this thin adapter hands it just that, so the message is core's own.
-    """
-    from portscope.core.publish import ops
-
-    world = SimpleNamespace(snap=SimpleNamespace(host=host))
-    return ops._host_ip(PortSpec(container_port=1, host_ip=text), world)  # type: ignore[arg-type]
+    """Core's check of a host address: an address of this host, 0.0.0.0/::, or 127.0.0.1 (never ::1)."""
+    return validate.check_host_address(text, host.addresses)
 
 
 def _message(check: Callable[[], object]) -> str | None:
@@ -249,7 +239,7 @@ def check_form(values: FormValues, snap: Snapshot) -> Checked:
     if msg := _message(lambda: check_host_address(host_ip, snap.host)):
         errors["host-ip"] = msg
     elif container is not None and "container" not in errors:
-        family = "ipv6" if ipaddress.ip_address(host_ip).version == 6 else "ipv4"
+        family: Family = "ipv6" if ipaddress.ip_address(host_ip).version == 6 else "ipv4"
         if msg := _message(lambda: container_target(container, family, snap.host)):
             errors["container"] = msg
     host_port = values.host_port.strip()
@@ -272,7 +262,7 @@ def check_form(values: FormValues, snap: Snapshot) -> Checked:
         reason=values.reason or None,
     )
     try:
-        parse_port_spec(request.spec_text)  # what `ops.publish` will parse: it must read the same
+        core_request(request)  # what the change will parse: it must read the same
     except InputError as exc:
         return Checked(None, {"host-port": str(exc)})
     return Checked(request, {})
@@ -326,11 +316,11 @@ def plan_change(b: Binding, stored: Iterable[StoredBinding]) -> BindingChange:
             and _same_host(s.host_ip, b.host_ip)
         ]
         ref = mine[0].id if len(mine) == 1 else f"{bracket(b.host_ip)}:{b.host_port}/{b.protocol}"
-        return BindingChange("unpublish", ref, subject(b), b.owner)
+        return BindingChange(action="unpublish", ref=ref, subject=subject(b), owner=b.owner)
     block_id = binding_id("block", b.host_ip, b.host_port or 0, b.protocol)
     if any(s.kind == "block" and s.id == block_id for s in stored):
-        return BindingChange("unblock", block_id, subject(b), b.owner)
-    return BindingChange("block", b.id, subject(b), b.owner)
+        return BindingChange(action="unblock", ref=block_id, subject=subject(b), owner=b.owner)
+    return BindingChange(action="block", ref=b.id, subject=subject(b), owner=b.owner)
 
 
 def explanation(change: BindingChange) -> list[str]:

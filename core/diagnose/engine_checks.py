@@ -9,8 +9,9 @@ from collections.abc import Iterable
 
 from portscope.core.diagnose.listener_checks import _running_ips
 from portscope.core.diagnose.rule_checks import delete_command
-from portscope.core.findings import Finding
+from portscope.core.findings import Finding, Severity
 from portscope.core.model import Binding, Container, HostFacts, Snapshot, Socket, Table
+from portscope.core.sockets import ROOTLESS_CARRIERS
 
 #: Interface names of container bridges: a DNAT into their subnets targets a container.
 BRIDGE_PREFIXES = ("docker", "br-", "podman", "cni", "cbr", "nerdctl")
@@ -26,14 +27,18 @@ def bridge_networks(host: HostFacts) -> list[ipaddress.IPv4Network | ipaddress.I
 
 
 def stale_rules(bindings: Iterable[Binding], snap: Snapshot) -> list[Finding]:
-    """A DNAT into a container network whose target address belongs to no running container."""
+    """A DNAT into a container network whose target address belongs to no running container.
+
+    Only the engine that was read is judged: on a host with Docker and Podman, the other's rules name
+    containers this read cannot see."""
     if not snap.engine.reachable:
         return []
     running = _running_ips(snap.containers)
     bridges = bridge_networks(snap.host)
+    other = "docker" if "podman" in (snap.engine.name or "").lower() else "podman"
     out = []
     for b in bindings:
-        if "dnat" not in b.carriers or b.target_ip in running:
+        if "dnat" not in b.carriers or b.target_ip in running or b.owner == other:
             continue
         engine_rule = b.owner in ("docker", "podman")
         try:
@@ -85,9 +90,15 @@ def missing_rules(bindings: list[Binding], snap: Snapshot) -> list[Finding]:
     out = []
     v6_managed = manages_nat(snap.tables, "ipv6")
     read = _families_read(snap)
+    podman = "podman" in (snap.engine.name or "").lower()
+    engine, again = (
+        ("Podman", "or `podman network reload --all`") if podman else ("Docker", "or restart the Docker daemon")
+    )
     for b in bindings:
         if not b.reported_by_engine or "dnat" in b.carriers or b.family not in read:
             continue  # (a family whose rules could not be read, e.g. without root, proves nothing)
+        if any(s.process in ROOTLESS_CARRIERS for s in b.sockets):
+            continue  # rootless Podman: its own process carries the port, with no NAT rule by design
         if b.family == "ipv6" and not v6_managed:
             continue  # this engine does not NAT IPv6: docker-proxy alone carries it, by design
         proxy = "proxy" in b.carriers
@@ -97,17 +108,17 @@ def missing_rules(bindings: list[Binding], snap: Snapshot) -> list[Finding]:
                 severity="warning" if proxy else "error",
                 title=f"{b.container_name}: {b.host_ip}:{b.host_port}/{b.protocol} is published but has no DNAT rule",
                 explanation=(
-                    f"Docker reports port {b.host_port}/{b.protocol} of {b.container_name} as published, but the "
+                    f"{engine} reports port {b.host_port}/{b.protocol} of {b.container_name} as published, but the "
                     "kernel has no DNAT rule for it. "
                     + (
                         "Only docker-proxy carries it now: the container sees every client as the host's address."
                         if proxy
                         else "Nothing carries it: connections are refused or time out."
                     )
-                    + " This is what a firewalld/ufw reload or an `iptables -F` does to Docker's rules."
+                    + f" This is what a firewalld/ufw reload or an `iptables -F` does to {engine}'s rules."
                 ),
-                fix=f"docker restart {shlex.quote(b.container_name or '')}"
-                "   # or restart the Docker daemon to re-create every rule",
+                fix=f"{engine.lower()} restart {shlex.quote(b.container_name or '')}   # {again} to re-create "
+                "every rule",
                 container=b.container_name,
                 bindings=[b.id],
                 port=b.host_port,
@@ -196,8 +207,13 @@ def family_mismatches(bindings: list[Binding], host: HostFacts) -> list[Finding]
     ids: dict[tuple[str, str, int], list[str]] = defaultdict(list)
     for b in bindings:
         # reported but carried by nothing is missing-rule's business
-        published = b.reported_by_engine and b.carriers and b.container_name and b.host_port is not None
-        if published and b.container_port is not None:
+        if (
+            b.reported_by_engine
+            and b.carriers
+            and b.container_name
+            and b.host_port is not None
+            and b.container_port is not None
+        ):
             key = (b.container_name, b.protocol, b.container_port)
             by_port[key][b.family].add(b.host_port)
             ids[key].append(b.id)
@@ -208,6 +224,7 @@ def family_mismatches(bindings: list[Binding], host: HostFacts) -> list[Finding]
     )
     out = []
     for (name, proto, cport), fams in by_port.items():
+        severity: Severity
         v4, v6 = fams.get("ipv4", set()), fams.get("ipv6", set())
         if v4 and v6 and v4 != v6:
             severity = "warning"
@@ -227,7 +244,7 @@ def family_mismatches(bindings: list[Binding], host: HostFacts) -> list[Finding]
         out.append(
             Finding(
                 kind="family-mismatch",
-                severity=severity,  # type: ignore[arg-type]
+                severity=severity,
                 title=f"{name} {cport}/{proto}: {detail}",
                 explanation=f"Port {cport}/{proto} of {name} is published differently on IPv4 and IPv6: {detail}. "
                 + why,

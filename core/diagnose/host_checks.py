@@ -171,7 +171,7 @@ def _guards(rule: Rule, b: Binding) -> bool:
         net, target = network(m.daddr.network), network(b.host_ip)
         if m.daddr.negated or net is None or target is None or net.version != target.version:
             return False
-        if not target.subnet_of(net):  # type: ignore[arg-type]
+        if not target.subnet_of(net):  # type: ignore[arg-type]  # one IP version: checked above
             return False
     if m.protocol and m.protocol != b.protocol:
         return False

@@ -11,7 +11,7 @@ from portscope.core.findings import Finding
 from portscope.core.model import Rule, Table
 from portscope.core.reach.describe import difference_text, ports_text
 from portscope.core.reach.firstmatch import post_order
-from portscope.core.reach.space import DPORT
+from portscope.core.reach.space import DPORT, unpack
 from portscope.core.resolve import Shadow
 
 
@@ -82,10 +82,10 @@ def _jump_towards(table: Table, loser: Rule, winner: Rule) -> Rule | None:
 
 
 def _left_text(s: Shadow) -> str:
-    ports = 0
-    for box in s.left:
+    ports, left = 0, unpack(s.left)
+    for box in left:
         ports |= box[DPORT]
-    return f"ports {ports_text(s.space, ports)}, {difference_text(s.space, s.left, s.wanted)}"
+    return f"ports {ports_text(s.space, ports)}, {difference_text(s.space, left, unpack(s.wanted))}"
 
 
 def _target(rule: Rule) -> str:

@@ -2,7 +2,8 @@
 
 iptables-nft when Docker's DOCKER chain is in iptables-nft's tables, iptables-legacy when it is in
 the legacy tables, native nftables when a `docker-bridges` table exists (Docker's
-`firewall-backend: nftables`) or when Podman's netavark uses its nftables driver (`table inet netavark`
+`firewall-backend: nftables`), the iptables flavour that holds netavark's NETAVARK-HOSTPORT-DNAT,
+native nftables when Podman's netavark uses its nftables driver (`table inet netavark`
 and no NETAVARK chain in iptables), else whatever `iptables -V` says. The legacy tables are only read
 when the kernel has them, so that reading never loads a legacy table into an iptables-nft host.
 Where an engine's rules are found, portscope writes on their backend only (its accepts must pass the
@@ -27,6 +28,7 @@ BACKENDS: tuple[BackendName, ...] = ("iptables-nft", "iptables-legacy", "nftable
 #: What `--backend` accepts.
 CHOICES = ("auto", *BACKENDS)
 _DOCKER_CHAIN = re.compile(r"^:DOCKER ", re.MULTILINE)
+_NETAVARK_CHAIN = re.compile(r"^:NETAVARK-HOSTPORT-DNAT ", re.MULTILINE)
 _ENGINE_CHAIN = re.compile(r"^:(?:DOCKER|NETAVARK)[A-Za-z0-9_-]* ", re.MULTILINE)
 
 
@@ -87,10 +89,10 @@ def resolve_backend(choice: str = "auto", stored: str | None = None, detected: D
                 "changed)"
             )
         return Backend(found.engine)
-    if choice != "auto":
-        return Backend(choice)  # type: ignore[arg-type]
+    if choice in BACKENDS:  # not "auto"
+        return Backend(choice)
     if stored in BACKENDS:
-        return Backend(stored)  # type: ignore[arg-type]
+        return Backend(stored)
     return Backend(found.fallback)
 
 
@@ -103,6 +105,10 @@ def engine_backend(nft_nat: str, legacy_nat: str, nft_tables: str) -> tuple[Back
         return "iptables-legacy", "Docker's DOCKER chain in iptables-legacy"
     if re.search(r"^table \w+ docker-bridges$", nft_tables, re.MULTILINE):
         return "nftables", "Docker's docker-bridges nftables table"
+    flavours: tuple[tuple[BackendName, str], ...] = (("iptables-nft", nft_nat), ("iptables-legacy", legacy_nat))
+    for name, nat in flavours:
+        if _NETAVARK_CHAIN.search(nat):
+            return name, f"netavark's NETAVARK chains in {name}"
     netavark = re.search(r"^table inet netavark$", nft_tables, re.MULTILINE)
     if netavark and not _ENGINE_CHAIN.search(nft_nat) and not _ENGINE_CHAIN.search(legacy_nat):
         return "nftables", "netavark's nftables table"

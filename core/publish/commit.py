@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import subprocess
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from portscope.core.errors import ToolError
+from portscope.core.errors import PortscopeError, ToolError
 from portscope.core.model import Family
 from portscope.core.publish.backend import Backend
 from portscope.core.publish.errors import RuleRefusedError, UnsupportedError
@@ -81,11 +81,14 @@ def commit(
     inject: Mapping[str, Sequence[str]] | None = None,
     dry_run: bool = False,
     owned: Owned | None = None,
+    after: Callable[[], None] | None = None,
 ) -> Outcome:
     """Make the kernel hold exactly `wanted` of ours, for every family; RuleRefusedError leaves all as it was.
 
     Only what `owned` records (updated in place after the commit) is portscope's; without it, portscope's
     chains are recognised by content (see `owned`). A wanted chain whose name another object has is refused.
+    `after` is the second step of the same change (the guard's nftables table): when it raises, the
+    batches already written are rolled back and its error raised with what the roll-back left.
     """
     owned = owned if owned is not None else Owned(adopt=True)
     dumps = {f: view for f, (view, _) in read_views(backend).items()}
@@ -112,15 +115,29 @@ def commit(
     if dry_run:
         return outcome
     done: list[Family] = []
-    for family, batch in outcome.batches.items():
-        result = _run(backend.restore_argv(family), batch, check=False)  # type: ignore[arg-type]
+    for family in FAMILIES:
+        if family not in outcome.batches:
+            continue
+        result = _run(backend.restore_argv(family), outcome.batches[family], check=False)
         if result.returncode != 0:
-            undo_errors = _roll_back(backend, before, wanted, [*done, family])  # type: ignore[list-item]
-            _drop_new_tables(backend, dumps, wanted, [*done, family])  # type: ignore[list-item]
+            undo_errors = _roll_back(backend, before, wanted, [*done, family])
+            _drop_new_tables(backend, dumps, wanted, [*done, family])
             reason = _one_line(result.stderr or result.stdout) or f"exit status {result.returncode}"
             extra = f"; rolling back failed too ({undo_errors}): run `portscope apply`" if undo_errors else ""
             raise RuleRefusedError(f"the kernel refused the rules ({reason}); nothing was changed{extra}")
-        done.append(family)  # type: ignore[arg-type]
+        done.append(family)
+    if after is not None:
+        try:
+            after()
+        except PortscopeError as exc:
+            undo_errors = _roll_back(backend, before, wanted, done)
+            _drop_new_tables(backend, dumps, wanted, done)
+            extra = (
+                f"; rolling back the iptables rules failed ({undo_errors}): run `portscope apply`"
+                if undo_errors
+                else ""
+            )
+            raise type(exc)(f"{exc}{extra}") from None
     for family in FAMILIES:
         want = ours_only(wanted.get(family, {}))
         owned.set_chains(backend.name, family, [(t, c) for t, view in want.items() for c in view.chains])

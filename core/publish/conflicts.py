@@ -64,9 +64,10 @@ def check_free(
         if _same_family_overlap(b.host_ip, host_ip):
             who = b.container_name or b.target_ip
             v.errors.append(f"{where} is already published by {b.owner} (to {who}:{b.target_port})")
-    for s in sockets:
-        if s.protocol == protocol and s.port == host_port and overlaps(s.address, host_ip):
-            v.errors.append(f"{where} is held by {s.process or 'a process'} (pid {s.pid}) on {bracket(s.address)}")
+    for sock in sockets:
+        if sock.protocol == protocol and sock.port == host_port and overlaps(sock.address, host_ip):
+            held_by = f"{sock.process or 'a process'} (pid {sock.pid})"
+            v.errors.append(f"{where} is held by {held_by} on {bracket(sock.address)}")
     for c in containers:
         if c.state == "running":
             continue

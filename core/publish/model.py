@@ -10,8 +10,8 @@ from typing import Any, Literal
 from portscope.core.model import Family, bracket
 
 _KEY = re.compile(
-    r"chain (?:iptables-nft|iptables-legacy) ipv[46] (?:nat|filter|raw) PORTSCOPE[A-Z-]{0,20}"
-    r"|table iptables-nft ipv[46] (?:nat|filter|raw)|table nftables ipv[46] portscope"
+    r"chain (?:iptables-nft|iptables-legacy) ipv[46] (?:nat|filter|raw|mangle) PORTSCOPE[A-Z-]{0,20}"
+    r"|table iptables-nft ipv[46] (?:nat|filter|raw|mangle)|table nftables (?:ipv[46]|bridge) portscope"
 )
 _IFACE = re.compile(r"[A-Za-z0-9_.@:-]{1,15}")
 Kind = Literal["publish", "block"]

@@ -16,6 +16,11 @@ from portscope.core.errors import ToolError
 from portscope.core.model import Family
 from portscope.core.publish.commit import FAMILIES, Outcome
 from portscope.core.publish.errors import RuleRefusedError, UnsupportedError
+from portscope.core.publish.guard import WHERE as BRIDGE_WHERE
+from portscope.core.publish.guard import batch_lines, bridge_view
+from portscope.core.publish.guard import rule_lines as bridge_rule_lines
+from portscope.core.publish.guard_io import claim as claim_bridge
+from portscope.core.publish.guard_io import numeric_oif, refuse_foreign
 from portscope.core.publish.nft_docker import check_forwarding
 from portscope.core.publish.nft_render import NFT_FAMILY, TABLE, NftView, render_nft, table_text
 from portscope.core.publish.nft_saved import differences, parse_listing, rule_lines
@@ -30,10 +35,12 @@ _ABSENT = "No such file or directory"
 
 @dataclass(slots=True)
 class NftState:
-    """Our tables as the kernel holds them (None: no table) and Docker's tables as `nft -j` JSON (None: none)."""
+    """Our tables as the kernel holds them (None: no table), Docker's tables as `nft -j` JSON (None: none)
+    and the guard's `table bridge portscope` (None: no table)."""
 
     ours: dict[Family, NftView | None]
     docker: dict[Family, dict | None]
+    bridge: NftView | None = None
 
 
 def nft_path() -> str:
@@ -44,12 +51,13 @@ def nft_path() -> str:
 
 
 def read_state(nft: str | None = None) -> NftState:
-    """List our tables and Docker's, all four at once."""
+    """List our tables (the guard's bridge table too) and Docker's, all five at once."""
     nft = nft or nft_path()
     commands = [[nft, "list", "table", NFT_FAMILY[f], TABLE] for f in FAMILIES]
     commands += [[nft, "-j", "list", "table", NFT_FAMILY[f], "docker-bridges"] for f in FAMILIES]
+    commands.append([nft, "list", "table", "bridge", TABLE])
     results = run_all(commands, timeout=60)
-    texts = []
+    texts: list[str | None] = []
     for result in results:
         if result.ok:
             texts.append(result.stdout)
@@ -58,8 +66,11 @@ def read_state(nft: str | None = None) -> NftState:
         else:
             raise ToolError(f"{result.reason()} (run portscope as root)")
     ours = {f: None if t is None else parse_listing(t) for f, t in zip(FAMILIES, texts[:2], strict=True)}
-    docker = {f: None if t is None else _json(t) for f, t in zip(FAMILIES, texts[2:], strict=True)}
-    return NftState(ours, docker)
+    docker = {f: None if t is None else _json(t) for f, t in zip(FAMILIES, texts[2:4], strict=True)}
+    bridge = None if texts[4] is None else parse_listing(texts[4])
+    if bridge is not None:
+        bridge = {chain: [numeric_oif(line) for line in lines] for chain, lines in bridge.items()}
+    return NftState(ours, docker, bridge)
 
 
 def wanted_views(placed: list[Placed], state: NftState) -> dict[Family, NftView]:
@@ -72,10 +83,14 @@ def wanted_views(placed: list[Placed], state: NftState) -> dict[Family, NftView]
 
 
 def build_batch(
-    wanted: Mapping[Family, NftView], current: Mapping[Family, NftView | None], inject: Sequence[str] = ()
+    wanted: Mapping[Family, NftView],
+    current: Mapping[Family, NftView | None],
+    inject: Sequence[str] = (),
+    bridge: Sequence[str] = (),
 ) -> str:
-    """The `nft -f` text that turns `current` into `wanted`; empty when nothing changes (and nothing injected)."""
-    if not inject and all(_same(wanted.get(f, {}), current.get(f)) for f in FAMILIES):
+    """The `nft -f` text that turns `current` into `wanted` (then `bridge`: the guard table's lines); empty
+    when nothing changes (and nothing injected)."""
+    if not inject and not bridge and all(_same(wanted.get(f, {}), current.get(f)) for f in FAMILIES):
         return ""
     lines: list[str] = []
     for family in FAMILIES:
@@ -86,7 +101,7 @@ def build_batch(
         lines += [f"table {name} {{}}", f"delete table {name}"]
         if want:
             lines.append(table_text(family, want).rstrip("\n"))
-    lines += list(inject)
+    lines += [*bridge, *inject]
     return "\n".join(lines) + "\n"
 
 
@@ -95,11 +110,13 @@ def commit_nft(
     inject: Mapping[str, Sequence[str]] | None = None,
     dry_run: bool = False,
     owned: Owned | None = None,
+    guard: bool = True,
 ) -> Outcome:
     """Make the kernel hold exactly the rendered tables; RuleRefusedError leaves the ruleset as it was.
 
     Only a `portscope` table that `owned` records (updated in place) is portscope's: a foreign one is left
-    alone and reported, and refused when portscope needs its name.
+    alone and reported, and refused when portscope needs its name. With `guard`, the guard's bridge table
+    (for the bindings of `placed` that carry their veth) is replaced in the same transaction.
     """
     owned = owned if owned is not None else Owned(adopt=True)
     nft = nft_path()
@@ -115,12 +132,21 @@ def commit_nft(
                 "rename or delete that table and run portscope again (nothing was changed)"
             )
         outcome.warnings.append(f"table {where} is not portscope's (only its name looks like it): left alone")
-    batch = build_batch(wanted, state.ours, (inject or {}).get(INJECT_KEY, ()))
+    bridge_want, bridge_lines = {}, []
+    if guard:
+        state.bridge, foreign_bridge = claim_bridge(state.bridge, owned)
+        bridge_want = bridge_view(placed)
+        if foreign_bridge:
+            outcome.warnings.append(refuse_foreign(bridge_want))
+        bridge_lines = batch_lines(bridge_want, state.bridge)
+    batch = build_batch(wanted, state.ours, (inject or {}).get(INJECT_KEY, ()), bridge_lines)
     if not batch:
         return outcome
     outcome.batches[INJECT_KEY] = batch
-    for family in FAMILIES:
-        old, new = rule_lines(family, state.ours[family]), rule_lines(family, wanted[family])
+    pairs = [(rule_lines(f, state.ours[f]), rule_lines(f, wanted[f])) for f in FAMILIES]
+    if bridge_lines:
+        pairs.append((bridge_rule_lines(state.bridge), bridge_rule_lines(bridge_want)))
+    for old, new in pairs:
         outcome.added += [line for line in new if line not in old]
         outcome.removed += [line for line in old if line not in new]
     if dry_run:
@@ -134,6 +160,8 @@ def commit_nft(
         raise RuleRefusedError(f"the kernel refused the rules ({reason}); nothing was changed")
     for family in FAMILIES:
         owned.set_table("nftables", family, TABLE, bool(wanted[family]))
+    if bridge_lines:
+        owned.set_bridge(bool(bridge_want))
     return outcome
 
 
@@ -158,7 +186,9 @@ def drift_nft(placed: list[Placed], owned: Owned | None = None) -> list[str]:
     state = read_state()
     state.ours, _ = claim_tables(state.ours, owned if owned is not None else Owned(adopt=True))
     wanted = wanted_views(placed, state)
-    return [line for f in FAMILIES for line in differences(f, wanted[f], state.ours[f])]
+    bridge, _ = claim_bridge(state.bridge, owned if owned is not None else Owned(adopt=True))
+    out = [line for f in FAMILIES for line in differences(f, wanted[f], state.ours[f])]
+    return out + differences("ipv4", bridge_view(placed), bridge, where=BRIDGE_WHERE)
 
 
 def nft_error(text: str) -> str:

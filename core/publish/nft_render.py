@@ -9,7 +9,8 @@ The same semantics as `render.py` (iptables), in base chains of our own tables:
   base chain is final, so a block works whatever other tables do; an accept is not final, so it only
   helps where nothing else drops. Running before `filter` (Docker's priority) lets the accept rules set
   the mark Docker's `bridge-accept-fwmark` rule accepts, before Docker's chain looks at the packet;
-- `raw` (filter prerouting, raw): DROP packets for a loopback binding that did not come from `lo`.
+- `raw` (filter prerouting, raw): DROP packets for a loopback binding that did not come from `lo`;
+- `guard` (filter postrouting, mangle): the mark of flows the bridge-level guard covers (`guard.py`).
 
 Each rule line is exactly what `nft list table` prints back (nftables 1.0), so the rendered view and a
 listing compare line by line. Everything in a line is validated here: addresses through `ipaddress`,
@@ -22,6 +23,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from portscope.core.model import Family
+from portscope.core.publish.guard import guarded, nft_mark_rule
 from portscope.core.publish.render import Placed
 from portscope.core.publish.validate import check_binding_id, check_iface, check_port, check_rule_protocol, rule_address
 
@@ -35,6 +37,7 @@ CHAINS: dict[str, str] = {
     "postrouting": "type nat hook postrouting priority srcnat; policy accept;",
     "forward": "type filter hook forward priority filter - 10; policy accept;",
     "raw": "type filter hook prerouting priority raw; policy accept;",
+    "guard": "type filter hook postrouting priority mangle; policy accept;",
 }
 _MASK32 = 0xFFFFFFFF
 
@@ -79,6 +82,7 @@ def render_nft(placed: list[Placed], family: Family, mark: Mark | None = None) -
         else:
             drops.append(_block(p, family))
     rules["forward"] = drops + rules["forward"]
+    rules["guard"] = [nft_mark_rule(p) for p in guarded(placed) if p.binding.family == family]
     return {name: [CHAINS[name], *lines] for name, lines in rules.items() if lines}
 
 

@@ -27,13 +27,15 @@ def parse_listing(text: str) -> NftView:
     return {name: lines for name, lines in view.items() if lines}
 
 
-def differences(family: Family, wanted: NftView, actual: NftView | None) -> list[str]:
-    """One line per chain or rule that is wanted but missing, or present but unwanted."""
-    where = f"{NFT_FAMILY[family]} {TABLE}"
+def differences(family: Family, wanted: NftView, actual: NftView | None, where: str | None = None) -> list[str]:
+    """One line per chain or rule that is wanted but missing, or present but unwanted (`where`: the table's
+    name in the lines, when not `ip|ip6 portscope`)."""
+    why = "no bindings need it" if where else f"no bindings of {family}"
+    where = where or f"{NFT_FAMILY[family]} {TABLE}"
     if actual is None:
         return [f"missing table {where}"] if wanted else []
     if not wanted and actual:
-        return [f"unexpected table {where} (no bindings of {family})"]
+        return [f"unexpected table {where} ({why})"]
     out: list[str] = []
     for chain in sorted(set(wanted) | set(actual)):
         want, have = wanted.get(chain, []), actual.get(chain, [])

@@ -1,13 +1,25 @@
-"""publish, unpublish, block and unblock: validate, check, render, commit, store, audit — under the lock."""
+"""publish, unpublish, block and unblock, in three steps, each a function of the one before:
+
+1. `parse_publish` / `parse_change`: the user's text, checked, into a request (pure; nothing is read);
+2. `plan(request, world, current)`: the target, a free host port, the conflicts, the bindings to keep (pure
+   given the world and the state read under the lock);
+3. `preview(plan, world)`: the exact rules, nothing written (`--dry-run`, the TUI's preview); or
+   `commit(plan, world, current, folder)`: the rules written in one atomic change, the state stored, the audit line.
+
+`run(request)` takes the lock, reads the state and the world, and does 2 and 3.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
+from typing import Literal
 
-from portscope.core.model import Binding, bracket
+from portscope.core.diagnose.run import diagnose
+from portscope.core.inventory import build_inventory
+from portscope.core.model import Binding, Family, bracket
 from portscope.core.publish import audit, state
 from portscope.core.publish.commit import Outcome
 from portscope.core.publish.conflicts import check_free
@@ -15,28 +27,244 @@ from portscope.core.publish.errors import ConflictError, InputError, RuleRefused
 from portscope.core.publish.freeport import pick_port, taken_ports
 from portscope.core.publish.model import State, StoredBinding, binding_id
 from portscope.core.publish.placement import place_all
+from portscope.core.publish.render import Placed
 from portscope.core.publish.spec import BindingRef, PortSpec, parse_binding_ref, parse_port_spec
 from portscope.core.publish.targets import Target, bridge_for, container_target, find_container
-from portscope.core.publish.validate import check_container_ref, check_reason, check_target_address, parse_address
+from portscope.core.publish.validate import (
+    check_container_ref,
+    check_host_address,
+    check_reason,
+    check_target_address,
+    parse_address,
+)
 from portscope.core.publish.world import World, read_world, require_root, set_route_localnet
 
 _DOTTED = re.compile(r"[0-9]+(?:\.[0-9]+){3}")
 #: Test hook: extra restore lines per table, appended to the IPv4 batch (to make the kernel refuse one).
 Inject = Mapping[str, Sequence[str]]
+Action = Literal["publish", "unpublish", "block", "unblock"]
+ChangeAction = Literal["unpublish", "block", "unblock"]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class PublishRequest:
+    """`portscope publish TARGET SPEC`, checked: a container reference or a plain IP, and a parsed `-p` spec."""
+
+    target: str  # a container name or id prefix, or the address in `target_ip`
+    spec: PortSpec
+    target_ip: str | None = None  # the target when it is an address (a unicast one)
+    reason: str | None = None
+    force: bool = False
+
+    @property
+    def action(self) -> Action:
+        return "publish"
+
+
+@dataclass(frozen=True, slots=True)
+class BindingRequest:
+    """`portscope unpublish|block|unblock REF`, checked. `ref` is None for a `portscope list` binding id (block)."""
+
+    action: ChangeAction
+    text: str
+    ref: BindingRef | None
+    reason: str | None = None
+
+
+Request = PublishRequest | BindingRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The change: the binding it adds or removes, every other binding (kept as it is), and what to warn about."""
+
+    action: Action
+    subject: StoredBinding
+    others: tuple[StoredBinding, ...]
+    reason: str | None = None  # for the audit log: the request's, or the removed binding's own
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def adds(self) -> bool:
+        return self.action in ("publish", "block")
+
+    @property
+    def after(self) -> list[StoredBinding]:
+        """Every binding portscope keeps once the change is made."""
+        return [*self.others, self.subject] if self.adds else list(self.others)
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
-    """What a command did (or, with dry_run, would do)."""
+    """What a command did (or, previewed, would do)."""
 
-    binding: StoredBinding | None
+    binding: StoredBinding  # the binding published, blocked or removed
     outcome: Outcome
-    warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- 1. parse
+
+
+def parse_publish(target: str, spec_text: str, *, reason: str | None = None, force: bool = False) -> PublishRequest:
+    """`TARGET SPEC`: a `-p` spec, a container reference or a unicast address, a one-line reason."""
+    spec = parse_port_spec(spec_text)
+    reason = check_reason(reason)
+    target_ip = _plain_ip(target)
+    if target_ip is None:
+        check_container_ref(target)
+    return PublishRequest(target=target, spec=spec, target_ip=target_ip, reason=reason, force=force)
+
+
+def parse_change(action: ChangeAction, text: str, *, reason: str | None = None) -> BindingRequest:
+    """unpublish/unblock: portscope's binding id or `[HOST_IP:]HOST_PORT[/PROTO]`; block: another owner's
+    binding, by `HOST_PORT[/PROTO]` or its `portscope list` id (`ipv4/tcp/0.0.0.0:8080->172.17.0.2:80`)."""
+    reason = check_reason(reason)
+    if action == "block" and "->" in text:
+        return BindingRequest(action=action, text=text, ref=None, reason=reason)
+    ref = parse_binding_ref(text)
+    if action == "block" and ref.binding_id is not None:
+        raise InputError(f"{text} is portscope's own binding: `portscope unpublish {text}` instead of blocking")
+    return BindingRequest(action=action, text=text, ref=ref, reason=reason)
+
+
+# --------------------------------------------------------------------------- 2. plan
+
+
+def plan(request: Request, world: World, current: State) -> Plan:
+    """The change `request` asks for on this host; InputError (ConflictError) when it cannot be made."""
+    if isinstance(request, PublishRequest):
+        return _plan_publish(request, world, current)
+    if request.action == "block":
+        return _plan_block(request, world, current)
+    kind = "publish" if request.action == "unpublish" else "block"
+    assert request.ref is not None  # only a block names a `list` binding id
+    binding = _stored(current, request.ref, kind)
+    if binding is None:
+        raise InputError(_not_stored(request.ref, kind, world))
+    others = tuple(b for b in current.bindings if b.id != binding.id)
+    return Plan(action=request.action, subject=binding, others=others, reason=binding.why)
+
+
+def _plan_publish(request: PublishRequest, world: World, current: State) -> Plan:
+    spec = request.spec
+    host_ip = check_host_address(spec.host_ip, world.snap.host.addresses)
+    family: Family = "ipv6" if ":" in host_ip else "ipv4"
+    target = _target(request, world, family)
+    inv = build_inventory(world.snap)
+    findings = diagnose(world.snap, inv)
+    host_port = spec.host_port
+    if host_port is None:
+        taken = taken_ports(spec.protocol, world.snap.sockets, inv.bindings, world.snap.containers, current.bindings)
+        host_port = pick_port(world.snap.host.ephemeral_range, world.snap.host.reserved_ports, taken)
+    verdict = check_free(
+        host_ip, host_port, spec.protocol, bindings=inv.bindings, sockets=world.snap.sockets,
+        containers=world.snap.containers, stored=current.bindings, findings=findings,
+    )  # fmt: skip
+    if verdict.errors and not request.force:
+        raise ConflictError(f"{verdict.errors[0]}; choose another host port (or --force)")
+    binding = StoredBinding(
+        id=binding_id("publish", host_ip, host_port, spec.protocol),
+        kind="publish",
+        host_ip=host_ip,
+        host_port=host_port,
+        protocol=spec.protocol,
+        container_port=spec.container_port,
+        container_id=target.container_id,
+        container_name=target.container_name,
+        target_ip=None if target.container_id else target.ip,
+        last_ip=target.ip,
+        bridge=target.bridge,
+        why=request.reason,
+    )
+    others = tuple(b for b in current.bindings if b.id != binding.id)
+    warnings = [*verdict.errors, *verdict.warnings] if request.force else verdict.warnings
+    return Plan(action="publish", subject=binding, others=others, reason=request.reason, warnings=tuple(warnings))
+
+
+def _plan_block(request: BindingRequest, world: World, current: State) -> Plan:
+    target = _blockable(build_inventory(world.snap).bindings, request)
+    bid = binding_id("block", target.host_ip, target.host_port or 0, target.protocol)
+    if current.find(bid):
+        raise InputError(f"{request.text} is already blocked as {bid}: `portscope unblock {bid}` to undo")
+    container = next((c for c in world.snap.containers if c.id == target.container_id), None)
+    binding = StoredBinding(
+        id=bid,
+        kind="block",
+        host_ip=target.host_ip,
+        host_port=target.host_port or 0,
+        protocol=target.protocol,
+        container_port=target.target_port or 0,
+        container_id=container.id if container else None,
+        container_name=container.name if container else None,
+        target_ip=None if container else target.target_ip,
+        last_ip=target.target_ip,
+        bridge=bridge_for(target.target_ip, world.snap.host),
+        why=request.reason,
+    )
+    return Plan(action="block", subject=binding, others=tuple(current.bindings), reason=request.reason)
+
+
+# --------------------------------------------------------------------------- 3. preview or commit
+
+
+def preview(plan: Plan, world: World, inject: Inject | None = None) -> Change:
+    """The rules the change would write, computed from the kernel's current ones; nothing is changed."""
+    placement = place_all(plan.after, world.snap)
+    outcome = world.commit(placement.placed, inject, dry_run=True)
+    return Change(
+        binding=plan.subject,
+        outcome=outcome,
+        warnings=(*outcome.warnings, *plan.warnings),
+        notes=(*placement.notes, *outcome.notes),
+    )
+
+
+def commit(plan: Plan, world: World, current: State, folder: str, inject: Inject | None = None) -> Change:
+    """Write every binding's rules in one atomic change, then store the state and write the audit line
+    (`current` is updated in place). RuleRefusedError leaves the firewall and the state as they were."""
+    if plan.adds:
+        plan = replace(plan, subject=replace(plan.subject, who=audit.who(), when=audit.now()))
+    subject, after = plan.subject, plan.after
+    placement = place_all(after, world.snap)
+    try:
+        outcome = world.commit(placement.placed, inject)
+    except RuleRefusedError as exc:
+        audit.record(folder, plan.action, subject.describe(), f"refused: {exc}", reason=plan.reason)
+        raise
+    notes = [*placement.notes, *outcome.notes]
+    localnet_sync(placement.placed, current, notes)
+    current.created = sorted(world.owned.created)
+    removed = {b.id for b in current.bindings} - {b.id for b in after}  # unpublish/unblock drop their subject
+    current.bindings = after
+    current.backend = world.backend.name
+    state.save(folder, current, removed=removed)
+    audit.record(folder, plan.action, subject.describe(), "ok", outcome.added, outcome.removed, plan.reason)
+    return Change(binding=subject, outcome=outcome, warnings=(*outcome.warnings, *plan.warnings), notes=tuple(notes))
+
+
+def run(
+    request: Request,
+    *,
+    dry_run: bool = False,
+    docker_host: str | None = None,
+    backend: str = "auto",
+    inject: Inject | None = None,
+) -> Change:
+    """Plan `request` and preview it (`dry_run`) or commit it, as root, under portscope's lock."""
+    require_root(request.action)
+    with state.locked() as folder:
+        current = state.load(folder)
+        world = read_world(docker_host, backend, current)
+        planned = plan(request, world, current)
+        if dry_run:
+            return preview(planned, world, inject)
+        return commit(planned, world, current, folder, inject)
 
 
 def publish(
-    target_ref: str,
+    target: str,
     spec_text: str,
     *,
     dry_run: bool = False,
@@ -46,161 +274,12 @@ def publish(
     inject: Inject | None = None,
     backend: str = "auto",
 ) -> Change:
-    """Publish HOST_IP:HOST_PORT/PROTO to a running container's (or a plain IP's) CONTAINER_PORT."""
-    spec = parse_port_spec(spec_text)
-    reason = check_reason(reason)
-    plain_ip = _plain_ip(target_ref)
-    if plain_ip is None:
-        check_container_ref(target_ref)
-    require_root("publish")
-    with state.locked() as folder:
-        current = state.load(folder)
-        world = read_world(docker_host, backend, current)
-        host_ip = _host_ip(spec, world)
-        family = "ipv6" if ":" in host_ip else "ipv4"
-        target = _target(world, target_ref, plain_ip, family)
-        inv, findings = _inventory(world)
-        host_port = spec.host_port
-        if host_port is None:
-            taken = taken_ports(
-                spec.protocol, world.snap.sockets, inv.bindings, world.snap.containers, current.bindings
-            )
-            host_port = pick_port(world.snap.host.ephemeral_range, world.snap.host.reserved_ports, taken)
-        verdict = check_free(
-            host_ip, host_port, spec.protocol, bindings=inv.bindings, sockets=world.snap.sockets,
-            containers=world.snap.containers, stored=current.bindings, findings=findings,
-        )  # fmt: skip
-        if verdict.errors and not force:
-            raise ConflictError(f"{verdict.errors[0]}; choose another host port (or --force)")
-        binding = StoredBinding(
-            id=binding_id("publish", host_ip, host_port, spec.protocol),
-            kind="publish",
-            host_ip=host_ip,
-            host_port=host_port,
-            protocol=spec.protocol,
-            container_port=spec.container_port,
-            container_id=target.container_id,
-            container_name=target.container_name,
-            target_ip=None if target.container_id else target.ip,
-            last_ip=target.ip,
-            bridge=target.bridge,
-            who=audit.who(),
-            when=audit.now(),
-            why=reason,
-        )
-        others = [b for b in current.bindings if b.id != binding.id]
-        change = _apply(world, folder, current, [*others, binding], "publish", binding, reason, dry_run, inject)
-        change.warnings += verdict.errors + verdict.warnings if force else verdict.warnings
-        return change
+    """`portscope publish TARGET SPEC` as one call: parse, then `run`."""
+    request = parse_publish(target, spec_text, reason=reason, force=force)
+    return run(request, dry_run=dry_run, docker_host=docker_host, backend=backend, inject=inject)
 
 
-def unpublish(ref_text: str, *, dry_run: bool = False, docker_host: str | None = None, backend: str = "auto") -> Change:
-    """Remove exactly one publish binding's rules (by id or host port)."""
-    ref = parse_binding_ref(ref_text)
-    require_root("unpublish")
-    with state.locked() as folder:
-        current = state.load(folder)
-        binding = _stored(current, ref, "publish")
-        world = read_world(docker_host, backend, current)
-        if binding is None:
-            other = _foreign(world, ref)
-            if other is not None:
-                who = other.container_name or other.target_ip
-                raise InputError(
-                    f"{_where(ref)} is published by {other.owner} for {who}: it cannot be unpublished without "
-                    f"recreating that container; `portscope block {_where(ref)}` stops outside traffic to it instead"
-                )
-            raise InputError(f"no portscope binding {_where(ref)}: see `portscope status`")
-        rest = [b for b in current.bindings if b.id != binding.id]
-        return _apply(world, folder, current, rest, "unpublish", binding, binding.why, dry_run, None)
-
-
-def block(
-    ref_text: str,
-    *,
-    dry_run: bool = False,
-    reason: str | None = None,
-    docker_host: str | None = None,
-    backend: str = "auto",
-) -> Change:
-    """DROP outside traffic to another owner's published port (PORTSCOPE-FORWARD, or the nftables forward chain)."""
-    reason = check_reason(reason)
-    require_root("block")
-    with state.locked() as folder:
-        current = state.load(folder)
-        world = read_world(docker_host, backend, current)
-        inv, _ = _inventory(world)
-        target = _blockable(inv.bindings, ref_text)
-        bid = binding_id("block", target.host_ip, target.host_port or 0, target.protocol)
-        if current.find(bid):
-            raise InputError(f"{ref_text} is already blocked as {bid}: `portscope unblock {bid}` to undo")
-        container = next((c for c in world.snap.containers if c.id == target.container_id), None)
-        binding = StoredBinding(
-            id=bid,
-            kind="block",
-            host_ip=target.host_ip,
-            host_port=target.host_port or 0,
-            protocol=target.protocol,
-            container_port=target.target_port or 0,
-            container_id=container.id if container else None,
-            container_name=container.name if container else None,
-            target_ip=None if container else target.target_ip,
-            last_ip=target.target_ip,
-            bridge=bridge_for(target.target_ip, world.snap.host),
-            who=audit.who(),
-            when=audit.now(),
-            why=reason,
-        )
-        return _apply(world, folder, current, [*current.bindings, binding], "block", binding, reason, dry_run, None)
-
-
-def unblock(ref_text: str, *, dry_run: bool = False, docker_host: str | None = None, backend: str = "auto") -> Change:
-    """Remove a block (by its id or the blocked host port)."""
-    ref = parse_binding_ref(ref_text)
-    require_root("unblock")
-    with state.locked() as folder:
-        current = state.load(folder)
-        binding = _stored(current, ref, "block")
-        if binding is None:
-            raise InputError(f"no portscope block {_where(ref)}: see `portscope status`")
-        world = read_world(docker_host, backend, current)
-        rest = [b for b in current.bindings if b.id != binding.id]
-        return _apply(world, folder, current, rest, "unblock", binding, binding.why, dry_run, None)
-
-
-def _apply(
-    world: World,
-    folder: str,
-    current: State,
-    bindings: list[StoredBinding],
-    action: str,
-    subject: StoredBinding,
-    reason: str | None,
-    dry_run: bool,
-    inject: Inject | None,
-) -> Change:
-    """Render every binding, commit, then store the state and write the audit line."""
-    placement = place_all(bindings, world.snap)
-    try:
-        outcome = world.commit(placement.placed, inject, dry_run)
-    except RuleRefusedError as exc:
-        audit.record(folder, action, subject.describe(), f"refused: {exc}", reason=reason)
-        raise
-    change = Change(binding=subject, outcome=outcome, warnings=list(outcome.warnings))
-    change.notes += [*placement.notes, *outcome.notes]
-    if dry_run:
-        return change
-    localnet_sync(placement.placed, current, change.notes)
-    current.created = sorted(world.owned.created)
-    removed = {b.id for b in current.bindings} - {b.id for b in bindings}  # unpublish/unblock drop their subject
-    current.bindings = bindings
-    current.backend = world.backend.name
-    state.save(folder, current, removed=removed)
-    audit.record(folder, action, subject.describe(), "ok", outcome.added, outcome.removed, reason)
-    return change
-
-
-def localnet_sync(placed: Sequence, current: State, notes: list[str]) -> None:
+def localnet_sync(placed: Sequence[Placed], current: State, notes: list[str]) -> None:
     """route_localnet=1 on the bridge of every loopback publish (127.0.0.1 is otherwise never routed out);
     a bridge whose last loopback binding is gone gets back the value recorded when portscope set it."""
     needed = {p.bridge: p.binding.id for p in placed if p.binding.kind == "publish" and p.binding.loopback and p.bridge}
@@ -217,6 +296,9 @@ def localnet_sync(placed: Sequence, current: State, notes: list[str]) -> None:
             notes.append(f"{bridge} is gone: its route_localnet needs no restoring")
             continue
         notes.append(f"restored net.ipv4.conf.{bridge}.route_localnet={value} (no loopback binding needs it)")
+
+
+# --------------------------------------------------------------------------- helpers of the steps
 
 
 def _plain_ip(ref: str) -> str | None:
@@ -237,41 +319,23 @@ def _check_not_subnet_edge(ip: str, world: World) -> None:
         raise InputError(f"target {addr} is the {which} address of {net} ({iface}): give one machine's address")
 
 
-def _host_ip(spec: PortSpec, world: World) -> str:
-    if spec.host_ip is None:
-        return "0.0.0.0"
-    addr = parse_address(spec.host_ip, "host address")
-    if addr.is_unspecified:
-        return str(addr)
-    if addr.is_loopback:
-        if addr.version == 6:
-            raise InputError("::1 cannot be forwarded to a container (IPv6 has no route_localnet): use 127.0.0.1")
-        return str(addr)
-    if str(addr) not in world.snap.host.addresses:
-        raise InputError(f"{addr} is not an address of this host: use one of `ip addr`, 0.0.0.0 or 127.0.0.1")
-    return str(addr)
-
-
-def _target(world: World, ref: str, plain_ip: str | None, family: str) -> Target:
-    if plain_ip is not None:
-        version = ipaddress.ip_address(plain_ip).version
+def _target(request: PublishRequest, world: World, family: Family) -> Target:
+    """Where the traffic goes: the plain IP (same family, one machine), or the running container's address."""
+    if request.target_ip is not None:
+        version = ipaddress.ip_address(request.target_ip).version
         if (version == 6) != (family == "ipv6"):
-            raise InputError(f"target {plain_ip} is IPv{version} but the host address is not: use the same family")
-        _check_not_subnet_edge(plain_ip, world)
-        return Target(ip=plain_ip, bridge=bridge_for(plain_ip, world.snap.host))
+            raise InputError(
+                f"target {request.target_ip} is IPv{version} but the host address is not: use the same family"
+            )
+        _check_not_subnet_edge(request.target_ip, world)
+        return Target(ip=request.target_ip, bridge=bridge_for(request.target_ip, world.snap.host))
     world.require_engine()
-    container = find_container(world.snap.containers, ref)
+    container = find_container(world.snap.containers, request.target)
     if container is None:
-        raise InputError(f"no container {ref!r}: check `docker ps -a` (a name, an id prefix or an IP address)")
-    return container_target(container, family, world.snap.host)  # type: ignore[arg-type]
-
-
-def _inventory(world: World):
-    from portscope.core.diagnose.run import diagnose
-    from portscope.core.inventory import build_inventory
-
-    inv = build_inventory(world.snap)
-    return inv, diagnose(world.snap, inv)
+        raise InputError(
+            f"no container {request.target!r}: check `docker ps -a` (a name, an id prefix or an IP address)"
+        )
+    return container_target(container, family, world.snap.host)
 
 
 def _stored(current: State, ref: BindingRef, kind: str) -> StoredBinding | None:
@@ -286,24 +350,36 @@ def _stored(current: State, ref: BindingRef, kind: str) -> StoredBinding | None:
     return None
 
 
+def _not_stored(ref: BindingRef, kind: str, world: World) -> str:
+    """Why nothing is unpublished (unblocked): another owner publishes that port, or portscope has no such binding."""
+    if kind == "block":
+        return f"no portscope block {_where(ref)}: see `portscope status`"
+    other = _foreign(world, ref)
+    if other is None:
+        return f"no portscope binding {_where(ref)}: see `portscope status`"
+    who = other.container_name or other.target_ip
+    return (
+        f"{_where(ref)} is published by {other.owner} for {who}: it cannot be unpublished without "
+        f"recreating that container; `portscope block {_where(ref)}` stops outside traffic to it instead"
+    )
+
+
 def _foreign(world: World, ref: BindingRef) -> Binding | None:
     if ref.host_port is None:
         return None
-    inv, _ = _inventory(world)
-    for b in inv.bindings:
+    for b in build_inventory(world.snap).bindings:
         same_port = b.host_port == ref.host_port and b.protocol == ref.protocol
         if b.owner != "portscope" and same_port and ref.host_ip in (None, b.host_ip):
             return b
     return None
 
 
-def _blockable(bindings: list[Binding], text: str) -> Binding:
-    """The DNAT-carried binding of another owner that `text` (a `list` binding id or HOST_PORT[/proto]) names."""
-    exact = [b for b in bindings if b.id == text]
-    if not exact:
-        ref = parse_binding_ref(text)
-        if ref.binding_id is not None:
-            raise InputError(f"{text} is portscope's own binding: `portscope unpublish {text}` instead of blocking")
+def _blockable(bindings: list[Binding], request: BindingRequest) -> Binding:
+    """The DNAT-carried binding of another owner that the request names (a `list` id or HOST_PORT[/proto])."""
+    text, ref = request.text, request.ref
+    if ref is None:
+        exact = [b for b in bindings if b.id == text]
+    else:
         exact = [
             b
             for b in bindings

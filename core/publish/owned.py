@@ -18,12 +18,15 @@ from portscope.core.publish.render import OUR_CHAINS
 from portscope.core.publish.saved import OurView, TableView, jump_target
 
 _TAGGED = re.compile(r'--comment "?portscope:ps-[0-9a-f]{8}"?(?: |$)')
+#: The key of the guard's `table bridge portscope`.
+BRIDGE_KEY = "table nftables bridge portscope"
 _NFT_TAGGED = re.compile(r'comment "portscope:ps-[0-9a-f]{8}"$')
 
 
 @dataclass(slots=True)
 class Owned:
-    """Keys of what portscope created: `chain BACKEND FAMILY TABLE CHAIN` or `table BACKEND FAMILY TABLE`."""
+    """Keys of what portscope created: `chain BACKEND FAMILY TABLE CHAIN` or `table BACKEND FAMILY TABLE`
+    (`table nftables bridge portscope`: the guard's table)."""
 
     created: set[str] = field(default_factory=set)
     adopt: bool = False  # the state predates the record: claim portscope-shaped chains by their content
@@ -61,6 +64,18 @@ class Owned:
         if f"table nftables {family} portscope" in self.created:
             return True
         return self.adopt and bool(lines) and all(_NFT_TAGGED.search(line) for line in lines)
+
+    def bridge_is_ours(self, lines: list[str]) -> bool:
+        """portscope's `table bridge portscope` (the guard; `lines`: its rule lines)."""
+        if BRIDGE_KEY in self.created:
+            return True
+        return self.adopt and bool(lines) and all(_NFT_TAGGED.search(line) for line in lines)
+
+    def set_bridge(self, created: bool) -> None:
+        if created:
+            self.created.add(BRIDGE_KEY)
+        else:
+            self.created.discard(BRIDGE_KEY)
 
 
 def claim(view: OurView, owned: Owned, backend: str, family: Family) -> tuple[OurView, list[str]]:

@@ -12,6 +12,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from portscope.core.model import Family
+from portscope.core.publish.guard import guarded, iptables_mark_rule
 from portscope.core.publish.model import StoredBinding
 from portscope.core.publish.saved import Jump, OurView, TableView
 from portscope.core.publish.validate import check_binding_id, check_iface, check_port, check_rule_protocol, rule_address
@@ -21,11 +22,13 @@ NAT_OUTPUT = "PORTSCOPE-OUTPUT"  # loopback-only DNATs: jumped from OUTPUT, neve
 POSTROUTING = "PORTSCOPE-POSTROUTING"
 FORWARD = "PORTSCOPE-FORWARD"
 RAW = "PORTSCOPE-RAW"  # drops loopback-addressed packets that did not come from lo
+MARK = "PORTSCOPE-MARK"  # mangle: marks guarded flows for the bridge-level guard (core.publish.guard)
 #: The chains portscope may create, per table (it owns one only when the state records creating it).
 OUR_CHAINS: dict[str, frozenset[str]] = {
     "nat": frozenset({NAT, NAT_OUTPUT, POSTROUTING}),
     "filter": frozenset({FORWARD}),
     "raw": frozenset({RAW}),
+    "mangle": frozenset({MARK}),
 }
 #: The comment on every jump portscope adds into its chains.
 JUMP_TAG = '-m comment --comment "portscope:jump"'
@@ -34,18 +37,25 @@ _LOCAL_JUMP = f"-m addrtype --dst-type LOCAL {JUMP_TAG} -j "
 
 @dataclass(frozen=True, slots=True)
 class Placed:
-    """A binding with the address its target has now (and the interface it sits behind, if known)."""
+    """A binding with the address its target has now, the interface it sits behind (if known) and the
+    ifindex of its container's host-side veth (when the guard covers it)."""
 
     binding: StoredBinding
     target_ip: str
     bridge: str | None = None
+    link: int | None = None
 
 
 def render(placed: list[Placed], family: Family, tables_present: dict[str, set[str]]) -> OurView:
     """The wanted view of our chains for one family. `tables_present` maps a table to its chains now
     (to jump from DOCKER-USER where it exists, else FORWARD)."""
     mine = [p for p in placed if p.binding.family == family]
-    nat, post, out_nat, fwd_drop, fwd_accept, raw = [], [], [], [], [], []
+    nat: list[str] = []
+    post: list[str] = []
+    out_nat: list[str] = []
+    fwd_drop: list[str] = []
+    fwd_accept: list[str] = []
+    raw: list[str] = []
     for p in mine:
         b = p.binding
         if b.kind == "publish":
@@ -78,6 +88,11 @@ def render(placed: list[Placed], family: Family, tables_present: dict[str, set[s
         t = view.setdefault("raw", TableView())
         t.chains[RAW] = [f"-A {RAW} {r}" for r in raw]
         t.jumps.append(Jump("PREROUTING", f"{JUMP_TAG} -j {RAW}"))
+    marks = [iptables_mark_rule(p) for p in guarded(mine)]
+    if marks:
+        t = view.setdefault("mangle", TableView())
+        t.chains[MARK] = [f"-A {MARK} {r}" for r in marks]
+        t.jumps.append(Jump("POSTROUTING", f"{JUMP_TAG} -j {MARK}"))
     return view
 
 

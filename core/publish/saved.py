@@ -13,7 +13,7 @@ from portscope.core.owners import PORTSCOPE_PREFIX
 
 _JUMP = re.compile(r"(?:^| )-[jg] (PORTSCOPE[A-Za-z0-9_-]*)$")
 #: Tables in the order batches write them.
-TABLE_ORDER = ("nat", "filter", "raw")
+TABLE_ORDER = ("nat", "filter", "raw", "mangle")
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,17 +50,17 @@ class BindingRef:
 def parse_port_spec(text: str) -> PortSpec:
     """Parse a `-p` value; InputError with a one-line hint for anything else (ranges are refused)."""
     if not text or not text.isascii() or not text.isprintable() or any(c.isspace() for c in text):
-        raise InputError(f"{_shown(text)} is not a port spec: use [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp|sctp]")
+        raise InputError(f"{shown(text)} is not a port spec: use [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp|sctp]")
     body, slash, proto_text = text.partition("/")
     protocol = parse_protocol(proto_text) if slash else "tcp"
     host_ip_text, host_port_text, container_text = _split(body)
     if any(_RANGE.fullmatch(part) for part in (host_port_text, container_text)):
-        raise InputError(f"{_shown(text)}: port ranges are not supported; publish one port at a time")
+        raise InputError(f"{shown(text)}: port ranges are not supported; publish one port at a time")
     try:
         container_port = parse_port(container_text, "container port")
         host_port = parse_port(host_port_text, "host port") if host_port_text else None
     except InputError as exc:
-        raise InputError(f"{_shown(text)}: {exc}") from None
+        raise InputError(f"{shown(text)}: {exc}") from None
     host_ip = None
     if host_ip_text is not None:
         host_ip = str(parse_address(host_ip_text, "host address")) if host_ip_text else None
@@ -72,7 +72,7 @@ def _split(body: str) -> tuple[str | None, str, str]:
     if body.startswith("["):
         addr, close, rest = body[1:].partition("]")
         if not close or not rest.startswith(":") or rest.count(":") != 2:
-            raise InputError(f"{_shown(body)}: write an IPv6 host address as [ADDR]:HOST_PORT:CONTAINER_PORT")
+            raise InputError(f"{shown(body)}: write an IPv6 host address as [ADDR]:HOST_PORT:CONTAINER_PORT")
         _, host_port, container = rest.split(":")
         return addr, host_port, container
     parts = body.rsplit(":", 2)
@@ -88,20 +88,16 @@ def parse_binding_ref(text: str) -> BindingRef:
     if is_binding_id(text):
         return BindingRef(binding_id=check_binding_id(text))
     if not text or not text.isascii() or not text.isprintable() or any(c.isspace() for c in text):
-        raise InputError(f"{_shown(text)} is not a binding: give its id (ps-xxxxxxxx) or HOST_PORT[/tcp|udp|sctp]")
+        raise InputError(f"{shown(text)} is not a binding: give its id (ps-xxxxxxxx) or HOST_PORT[/tcp|udp|sctp]")
     body, slash, proto_text = text.partition("/")
     protocol = parse_protocol(proto_text) if slash else "tcp"
     host_ip = None
     if body.startswith("["):
         addr, close, rest = body[1:].partition("]")
         if not close or not rest.startswith(":"):
-            raise InputError(f"{_shown(text)}: write an IPv6 host address as [ADDR]:HOST_PORT")
+            raise InputError(f"{shown(text)}: write an IPv6 host address as [ADDR]:HOST_PORT")
         host_ip, body = str(parse_address(addr, "host address")), rest[1:]
     elif ":" in body:
         addr, _, body = body.rpartition(":")
         host_ip = str(parse_address(addr, "host address"))
     return BindingRef(host_port=parse_port(body, "host port"), protocol=protocol, host_ip=host_ip)
-
-
-def _shown(text: str) -> str:
-    return shown(text)

@@ -3,7 +3,9 @@
 Trusted means: reached without following a symlink (O_NOFOLLOW on the directory and on every file in
 it, then checked on the opened descriptor), a directory or a regular file as expected, owned by the
 effective uid (root for every command that changes rules), not group- or world-writable, and, for
-files, with one link only (a hard link to another file is not ours). Anything else raises
+files, with one link only (a hard link to another file is not ours). Every directory above it, as
+written and as resolved, must be writable only by root or us, unless it is sticky (like /tmp) and the
+entry below it is root's or ours: anyone else could swap the state directory. Anything else raises
 `StateError` (exit 2) naming the path and what to do, before anything is written.
 """
 
@@ -34,7 +36,10 @@ def open_dir(path: str, create: bool) -> int:
     if create:
         parent = os.path.dirname(path)
         if parent:
+            check_parents(path)
             os.makedirs(parent, exist_ok=True)
+    check_parents(path)
+    if create:
         try:
             os.mkdir(path, 0o700)
         except FileExistsError:
@@ -94,6 +99,51 @@ def check_file(path: str, info: os.stat_result) -> None:
     _check_owner(path, info)
     if info.st_nlink != 1:
         raise StateError(f"{path} has {info.st_nlink} hard links (a link to another file?): move it away")
+
+
+def check_parents(path: str) -> None:
+    """Refuse `path` when a directory above it (as written, or after resolving symlinks) may be changed by
+    someone other than root or us; parents that do not exist yet are not checked (we create them)."""
+    path = os.path.abspath(path)
+    _check_chain(path)
+    _check_chain(os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path)))
+
+
+def _check_chain(path: str) -> None:
+    folder = os.sep
+    for name in path.split(os.sep)[1:]:
+        entry = os.path.join(folder, name)
+        try:
+            _check_parent(folder, os.lstat(folder), entry)
+        except FileNotFoundError:
+            return
+        folder = entry
+
+
+def _check_parent(folder: str, info: os.stat_result, entry: str) -> None:
+    """`folder` holds `entry` (the next component on the way to the state directory)."""
+    if stat.S_ISLNK(info.st_mode):
+        return  # the link's own folder was checked; where it points is checked on the resolved path
+    trusted = (0, os.geteuid())
+    if info.st_uid not in trusted:
+        raise StateError(
+            f"{folder} (above the state directory) is owned by uid {info.st_uid}, who could swap what is under it: "
+            "use a state directory whose parents only root can change"
+        )
+    if not info.st_mode & _WRITABLE_BY_OTHERS:
+        return
+    if info.st_mode & stat.S_ISVTX:  # like /tmp: only the entry's owner (or the folder's) may rename or remove it
+        owner = os.lstat(entry).st_uid
+        if owner in trusted:
+            return
+        raise StateError(
+            f"{entry} (on the way to the state directory) is owned by uid {owner}, in {folder} that others may "
+            "write to: use a state directory whose parents only root can change"
+        )
+    raise StateError(
+        f"{folder} (above the state directory) is writable by group or others, who could swap what is under it: "
+        "use a state directory whose parents only root can change"
+    )
 
 
 def _check_owner(path: str, info: os.stat_result) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Collection
 
 from portscope.core.publish.errors import InputError
 
@@ -53,6 +54,23 @@ def parse_address(text: str, what: str = "address") -> IPAddress:
     if isinstance(addr, ipaddress.IPv6Address) and addr.scope_id is not None:  # unreachable: "%" refused above
         raise InputError(f"{what} {shown(text)} has a zone (%...): portscope takes addresses without one")
     return addr
+
+
+def check_host_address(text: str | None, addresses: Collection[str]) -> str:
+    """The address a binding listens on: blank is 0.0.0.0; else 0.0.0.0 or ::, 127.0.0.1 (never ::1: IPv6 has
+    no route_localnet), or one of `addresses` (the host's own)."""
+    if text is None:
+        return "0.0.0.0"
+    addr = parse_address(text, "host address")
+    if addr.is_unspecified:
+        return str(addr)
+    if addr.is_loopback:
+        if addr.version == 6:
+            raise InputError("::1 cannot be forwarded to a container (IPv6 has no route_localnet): use 127.0.0.1")
+        return str(addr)
+    if str(addr) not in addresses:
+        raise InputError(f"{addr} is not an address of this host: use one of `ip addr`, 0.0.0.0 or 127.0.0.1")
+    return str(addr)
 
 
 def target_problem(addr: IPAddress) -> str | None:

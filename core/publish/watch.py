@@ -1,4 +1,8 @@
-"""Follow Docker's event stream and reconcile whenever a container starts, restarts, dies or is removed."""
+"""Follow the engine's event stream and reconcile whenever a container starts, restarts, dies or is removed.
+
+Docker names a removal `destroy`, Podman `remove`. Podman's compatible API filters on its own event names
+(`died`, not the `die` it sends), so the stream is filtered by type only and the events are picked here.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from typing import Any
 from portscope.core.errors import EngineError, PortscopeError
 from portscope.core.publish.world import require_root
 
-EVENTS = ("start", "restart", "die", "destroy")
+EVENTS = ("start", "restart", "die", "destroy", "remove")
 
 
 class _Stop(Exception):
@@ -56,7 +60,7 @@ def watch(
     reconcile: Callable[[], Any] | None = None,
     backend: str = "auto",
 ) -> int:
-    """Reconcile once, then after every container start/restart/die/destroy, until SIGTERM or SIGINT; returns 0.
+    """Reconcile once, then after every container start/restart/die/removal, until SIGTERM or SIGINT; returns 0.
 
     The event stream is opened before the first reconcile, so no event between the two is lost.
     Once a state has been seen, a state that vanishes is an error of that reconcile (reported, rules
@@ -71,9 +75,7 @@ def watch(
     with signals.installed():
         try:
             client = signals.run(lambda: _client(docker_host))
-            stream = signals.run(
-                lambda: client.events(decode=True, filters={"type": "container", "event": list(EVENTS)})
-            )
+            stream = signals.run(lambda: client.events(decode=True, filters={"type": "container"}))
             _report(on_reconcile, signals.run(lambda: _guarded(reconcile)))
             for event in stream:
                 if event.get("status") in EVENTS or event.get("Action") in EVENTS:

@@ -8,17 +8,31 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from portscope.core.errors import EngineError, NotRootError, PortscopeError
 from portscope.core.model import Family, Snapshot
+from portscope.core.publish import guard_io
 from portscope.core.publish.backend import Backend, resolve_backend
 from portscope.core.publish.commit import FAMILIES, Outcome, commit, read_views
+from portscope.core.publish.guard import batch_lines
+from portscope.core.publish.guard import rule_lines as bridge_rule_lines
 from portscope.core.publish.model import State
 from portscope.core.publish.owned import Owned, claim
 from portscope.core.publish.render import Placed, render
 from portscope.core.publish.saved import OurView, differences
 from portscope.core.publish.validate import check_iface
+from portscope.core.publish.veth import namespace_paths, peer_indexes
+from portscope.core.tools import which
+
+#: The key of the guard's `nft -f` batch in `Outcome.batches` (iptables backends; native: in the one batch), and
+#: of `inject` (test hook) lines appended to it.
+BRIDGE_BATCH = "nft-bridge"
+#: The one line a command prints when bindings cannot be guarded.
+UNGUARDED = (
+    "{what}: such a binding keeps forwarding to its container's address after the container stops "
+    "(to whatever takes that address next) unless `portscope watch` runs"
+)
 
 
 @dataclass(slots=True)
@@ -27,6 +41,8 @@ class World:
     snap: Snapshot
     previous: Backend | None = None  # the backend stored bindings were written with, when it differs
     owned: Owned = field(default_factory=Owned)  # what portscope created (updated by every commit)
+    _guard_why: str | None = None  # why the guard cannot be written ("" once checked and fine)
+    _links: dict[tuple[str, str], int | None] = field(default_factory=dict)  # (container id, address) -> veth
 
     def tables_present(self, family: Family) -> dict[str, set[str]]:
         return {
@@ -37,21 +53,89 @@ class World:
         return {f: render(placed, f, self.tables_present(f)) for f in FAMILIES}
 
     def commit(
-        self, placed: list[Placed], inject: Mapping[str, Sequence[str]] | None = None, dry_run: bool = False
+        self,
+        placed: list[Placed],
+        inject: Mapping[str, Sequence[str]] | None = None,
+        dry_run: bool = False,
+        guard: bool = True,
     ) -> Outcome:
-        """Write our rules for `placed` on this backend (one atomic change); RuleRefusedError changes nothing."""
+        """Write our rules for `placed` on this backend, and the guard's bridge table (one atomic change);
+        RuleRefusedError changes nothing. `guard=False` leaves the bridge table alone."""
+        placed, warnings = self.guard(placed) if guard else (placed, [])
         if self.backend.native:
             from portscope.core.publish.nft_commit import commit_nft
 
-            outcome = commit_nft(placed, inject, dry_run, self.owned)
+            outcome = commit_nft(placed, inject, dry_run, self.owned, guard=guard and self.nft is not None)
         else:
-            outcome = commit(self.backend, self.wanted(placed), inject, dry_run, self.owned)
+            outcome = self._commit_iptables(placed, inject, dry_run, guard)
+        outcome.warnings += warnings
         if self.previous is not None and not dry_run:
             outcome.notes.append(self._clear_previous())
         return outcome
 
+    def _commit_iptables(
+        self, placed: list[Placed], inject: Mapping[str, Sequence[str]] | None, dry_run: bool, guard: bool
+    ) -> Outcome:
+        """The iptables batches, then the guard's bridge table with `nft -f` (a refusal rolls both back)."""
+        change = guard_io.plan(placed, self.owned, self.nft) if guard and self.nft else None
+        nft = self.nft
+        inject = dict(inject or {})
+        extra = inject.pop(BRIDGE_BATCH, ())  # test hook: lines the kernel refuses, after ours
+        if change is not None and extra:
+            change.lines = [*batch_lines(change.want, change.have, force=True), *extra]
+
+        def write_bridge() -> None:
+            assert change is not None and nft is not None
+            guard_io.apply_bridge(nft, change.lines)
+            self.owned.set_bridge(bool(change.want))
+
+        after = write_bridge if change is not None and change.lines and not dry_run else None
+        outcome = commit(self.backend, self.wanted(placed), inject, dry_run, self.owned, after=after)
+        if change is not None:
+            outcome.warnings += [change.warning] if change.warning else []
+            if change.lines:
+                outcome.batches[BRIDGE_BATCH] = "\n".join(change.lines) + "\n"
+                old, new = bridge_rule_lines(change.have), bridge_rule_lines(change.want)
+                outcome.added += [line for line in new if line not in old]
+                outcome.removed += [line for line in old if line not in new]
+        return outcome
+
+    def guard(self, placed: list[Placed]) -> tuple[list[Placed], list[str]]:
+        """`placed` with each container binding's host-side veth (`link`), where the guard can cover it; and
+        the one warning line about the bindings it cannot cover."""
+        candidates = {p.binding.id: p for p in placed if p.binding.kind == "publish" and p.binding.container_id}
+        if not candidates:
+            return placed, []
+        why = self.guard_unavailable()
+        if why is not None:
+            return placed, [UNGUARDED.format(what=f"no guard: {why}")]
+        keys = {bid: (p.binding.container_id or "", p.target_ip) for bid, p in candidates.items()}
+        unknown = {key for key in keys.values() if key not in self._links}
+        paths = namespace_paths(
+            self.snap.engine.endpoint if self.snap.engine.reachable else None, {c for c, _ in unknown}
+        )
+        found = peer_indexes({f"{c} {ip}": (paths[c], ip) for c, ip in unknown if c in paths})
+        self._links.update({(c, ip): found.get(f"{c} {ip}") for c, ip in unknown})
+        links = {bid: link for bid, key in keys.items() if (link := self._links[key]) is not None}
+        out = [replace(p, link=links[p.binding.id]) if p.binding.id in links else p for p in placed]
+        missing = sorted(set(candidates) - set(links))
+        if not missing:
+            return out, []
+        return out, [UNGUARDED.format(what=f"{', '.join(missing)}: no guard (the container's veth was not found)")]
+
+    def guard_unavailable(self) -> str | None:
+        """Why the guard cannot be written on this host (checked once per World), or None."""
+        if self._guard_why is None:
+            self._guard_why = guard_io.unavailable(self.nft) or ""
+        return self._guard_why or None
+
+    @property
+    def nft(self) -> str | None:
+        return which("nft")
+
     def drift(self, placed: list[Placed]) -> list[str]:
         """Every difference between the rules `placed` needs and the kernel's (nothing is changed)."""
+        placed, _ = self.guard(placed)
         if self.backend.native:
             from portscope.core.publish.nft_commit import drift_nft
 
@@ -59,14 +143,16 @@ class World:
         wanted = self.wanted(placed)
         dumps = {f: view for f, (view, _) in read_views(self.backend).items()}
         actual = {f: claim(dumps[f], self.owned, self.backend.name, f)[0] for f in FAMILIES}
-        return [line for f in FAMILIES for line in differences(wanted.get(f, {}), actual.get(f, {}))]
+        out = [line for f in FAMILIES for line in differences(wanted.get(f, {}), actual.get(f, {}))]
+        return out + (guard_io.drift(placed, self.owned, self.nft) if self.nft else [])
 
     def _clear_previous(self) -> str:
-        """Remove our rules from the backend the bindings were on before (after the new one holds them)."""
+        """Remove our rules from the backend the bindings were on before (after the new one holds them); the
+        guard's bridge table belongs to no backend and stays."""
         old = self.previous
         assert old is not None
         try:
-            World(old, self.snap, owned=self.owned).commit([])
+            World(old, self.snap, owned=self.owned).commit([], guard=False)
         except PortscopeError as exc:
             return f"moved the bindings from {old.name} to {self.backend.name}; removing the old rules failed: {exc}"
         return f"moved the bindings from {old.name} to {self.backend.name} (old rules removed)"

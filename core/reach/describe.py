@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from portscope.core.model import Rule
@@ -14,11 +15,18 @@ from portscope.core.reach.space import (
     PROTO,
     SADDR,
     Box,
+    Packed,
+    PackedBox,
     PacketSet,
+    Runs,
     coalesce,
     intersect,
     number_address,
+    pack,
+    pack_box,
     subtract_sets,
+    unpack,
+    unpack_mask,
 )
 
 _ANY = {"ipv4": "0.0.0.0", "ipv6": "::"}
@@ -31,15 +39,15 @@ class Reach:
 
     space: Space
     family: str
-    packets: dict[str, PacketSet] = field(default_factory=dict)  # hook -> the packets caught there
-    wanted: dict[str, PacketSet] = field(default_factory=dict)  # hook -> all traffic to its address/port/protocol
+    packets: dict[str, Packed] = field(default_factory=dict)  # hook -> the packets caught there
+    wanted: dict[str, Packed] = field(default_factory=dict)  # hook -> all traffic to its address/port/protocol
     uncertain_rules: list[Rule | None] = field(default_factory=list)
 
     def add(self, hook: str, packets: PacketSet, wanted: Box, uncertain: list[Rule | None]) -> None:
         """Add what one DNAT catches on `hook` (`wanted`: the traffic to its address, port and protocol)."""
         mine = self.packets.get(hook)
-        self.packets[hook] = coalesce(packets if mine is None else [*mine, *packets])
-        self.wanted[hook] = [*self.wanted.get(hook, []), wanted]
+        self.packets[hook] = pack(coalesce(packets if mine is None else [*unpack(mine), *packets]))
+        self.wanted[hook] = (*self.wanted.get(hook, ()), pack_box(wanted))
         for rule in uncertain:
             if not any(rule is u for u in self.uncertain_rules):
                 self.uncertain_rules.append(rule)
@@ -47,12 +55,12 @@ class Reach:
     def from_the_world(self) -> bool:
         """Some packet arriving on an interface no rule names (the world, not a named bridge) is caught."""
         other = self.space.interfaces.other_bit
-        return any(box[IIF] & other for box in self.packets.get("prerouting", []))
+        return any(unpack_mask(box[IIF]) & other for box in self.packets.get("prerouting", ()))
 
     def full(self, hook: str) -> PacketSet:
         """All traffic of this family on `hook` to the binding's address, port and protocol."""
         universe = self.space.universe(self.family, hook)
-        return coalesce([box for wanted in self.wanted[hook] for box in intersect(universe, wanted)])
+        return coalesce([box for wanted in unpack(self.wanted[hook]) for box in intersect(universe, wanted)])
 
     @property
     def certain(self) -> bool:
@@ -83,15 +91,15 @@ class Reach:
         Bindings whose sets differ only in one protocol and port share the answer (memoised).
         """
         packets, wanted = self.packets[hook], self.wanted[hook]
-        key: tuple = ("text", self.family, hook, tuple(packets), tuple(wanted))
+        key: tuple = ("text", self.family, hook, packets, wanted)
         shapes = {(box[PROTO], box[DPORT]) for box in (*packets, *wanted)}
         if len(shapes) == 1:
             key = ("text", self.family, hook, tuple(b[:PROTO] for b in packets), tuple(b[:PROTO] for b in wanted))
         found = self.space.memo.get(key)
         if found is None:
-            full = self.full(hook)
-            text = difference_text(self.space, packets, full)
-            found = self.space.memo[key] = (text, text.startswith("not from") and _only_interfaces(packets, full))
+            full, caught = self.full(hook), unpack(packets)
+            text = difference_text(self.space, caught, full)
+            found = self.space.memo[key] = (text, text.startswith("not from") and _only_interfaces(caught, full))
         return found[interfaces_only]  # type: ignore[index]
 
     def to_json(self, rule_json) -> dict[str, object]:
@@ -105,9 +113,9 @@ class Reach:
         if shape is None:
             return template  # type: ignore[return-value]
         ports = next(iter(self.packets.values()))[0][DPORT]
-        if ports == self.space.ports.all:
+        if ports == self.space.ports.every:
             return template  # type: ignore[return-value]
-        ranges = [list(r) for r in self.space.ports.ranges(ports)]
+        ranges = [list(r) for r in self.space.ports.run_ranges(ports)]
         out = dict(template)  # type: ignore[call-overload]
         out["packets"] = [{**box, "ports": ranges} for box in template["packets"]]  # type: ignore[index]
         return out
@@ -167,7 +175,7 @@ def difference_text(space: Space, packets: PacketSet, full: PacketSet) -> str:
 def _only_interfaces(packets: PacketSet, full: PacketSet) -> bool:
     """`packets` are `full` less some input interfaces, and nothing else."""
     every_iif = _or(full, IIF)
-    return not subtract_sets(full, [(*box[:IIF], every_iif, *box[IIF + 1 :]) for box in packets])
+    return not subtract_sets(full, [(*box[:IIF], every_iif, *box[IIF + 1 :]) for box in packets])  # type: ignore[misc]  # six ints
 
 
 def _addresses_text(space: Space, mask: int, every: int, way: str) -> str:
@@ -207,7 +215,7 @@ def addresses_text(ranges: list[tuple[int, int]]) -> str:
     parts: list[str] = []
     for first, last in ranges:
         a, b = ipaddress.ip_address(number_address(first)), ipaddress.ip_address(number_address(last))
-        for net in ipaddress.summarize_address_range(a, b):  # type: ignore[arg-type]
+        for net in ipaddress.summarize_address_range(a, b):
             parts.append(str(net.network_address) if net.num_addresses == 1 else str(net))
     return ", ".join(parts[:6]) + (f" and {len(parts) - 6} more" if len(parts) > 6 else "")
 
@@ -216,40 +224,41 @@ def ports_text(space: Space, mask: int) -> str:
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in space.ports.ranges(mask))
 
 
-def box_json(space: Space, hook: str, box: Box) -> dict[str, object]:
+def box_json(space: Space, hook: str, box: PackedBox) -> dict[str, object]:
     """One box as the `reach.packets` entry docs/json.md describes (a field left out means any value)."""
     key = ("box", hook, box[:DPORT])
     rest = space.memo.get(key)
     if rest is None:
         rest = space.memo[key] = _box_json_but_ports(space, hook, box)
-    if box[DPORT] == space.ports.all:
+    if box[DPORT] == space.ports.every:
         return rest  # type: ignore[return-value]
     out = dict(rest)  # type: ignore[call-overload]
-    out["ports"] = [list(r) for r in space.ports.ranges(box[DPORT])]
+    out["ports"] = [list(r) for r in space.ports.run_ranges(box[DPORT])]
     return out
 
 
-def _box_json_but_ports(space: Space, hook: str, box: Box) -> dict[str, object]:
+def _box_json_but_ports(space: Space, hook: str, box: PackedBox) -> dict[str, object]:
     every = space.all
     out: dict[str, object] = {"hook": hook}
-    if box[PROTO] != every[PROTO]:
+    if unpack_mask(box[PROTO]) != every[PROTO]:
         out["protocols"] = _memo(space, PROTO, box[PROTO], space.protocols.describe)
     out["daddr"] = _memo(space, DADDR, box[DADDR], lambda m: _address_json(space, m))
-    if box[0] != 3:
-        out["dst_local"] = box[0] == 2
-    if box[SADDR] != _family_mask(space, box[SADDR]):
+    if unpack_mask(box[0]) != 3:
+        out["dst_local"] = unpack_mask(box[0]) == 2
+    saddr = unpack_mask(box[SADDR])
+    if saddr != _family_mask(space, saddr):
         out["saddr"] = _memo(space, SADDR, box[SADDR], lambda m: _address_json(space, m))
-    if hook != "output" and box[IIF] | space.interfaces.empty_name != space.interfaces.all:
+    if hook != "output" and unpack_mask(box[IIF]) | space.interfaces.empty_name != space.interfaces.all:
         out["in_interfaces"] = _memo(space, IIF, box[IIF], space.interfaces.describe)
     return out
 
 
-def _memo(space: Space, dim: int, mask: int, describe):
+def _memo(space: Space, dim: int, kept: Runs, describe):
     """`describe(mask)`, once per distinct mask of a dimension (callers copy nothing: JSON only reads it)."""
-    key = ("dim", dim, mask)
+    key = ("dim", dim, kept)
     found = space.memo.get(key)
     if found is None:
-        found = space.memo[key] = describe(mask)
+        found = space.memo[key] = describe(unpack_mask(kept))
     return found
 
 
@@ -285,5 +294,6 @@ def host_ip(space: Space, family: str, daddr: int, specific: bool) -> str:
         return _ANY[family]
     first, last = ranges[0]
     a, b = ipaddress.ip_address(number_address(first)), ipaddress.ip_address(number_address(last))
-    net = next(iter(ipaddress.summarize_address_range(a, b)))  # type: ignore[arg-type]
+    nets: Iterator[ipaddress.IPv4Network | ipaddress.IPv6Network] = ipaddress.summarize_address_range(a, b)
+    net = next(nets)
     return str(net.network_address) if net.num_addresses == 1 else str(net)

@@ -15,7 +15,8 @@ Two passes, each linear in the rules:
 
 Both passes iterate over an explicit order of chains (no recursion), so nesting depth is not
 limited. A set that grows past `space.MAX_BOXES` boxes is replaced by its hull and reported as
-uncertain.
+uncertain. What the passes keep per rule and chain (steps, summaries) is kept packed (`space.pack`);
+a DNAT's reach is worked out from them when asked (`DnatReach`).
 """
 
 from __future__ import annotations
@@ -28,14 +29,20 @@ from portscope.core.reach.matches import Space
 from portscope.core.reach.space import (
     MAX_BOXES,
     Box,
+    Packed,
+    PackedBox,
     PacketSet,
     coalesce,
     hull,
     intersect,
     intersect_sets,
     overlaps,
+    pack,
+    pack_box,
     subtract,
     subtract_sets,
+    unpack,
+    unpack_box,
 )
 
 ENTRY_HOOKS = ("prerouting", "output")
@@ -55,10 +62,10 @@ class Step:
     """One rule that matters to the second pass, with what the first one learned there."""
 
     rule: Rule
-    box: Box
+    box: PackedBox
     uncertain: bool
-    before: PacketSet  # what reached the rule (kept for jumps and gotos)
-    reach: PacketSet  # DNAT: what it catches; jump/goto: unused
+    before: Packed  # what reached the rule (kept for jumps and gotos)
+    reach: Packed  # DNAT: what it catches (`(box,)` when clean); other rules: unused
     clean: bool  # DNAT: nothing earlier took any packet its matches take
     maybe_count: int  # how many of the chain's `maybe` entries come before this rule
 
@@ -69,25 +76,40 @@ class Summary:
 
     chain: Chain
     steps: list[Step] = field(default_factory=list)
-    returned: PacketSet = field(default_factory=list)
-    accepted: PacketSet = field(default_factory=list)
+    returned: Packed = ()
+    accepted: Packed = ()
     maybe: list[Maybe] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class DnatReach:
-    """What one DNAT catches on one hook and family."""
+    """What one DNAT catches on one hook and family.
+
+    The packets are worked out when asked, from the step and its chain's sets (which the chain's
+    DNATs share): kept per DNAT, they would take memory in proportion to rules times ports.
+    """
 
     rule: Rule
     table: Table
     hook: str
     family: str
-    actual: PacketSet  # first-match: the packets it really rewrites
-    nominal: PacketSet | None  # its path conditions alone; None when equal to `actual`
+    step: Step
+    came: PacketSet  # what really enters the DNAT's chain
+    pure: PacketSet | None  # what its path conditions alone bring there; None when `nominal` equals `actual`
     uncertain_rules: list[Rule | None]
     uncertain: bool
     path: list[Rule]  # the jumps that bring packets here, entry first
     specific: bool  # every path here names a destination address (`-d 10.0.0.5`, `ip daddr ...`)
+
+    @property
+    def actual(self) -> PacketSet:
+        """First-match: the packets it really rewrites."""
+        return intersect_sets(self.came, unpack(self.step.reach)) if self.came else []
+
+    @property
+    def nominal(self) -> PacketSet | None:
+        """Its path conditions alone; None when equal to `actual`."""
+        return None if self.pure is None else intersect(self.pure, unpack_box(self.step.box))
 
 
 @dataclass(slots=True)
@@ -130,13 +152,34 @@ class FirstMatch:
             if verdict in NAT_VERDICTS:
                 reach = intersect(rem, box)
                 clean = len(reach) == 1 and reach[0] == box
-                out.steps.append(Step(rule, box, uncertain, [], reach, clean, len(maybe)))
+                kept = pack_box(box)
+                out.steps.append(
+                    Step(
+                        rule=rule,
+                        box=kept,
+                        uncertain=uncertain,
+                        before=(),
+                        reach=(kept,) if clean else pack(reach),
+                        clean=clean,
+                        maybe_count=len(maybe),
+                    )
+                )
                 rem = self._take(rem, box, reach, uncertain, rule, maybe)
             elif verdict == "accept" or verdict in STOPPING or verdict == "return":
                 taken = intersect(rem, box)
                 if not taken:
                     continue
-                out.steps.append(Step(rule, box, uncertain, [], taken, False, len(maybe)))
+                out.steps.append(
+                    Step(
+                        rule=rule,
+                        box=pack_box(box),
+                        uncertain=uncertain,
+                        before=(),
+                        reach=(),
+                        clean=False,
+                        maybe_count=len(maybe),
+                    )
+                )
                 if verdict == "accept":
                     accepted = self._union(accepted, taken, maybe)
                 elif verdict == "return":
@@ -147,10 +190,20 @@ class FirstMatch:
                 sub = self.summaries.get(id(target)) if target is not None else None
                 if sub is None:
                     continue  # a missing chain (or a loop the kernel would refuse): nothing happens
-                out.steps.append(Step(rule, box, uncertain, rem, [], False, len(maybe)))
+                out.steps.append(
+                    Step(
+                        rule=rule,
+                        box=pack_box(box),
+                        uncertain=uncertain,
+                        before=pack(rem),
+                        reach=(),
+                        clean=False,
+                        maybe_count=len(maybe),
+                    )
+                )
                 went = intersect(rem, box)
-                back = intersect_sets(went, sub.returned)
-                accepted = self._union(accepted, intersect_sets(went, sub.accepted), maybe)
+                back = intersect_sets(went, unpack(sub.returned))
+                accepted = self._union(accepted, intersect_sets(went, unpack(sub.accepted)), maybe)
                 for inner, may in sub.maybe:
                     shared = intersect_sets(went, may)
                     if shared and len(maybe) < MAX_MAYBE:
@@ -163,8 +216,8 @@ class FirstMatch:
                         maybe.append((rule, subtract_sets(went, back)))
                 else:
                     rem = self._union(subtract(rem, box), back, maybe)
-        out.returned = self._union(returned, rem, maybe)
-        out.accepted = accepted
+        out.returned = pack(self._union(returned, rem, maybe))
+        out.accepted = pack(accepted)
         return out
 
     def _take(self, rem: PacketSet, box: Box, taken: PacketSet, uncertain: bool, rule: Rule, maybe: list[Maybe]):
@@ -250,9 +303,9 @@ class FirstMatch:
             for step in summary.steps:
                 rule = step.rule
                 if rule.verdict in NAT_VERDICTS:
-                    actual = intersect_sets(came, step.reach) if came else []
+                    actual = intersect_sets(came, unpack(step.reach)) if came else []
                     exact = step.clean and not lost
-                    pure_reach = None if exact else intersect(pure, step.box)
+                    pure_reach = None if exact else intersect(pure, unpack_box(step.box))
                     if not actual and not pure_reach:
                         continue
                     unsure = (
@@ -266,16 +319,26 @@ class FirstMatch:
                     specific = key not in open_path or names_destination(rule)
                     reaches.append(
                         DnatReach(
-                            rule, table, hook, family, actual, pure_reach, unsure,
-                            step.uncertain or bool(unsure), path, specific,
+                            rule=rule,
+                            table=table,
+                            hook=hook,
+                            family=family,
+                            step=step,
+                            came=came,
+                            pure=None if exact else pure,
+                            uncertain_rules=unsure,
+                            uncertain=step.uncertain or bool(unsure),
+                            path=path,
+                            specific=specific,
                         )
-                    )  # fmt: skip
+                    )
                     continue
                 if rule.verdict not in ("jump", "goto"):
                     continue
                 target = table.chains[rule.jump]  # type: ignore[index]  # summarised, so it exists
                 tkey = id(target)
-                carried = intersect_sets(intersect(came, step.box), step.before) if came else []
+                box = unpack_box(step.box)
+                carried = intersect_sets(intersect(came, box), unpack(step.before)) if came else []
                 if carried:
                     entering[tkey] = self._union(entering.get(tkey, []), carried, scratch)
                     via.setdefault(tkey, rule)
@@ -290,12 +353,12 @@ class FirstMatch:
                         passed.append((rule, carried))
                     if passed:
                         doubt[tkey] = [*doubt.get(tkey, []), *passed][:MAX_MAYBE]
-                pure_carried = intersect(pure, step.box)
+                pure_carried = intersect(pure, box)
                 if pure_carried:
                     nominal[tkey] = self._union(nominal.get(tkey, []), pure_carried, scratch)
                     via_nominal.setdefault(tkey, rule)
         summary = self.summaries[id(base)]
-        return intersect_sets(incoming, self._union(summary.returned, summary.accepted, scratch))
+        return intersect_sets(incoming, self._union(unpack(summary.returned), unpack(summary.accepted), scratch))
 
     @staticmethod
     def _doubts(actual: PacketSet, step: Step, summary: Summary, inherited: list[Maybe]) -> list[Rule | None]:

@@ -54,10 +54,9 @@ class Space:
     protocols: NameAxis
     interfaces: InterfaceAxis
     local: list[tuple[int, int]]  # addresses taken as this host's (see build_space), as address ranges
-    _boxes: dict[int, tuple[Box | None, bool]] = field(default_factory=dict)
     _masks: dict[str, int] = field(default_factory=dict)
     _universes: dict[tuple[str, str], PacketSet] = field(default_factory=dict)
-    memo: dict[tuple, object] = field(default_factory=dict)  # descriptions of masks, for core.reach.describe
+    memo: dict[tuple, object] = field(default_factory=dict)  # descriptions of packed masks, for core.reach.describe
 
     def family_mask(self, family: str) -> int:
         """Every address of one family ("ipv4", "ipv6")."""
@@ -110,12 +109,6 @@ class Space:
 
     def box(self, rule: Rule) -> tuple[Box | None, bool]:
         """The packets a rule's matches take (None: none at all), and whether that is only an upper bound."""
-        found = self._boxes.get(id(rule))
-        if found is None:
-            found = self._boxes[id(rule)] = self._box(rule)
-        return found
-
-    def _box(self, rule: Rule) -> tuple[Box | None, bool]:
         m = rule.matches
         uncertain = bool(m.other) or m.out_iface is not None
         dst_local, iif, saddr, daddr, proto, dport = self.all

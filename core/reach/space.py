@@ -8,11 +8,17 @@ atoms (a Python int), a *box* is one mask per dimension (the packets whose every
 mask), and a packet set is a list of boxes (their union). Intersection and difference are exact,
 so first-match subtraction loses nothing; a union that grows past `MAX_BOXES` is replaced by its
 hull, and the caller marks what depends on it as uncertain.
+
+A mask's int is as long as its highest atom: with 60,000 published ports, one port's mask takes
+7.5 kB. Sets kept beyond the step that computes them (per rule, per binding) are therefore kept
+*packed* (`pack`): each mask of more than `SMALL` atoms as its runs of atoms, as long as what the
+rules say, and unpacked where the algebra needs it.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 
@@ -22,6 +28,13 @@ DIMENSIONS = ("dst_local", "in_interface", "saddr", "daddr", "protocol", "dport"
 
 Box = tuple[int, int, int, int, int, int]
 PacketSet = list[Box]
+#: A mask kept packed: the mask itself up to `SMALL` atoms (no larger than its runs), else its runs
+#: of atoms, flat (first, last, first, last, ...), lowest first.
+Runs = int | tuple[int, ...]
+SMALL = 64
+PackedBox = tuple[Runs, Runs, Runs, Runs, Runs, Runs]
+#: A packet set kept packed (see the module doc).
+Packed = tuple[PackedBox, ...]
 
 #: Where a union of boxes is replaced by its hull (an over-approximation, reported as uncertain).
 MAX_BOXES = 64
@@ -50,6 +63,7 @@ class IntervalAxis:
         self.end = end
         self.starts = sorted({0, *(c for c in cuts if 0 < c <= end)})
         self.all = (1 << len(self.starts)) - 1
+        self.every = pack_mask(self.all)
 
     def mask(self, first: int, last: int) -> int:
         """The atoms of [first, last]; both ends must be cuts (`first`, `last + 1`) given to the axis."""
@@ -60,6 +74,16 @@ class IntervalAxis:
     def atom_of(self, value: int) -> int:
         """The atom index holding `value`."""
         return bisect_right(self.starts, value) - 1
+
+    def run_ranges(self, kept: Runs) -> list[tuple[int, int]]:
+        """The inclusive value ranges of a packed mask (its runs are maximal, so the ranges are merged)."""
+        if isinstance(kept, int):
+            return self.ranges(kept)
+        starts, count = self.starts, len(self.starts)
+        return [
+            (starts[kept[n]], starts[kept[n + 1] + 1] - 1 if kept[n + 1] + 1 < count else self.end)
+            for n in range(0, len(kept), 2)
+        ]
 
     def ranges(self, mask: int) -> list[tuple[int, int]]:
         """The inclusive value ranges a mask covers, merged."""
@@ -180,15 +204,62 @@ class InterfaceAxis:
 
 def runs(mask: int) -> Iterator[tuple[int, int]]:
     """The (first, last) bit indices of each run of set bits, lowest first."""
-    base = 0
-    while mask:
-        low = (mask & -mask).bit_length() - 1
-        mask >>= low
-        base += low
-        length = (~mask & (mask + 1)).bit_length() - 1
-        yield base, base + length - 1
-        mask >>= length
-        base += length
+    for found in re.finditer("1+", format(mask, "b")[::-1]):
+        yield found.start(), found.end() - 1
+
+
+# --- packed sets, as they are kept -----------------------------------------------------------------
+
+
+def pack_mask(mask: int) -> Runs:
+    """A mask as it is kept (one atom and one run, the common large cases, without a scan)."""
+    top = mask.bit_length() - 1
+    if top < SMALL:
+        return mask
+    if mask == 1 << top:
+        return (top, top)
+    low = (mask & -mask).bit_length() - 1
+    if mask == (2 << top) - (1 << low):
+        return (low, top)
+    return tuple(i for run in runs(mask) for i in run)
+
+
+def unpack_mask(kept: Runs) -> int:
+    """The mask of `pack_mask`."""
+    if isinstance(kept, int):
+        return kept
+    if len(kept) == 2:
+        first, last = kept
+        return 1 << first if first == last else (2 << last) - (1 << first)
+    mask = 0
+    for n in range(0, len(kept), 2):
+        mask |= (2 << kept[n + 1]) - (1 << kept[n])
+    return mask
+
+
+def one_atom(kept: Runs) -> int | None:
+    """The atom of a packed mask of exactly one atom, else None."""
+    if isinstance(kept, int):
+        return kept.bit_length() - 1 if kept & (kept - 1) == 0 else None
+    return kept[0] if len(kept) == 2 and kept[0] == kept[1] else None
+
+
+def pack_box(box: Box) -> PackedBox:
+    return tuple(map(pack_mask, box))  # type: ignore[return-value]  # six masks
+
+
+def unpack_box(box: PackedBox) -> Box:
+    return tuple(map(unpack_mask, box))  # type: ignore[return-value]  # six ints
+
+
+def pack(s: PacketSet) -> Packed:
+    """A packet set as it is kept (see the module doc)."""
+    return tuple(map(pack_box, s))
+
+
+def unpack(s: Packed) -> PacketSet:
+    """The packet set of `pack`."""
+    return list(map(unpack_box, s))
 
 
 # --- set algebra on boxes -------------------------------------------------------------------------

@@ -33,7 +33,7 @@ def parse_source(source: RuleSource, skipped: list[int] | None = None) -> list[T
         from portscope.core.rules.nft_text import parse_nft_text
 
         return parse_nft_text(source.text, source=source.origin, lazy=source.backend != "dump")
-    family: Family | None = source.family if source.family in ("ipv4", "ipv6") else None  # type: ignore[assignment]
+    family: Family | None = source.family if source.family in ("ipv4", "ipv6") else None
     return parse_iptables_text(
         source.text, backend=source.backend, family=family, source=source.origin, skipped=skipped
     )

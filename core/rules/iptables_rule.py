@@ -9,7 +9,7 @@ Every other option is kept verbatim in `Matches.other` (the rule is then conditi
 from __future__ import annotations
 
 import ipaddress
-import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 from portscope.core.model import (
@@ -23,7 +23,6 @@ from portscope.core.model import (
     TableFamily,
     Verdict,
 )
-from portscope.core.record import record
 
 _PORT_MODULES = frozenset({"tcp", "udp", "sctp", "udplite", "dccp"})
 _BUILTIN_TARGETS: dict[str, Verdict] = {
@@ -42,7 +41,7 @@ _BUILTIN_TARGETS: dict[str, Verdict] = {
 _EXTENSION_TARGETS = frozenset({"LOG", "NFLOG", "CT", "TPROXY", "NETMAP", "CLASSIFY", "TCPMSS", "NOTRACK", "TRACE"})
 
 
-@record(frozen=True)
+@dataclass(slots=True, frozen=True)
 class ParsedRule:
     matches: Matches
     verdict: Verdict
@@ -90,36 +89,10 @@ def tokenize(line: str) -> list[str]:
     return tokens
 
 
-#: The shape of nearly every published port's DNAT (Docker, and most hand-written ones): parsed by
-#: one regex instead of the general option walk. `parse_rule_line` checks nothing else matches.
-_FAST_DNAT = re.compile(
-    r"-A (?P<chain>\S+)(?: (?P<dneg>! )?-d (?P<daddr>[0-9A-Fa-f.:/]+))?(?: (?P<ineg>! )?-i (?P<iface>[\w.@+-]+))?"
-    r" -p (?P<proto>tcp|udp|sctp) -m (?P=proto) --dport (?P<dport>\d+(?::\d+)?)"
-    r" -j DNAT --to-destination (?:(?P<to4>[0-9.]+)(?::(?P<to4port>\d+(?:-\d+)?))?|(?P<to>[0-9A-Fa-f.:\[\]-]+))$",
-    re.ASCII,  # `\d` is [0-9] only: a full-width digit is no port iptables prints
-)
-
-
 def parse_rule_line(
     line: str, backend: Backend, family: TableFamily, table: str, chain: str, position: int, number: int | None
 ) -> Rule:
     """One `-A CHAIN …` line as a Rule. Raises ValueError for malformed options."""
-    fast = _FAST_DNAT.match(line)
-    if fast is not None:
-        _, dneg, daddr, ineg, iface, proto, dport, to4, to4port, to = fast.groups()
-        matches = Matches(
-            proto,
-            False,
-            parse_ports(dport),
-            False,
-            _addr(daddr, bool(dneg)) if daddr else None,
-            None,
-            _iface(iface, bool(ineg)) if iface else None,
-        )
-        # The common `IPv4[:port]` target needs no general target parse.
-        nat = parse_nat_target(to) if to4 is None else NatTarget(_ip(to4), parse_ports(to4port)[0] if to4port else None)
-        _same_family(family, nat, daddr)
-        return Rule(backend, family, table, chain, position, line, matches, "dnat", None, nat, None, None, number)
     tokens = tokenize(line)
     parsed = parse_rule_tokens(tokens[2:])
     _same_family(family, parsed.nat, None)
@@ -147,8 +120,17 @@ def unparsed_rule(
     error: Exception,
 ) -> Rule:  # fmt: skip
     """A rule portscope could not parse, kept as evidence: it matches conditionally and does nothing known."""
-    return Rule(backend, family, table, chain, position, line, Matches(other=(f"unparsed: {error}",)), "other",
-                line=number)  # fmt: skip
+    return Rule(
+        backend=backend,
+        family=family,
+        table=table,
+        chain=chain,
+        position=position,
+        text=line,
+        matches=Matches(other=(f"unparsed: {error}",)),
+        verdict="other",
+        line=number,
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -250,7 +232,7 @@ class _Builder:
 
     def matches(self) -> Matches:
         other = tuple(" ".join(group) for group in self.other)
-        return Matches(**self.fields, other=other)  # type: ignore[arg-type]
+        return Matches(**self.fields, other=other)  # type: ignore[arg-type]  # keys: Matches fields
 
 
 def parse_rule_tokens(tokens: list[str]) -> ParsedRule:

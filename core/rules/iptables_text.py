@@ -121,7 +121,8 @@ def parse_iptables_lines(
     current: _Section | None = None
     header_family: Family | None = family
     since_eager = 0
-    last_name, last_section, chain = "", None, None
+    last_name, last_section = "", None
+    chain: Chain  # the chain of `last_name`, set with it
     skip = False
     for number, raw in enumerate(lines, start=1):
         if raw.startswith("-A ") and current is not None and current.family is not None:
@@ -135,7 +136,8 @@ def parse_iptables_lines(
                 chain = current.chains.get(name) or current.chain(name)
                 last_name, last_section = name, current
             if skip:
-                skipped[0] += 1  # type: ignore[index]
+                if skipped is not None:
+                    skipped[0] += 1
                 if backend == "dump":  # a dump's line is still checked (exit 3 names it), then let go
                     _check_line(raw.rstrip(), current, name, number)
                 continue

@@ -19,14 +19,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
 from portscope.core.errors import ParseError
 from portscope.core.model import Backend, BackendStatus, Family, RuleSource, Table
-from portscope.core.record import field, record
-from portscope.core.rules import prefetch_native
 from portscope.core.rules.iptables_text import parse_iptables_lines, parse_iptables_text
 from portscope.core.rules.native_nat import ChainListing, parse_chain_listing, read_nat_chains
-from portscope.core.rules.prefetch import LEGACY_SAVE_TOOLS, NFT_SAVE_TOOLS, iptables_nft_command, legacy_tables, take
+from portscope.core.rules.rule_tools import LEGACY_SAVE_TOOLS, NFT_SAVE_TOOLS, iptables_nft_command, legacy_tables
 from portscope.core.tools import ToolResult, run_all, which
 
 _NFT_FAMILIES = {"ip": "ipv4", "ip6": "ipv6", "inet": "inet"}
@@ -36,7 +35,7 @@ _NFT_FAMILIES = {"ip": "ipv4", "ip6": "ipv6", "inet": "inet"}
 _INCOMPATIBLE = re.compile(r"[Tt]able `([^']+)' (?:is incompatible|contains incompatible)")
 
 
-@record
+@dataclass(slots=True)
 class RuleRead:
     """What reading the rules produced: raw sources, parsed tables and each backend's status."""
 
@@ -73,23 +72,16 @@ def read_rules(proc: str = "/proc", timeout: float = 10.0, scope: str = "all") -
             out.backends.append(BackendStatus("iptables-legacy", family, read=True, reason="no legacy tables"))
     nft = which("nft")
     chains = [nft, "list", "chains"] if nft else None
-    listed = _listed_early(chains, timeout) if chains and scope == "nat" else None
-    commands = [argv for *_, argv in jobs] + ([chains] if chains and listed is None else [])
+    commands = [argv for *_, argv in jobs] + ([chains] if chains else [])
     streams = {tuple(argv): _Stream(backend, family, " ".join(argv), scope) for backend, family, argv in jobs}
-    results = run_all(commands, timeout, started=take(proc), readers={k: s.read for k, s in streams.items()})
+    results = run_all(commands, timeout, readers={k: s.read for k, s in streams.items()})
     for (backend, family, argv), result in zip(jobs, results, strict=False):
         _take_iptables(out, backend, family, result, streams[tuple(argv)])
     if nft is None:
         out.backends.append(BackendStatus("nftables", None, read=False, reason="nft not found: install nftables"))
         return out
-    _read_native(out, nft, listed or results[-1], timeout, scope)
+    _read_native(out, nft, results[-1], timeout, scope)
     return out
-
-
-def _listed_early(argv: list[str], timeout: float) -> ToolResult | None:
-    """`argv`'s result from the listing thread the CLI started for `list` (core.rules.prefetch_native), if any."""
-    found = prefetch_native.take(argv, timeout)
-    return None if found is None else ToolResult(tuple(argv), *found.result())
 
 
 def _plan(out: RuleRead, jobs: list, backend: Backend, family: Family, tool: str) -> None:
@@ -110,7 +102,7 @@ def _read_with_libiptc(out: RuleRead, family: Family, tables: list[str]) -> None
         reason = f"iptables-legacy-save not found and python-iptables failed ({exc}): install iptables"
         out.backends.append(BackendStatus("iptables-legacy", family, read=False, reason=reason))
         return
-    result = ToolResult(("python-iptables",), 0, text, "")
+    result = ToolResult(argv=("python-iptables",), returncode=0, stdout=text, stderr="")
     _take_iptables(out, "iptables-legacy", family, result)
 
 
@@ -183,7 +175,9 @@ def _take_iptables(
     if foreign:
         tables = [t for t in tables if t.name not in foreign]
     if stream is None or stream.skipped is None:
-        out.sources.append(RuleSource(backend, family, "iptables-save", result.stdout, origin))
+        out.sources.append(
+            RuleSource(backend=backend, family=family, format="iptables-save", text=result.stdout, origin=origin)
+        )
     out.tables.extend(tables)
     skipped = stream.skipped[0] if stream is not None and stream.skipped is not None else 0
     count = sum(c.size for t in tables for c in t.chains.values()) + skipped
@@ -249,7 +243,9 @@ def _read_native(out: RuleRead, nft: str, listing: ToolResult, timeout: float, s
         except ParseError as exc:
             out.backends.append(BackendStatus("nftables", None, read=False, reason=str(exc)))
             return
-        out.sources.append(RuleSource("nftables", None, "nft-json", result.stdout, origin))
+        out.sources.append(
+            RuleSource(backend="nftables", family=None, format="nft-json", text=result.stdout, origin=origin)
+        )
         out.tables.extend(tables)
         count += sum(c.size for t in tables for c in t.chains.values())
     out.backends.append(BackendStatus("nftables", None, read=True, rules=count, reason=reason))

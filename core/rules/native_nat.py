@@ -12,16 +12,17 @@ table be read whole, as `read_rules(scope="all")` does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
 
 from portscope.core.errors import ParseError
 from portscope.core.model import Chain, Rule, RuleSource, Table
-from portscope.core.record import field, record
-from portscope.core.rules.prefetch_native import nat_entries, parse_chains
+from portscope.core.rules.nft_chains import nat_entries, parse_chains
 from portscope.core.tools import ToolResult, run_all
 
 
-@record
+@dataclass(slots=True)
 class ChainListing:
     """What `nft list chains` says of one table: its chains and, for base chains, (type, hook)."""
 
@@ -35,7 +36,7 @@ class ChainListing:
         return nat_entries(self.chains)
 
 
-@record
+@dataclass(slots=True)
 class NatRead:
     """Tables holding the chains read, their sources, and the tables that must be read whole instead."""
 
@@ -86,26 +87,38 @@ def read_nat_chains(nft: str, listings: Iterable[ChainListing], timeout: float) 
 
 
 def _listings(argvs: list[list[str]], timeout: float) -> list[tuple[ToolResult, list[Table] | None]]:
-    """Each listing with its tables: from the CLI's head start (core.rules.prefetch_native), parsed while nft
-    still prints, where it made one; else run now (tables None: parsed by the caller)."""
-    from portscope.core.rules import prefetch_native
+    """Each listing with its tables, parsed while nft still prints it (tables None where the text parser gave
+    up: the caller parses it again or lists the chain as JSON)."""
+    parsed: dict[tuple[str, ...], list[Table] | None] = {}
+    readers: dict[tuple[str, ...], Callable[[Iterable[str]], str]] = {
+        tuple(argv): partial(_parse_listing, tuple(argv), parsed) for argv in argvs
+    }
+    results = run_all(argvs, timeout, readers=readers)
+    return [(result, parsed.get(result.argv) if result.ok else None) for result in results]
+
+
+def _parse_listing(
+    argv: tuple[str, ...], parsed: dict[tuple[str, ...], list[Table] | None], lines: Iterable[str]
+) -> str:
+    """Parse one `nft list chain` listing line by line into `parsed[argv]`; every line is read (also after a
+    parse error, so nft can finish) and the text returned."""
     from portscope.core.rules.nft_text import parse_nft_lines
 
-    out: list[tuple[ToolResult, list[Table] | None] | None] = []
-    for argv in argvs:
-        early = prefetch_native.take(argv, timeout)
-        if early is None:
-            out.append(None)
-            continue
-        try:
-            tables: list[Table] | None = parse_nft_lines(early.lines(), " ".join(argv))
-        except ParseError:
-            tables = None
-        returncode, stdout, stderr = early.result()
-        out.append(None if returncode != 0 else (ToolResult(tuple(argv), returncode, stdout, stderr), tables))
-    missing = [argv for argv, found in zip(argvs, out, strict=True) if found is None]
-    ran = iter(run_all(missing, timeout) if missing else [])
-    return [(next(ran), None) if found is None else found for found in out]
+    seen: list[str] = []
+
+    def kept() -> Iterator[str]:
+        for line in lines:
+            seen.append(line)
+            yield line
+
+    source = kept()
+    try:
+        parsed[argv] = parse_nft_lines(source, " ".join(argv))
+    except ParseError:
+        parsed[argv] = None
+    for _ in source:
+        pass
+    return "".join(seen)
 
 
 def _one_chain(
@@ -127,7 +140,9 @@ def _one_chain(
             tables = []
     found = _the_chain(tables)
     if found is not None and not any(_unparsed(r) for r in found[1].rules):
-        out.sources.append(RuleSource("nftables", None, "nft-text", result.stdout, origin))
+        out.sources.append(
+            RuleSource(backend="nftables", family=None, format="nft-text", text=result.stdout, origin=origin)
+        )
         return found
     return _one_chain_json([result.argv[0], "-j", *result.argv[1:]], out, timeout)
 
@@ -146,7 +161,9 @@ def _one_chain_json(argv: list[str], out: NatRead, timeout: float) -> tuple[Tabl
     except ParseError as exc:
         out.failure = str(exc)
         return None
-    out.sources.append(RuleSource("nftables", None, "nft-json", result.stdout, origin))
+    out.sources.append(
+        RuleSource(backend="nftables", family=None, format="nft-json", text=result.stdout, origin=origin)
+    )
     found = _the_chain(tables)
     if found is None:
         out.failure = f"{origin}: no chain in the listing"

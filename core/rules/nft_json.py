@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from portscope.core.errors import ParseError
 from portscope.core.model import Chain, Rule, Table
 from portscope.core.rules.nft_json_expr import render, statement_term
-from portscope.core.rules.nft_json_fast import JSON_STRING, RAW_FAST, fast_rule, raw_fast_match, raw_fast_rule
+from portscope.core.rules.nft_json_fast import JSON_STRING, RAW_FAST, raw_fast_match, raw_fast_rule
 from portscope.core.rules.nft_statements import (
     SKIPPED_FAMILIES,
     TABLE_FAMILIES,
@@ -37,7 +37,7 @@ from portscope.core.rules.nft_statements import (
     unparsed_rule,
 )
 
-__all__ = ["fast_rule", "parse_nft_json", "raw_fast_rule", "render", "statement_term"]
+__all__ = ["parse_nft_json", "raw_fast_rule", "render", "statement_term"]
 
 
 def parse_nft_json(text: str, source: str = "nft-json", lazy: bool = False) -> list[Table]:
@@ -120,7 +120,7 @@ _RULE_HEAD = re.compile(rf'\{{"rule": \{{"family": "({_S})", "table": "({_S})", 
 class _Run(NamedTuple):
     """Consecutive rules of one chain, undecoded: `spans` is [start, end, start, end, ...] in the text."""
 
-    index: int  # the document index of the first
+    first: int  # the document index of the first
     place: tuple[str, str, str]  # family, table, chain as their heads name them
     spans: list[int]
 
@@ -140,7 +140,10 @@ def _cut(text: str) -> _Cut | None:
         return None
     stop -= 2
     runs: list[_Run] = []
-    pieces, kinds, indexes = [], [], []  # the other objects' JSON (decoded together below), kind and index
+    # The other objects' JSON (decoded together below), kind and index.
+    pieces: list[str] = []
+    kinds: list[str | None] = []
+    indexes: list[int] = []
     spans: list[int] = []
     # The object being read: where it starts, its kind (None: the first, not checked) and, for a rule
     # left undecoded, its head (`{"rule": {"family": "ip", "table": "t", "chain": "c", `).
@@ -173,7 +176,7 @@ def _cut(text: str) -> _Cut | None:
             rule_head = None if place is None else place[0]
             if place is not None:
                 spans = []
-                runs.append(_Run(index, place.group(1, 2, 3), spans))
+                runs.append(_Run(index, (place[1], place[2], place[3]), spans))
     try:
         decoded = json.loads("[" + ",".join(pieces) + "]")
     except (ValueError, RecursionError):
@@ -207,7 +210,7 @@ def _read_cut(cut: _Cut, text: str, source: str, lazy: bool) -> list[Table]:
             for run in cut.runs:
                 spans = run.spans
                 entries += (
-                    (run.index + k, _Run(run.index + k, run.place, spans[2 * k : 2 * k + 2]))
+                    (run.first + k, _Run(run.first + k, run.place, spans[2 * k : 2 * k + 2]))
                     for k in range(len(spans) // 2)
                 )
             for index, entry in sorted(entries, key=lambda e: e[0]):
@@ -278,7 +281,10 @@ class _Owner:
                 record = None
                 if found is not None:
                     try:
-                        record = raw_fast_match(found, RuleSite(family, table, name, item[0], "", None))
+                        record = raw_fast_match(
+                            found,
+                            RuleSite(family=family, table=table, chain=name, position=item[0], text="", line=None),
+                        )
                     except Exception:  # the general path decides (and reports) instead
                         record = None
                 if record is None:
@@ -288,10 +294,10 @@ class _Owner:
                 self._decode(name, [items[slot] for slot in undecoded], undecoded, done)
             out: list[Rule] = []
             for entry in done:
-                if entry.__class__ is list:
-                    out.extend(entry)  # type: ignore[arg-type]
-                else:
-                    out.append(entry)  # type: ignore[arg-type]
+                if isinstance(entry, list):
+                    out.extend(entry)
+                elif entry is not None:
+                    out.append(entry)
         return out
 
     def _decode(self, chain: str, items: list[tuple[Any, ...]], slots: list[int], done: list) -> None:
@@ -322,22 +328,36 @@ class _Owner:
             if not self.lazy:
                 raise
             text = span if span is not None else _dump(body)
-            return [unparsed_rule(RuleSite(self.table.family, self.table.name, chain, position, text, None), exc)]
+            return [
+                unparsed_rule(
+                    RuleSite(
+                        family=self.table.family,
+                        table=self.table.name,
+                        chain=chain,
+                        position=position,
+                        text=text,
+                        line=None,
+                    ),
+                    exc,
+                )
+            ]
 
     def _translate(self, chain: str, position: int, body: dict[str, Any]) -> list[Rule]:
         expressions = body.get("expr")
         if not isinstance(expressions, list):
             raise ValueError('"expr" must be a list')
-        site = RuleSite(self.table.family, self.table.name, chain, position, "", None)
         comment = body.get("comment")
-        found = fast_rule(expressions, comment, site)
-        if found is not None:
-            return [found]
         terms = [statement_term(e) for e in expressions]
         if isinstance(comment, str):
             terms.append(Comment(comment, f'comment "{comment}"'))
         text = " ".join(t.text for t in terms)
-        return build_rules(terms, RuleSite(self.table.family, self.table.name, chain, position, text, None), self.sets)
+        return build_rules(
+            terms,
+            RuleSite(
+                family=self.table.family, table=self.table.name, chain=chain, position=position, text=text, line=None
+            ),
+            self.sets,
+        )
 
 
 def _decode_spans(spans: list[str]) -> list[Any]:
@@ -475,13 +495,13 @@ class _Reader:
     def raw_run(self, run: _Run) -> None:
         """Queue a run of undecoded rules on their chain, checking their place as `rule` would."""
         family, table, chain_name = run.place
-        owner = self.by_key.get((family, table)) or self._table(run.index, {"family": family, "table": table}, "table")
+        owner = self.by_key.get((family, table)) or self._table(run.first, {"family": family, "table": table}, "table")
         if owner is None:  # a family not read; in a dump, its rules must still be JSON
             if not self.lazy:
                 self._check_json(run.spans)
             return
         if not chain_name:
-            raise self.error(run.index, '"chain" must be a non-empty string')
+            raise self.error(run.first, '"chain" must be a non-empty string')
         may_dnat = self.lazy and _may_dnat(self.text, run.spans[0], run.spans[-1])  # else the records tell
         owner.defer_run(chain_name, run.spans, may_dnat)
 

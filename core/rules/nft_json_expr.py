@@ -148,7 +148,16 @@ def _map(body: Any, hint: str) -> str | None:
     return f"{key} map {render(body['data'], _hint(key))}"
 
 
+def _numgen(body: Any, hint: str) -> str | None:
+    """`numgen inc mod 2 [offset 1]`, as nft prints it."""
+    if not isinstance(body, dict) or "mode" not in body or "mod" not in body:
+        return None
+    offset = body.get("offset")
+    return f"numgen {body['mode']} mod {body['mod']}" + (f" offset {offset}" if offset else "")
+
+
 _RENDERERS = {
+    "numgen": _numgen,
     "payload": _payload,
     "meta": _meta,
     "ct": _ct,
@@ -215,7 +224,7 @@ def _match(body: Any) -> Match | None:
     binop_left = isinstance(body["left"], dict) and any(k in _BINOPS for k in body["left"])
     shown_op = "" if op in _SILENT_OPS and not binop_left else op
     text = " ".join(part for part in (key, shown_op, _value_text(value)) if part)
-    return Match(key, shown_op, value, text)
+    return Match(key=key, op=shown_op, value=value, text=text)
 
 
 def _flags_mask(left: Any, right: Any, op: str) -> Match | None:
@@ -226,7 +235,7 @@ def _flags_mask(left: Any, right: Any, op: str) -> Match | None:
     if len(operands) != 2 or render(operands[0]) != "tcp flags" or isinstance(right, dict):
         return None
     value = f"{render(right)} / {render(operands[1])}"
-    return Match("tcp flags", "", value, f"tcp flags {value}")
+    return Match(key="tcp flags", op="", value=value, text=f"tcp flags {value}")
 
 
 def _verdict_text(kind: str, body: Any) -> str:
@@ -260,7 +269,7 @@ def _nat(kind: str, body: Any) -> NatStmt:
     flags_text = ",".join(map(str, flags)) if isinstance(flags, list) else flags if isinstance(flags, str) else ""
     words = [kind, family or "", f"to {target}" if target else "", flags_text]
     text = " ".join(w for w in words if w)
-    return NatStmt(kind, family, None if computed else target, text)
+    return NatStmt(kind=kind, family=family, target=None if computed else target, text=text)
 
 
 def _is_literal(expr: dict[str, Any]) -> bool:

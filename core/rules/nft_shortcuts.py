@@ -1,7 +1,7 @@
-"""The common engine shape, read without terms: the shortcut both nft readers take.
+"""The common engine shape, read without terms: the records of nft JSON's fast path (`nft_json_fast`).
 
 `iifname != "br-x" ip daddr 127.0.0.1 tcp dport 8080 counter dnat to 192.0.2.2:80 comment "DNAT"`:
-both readers recognise it and record each match with these helpers, which give exactly what
+`nft_json_fast` recognises it and records each match with these helpers, which give exactly what
 `nft_statements.add_match` and its NAT reading give (tests compare the two) or False/None when the
 general path must decide.
 """
@@ -102,7 +102,7 @@ def fast_dnat(keyword: str | None, target: str) -> tuple[NatTarget, Family | Non
         return None
     family = NAT_FAMILIES.get(keyword or "")
     if nat.address:
-        own = "ipv6" if ":" in nat.address else "ipv4"
+        own: Family = "ipv6" if ":" in nat.address else "ipv4"
         if family is not None and family != own:
             return None  # the general path says what is wrong
         family = own
@@ -124,8 +124,19 @@ def fast_record(
     `text` replaces `site.text` (a reader that renders the text as it reads the rule passes a site without one).
     """
     check_nat_family(site.family, nat, nat_family)
-    matches = Matches(**fields) if fields else UNCONDITIONAL  # type: ignore[arg-type]
+    matches = Matches(**fields) if fields else UNCONDITIONAL  # type: ignore[arg-type]  # keys: Matches fields
     return Rule(
-        "nftables", site.family, site.table, site.chain, site.position, text, matches, verdict, jump, nat, nat_family,
-        comment, site.line,
-    )  # fmt: skip
+        backend="nftables",
+        family=site.family,
+        table=site.table,
+        chain=site.chain,
+        position=site.position,
+        text=text,
+        matches=matches,
+        verdict=verdict,
+        jump=jump,
+        nat=nat,
+        nat_family=nat_family,
+        comment=comment,
+        line=site.line,
+    )

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import gc
 import ipaddress
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import NamedTuple
 
 from portscope.core.model import (
     UNCONDITIONAL,
@@ -26,7 +28,6 @@ from portscope.core.model import (
     TableFamily,
     Verdict,
 )
-from portscope.core.record import TupleRecord
 
 #: A value as nft prints it: one token (`8080`, `"br-x"`, `10.0.0.0/8`, `@name`) or an anonymous set's elements.
 Value = str | tuple[str, ...]
@@ -34,7 +35,7 @@ Value = str | tuple[str, ...]
 Sets = Mapping[str, tuple[str, ...]]
 
 
-class Match(TupleRecord):
+class Match(NamedTuple):
     """A relational expression `KEY [OP] VALUE`; `op` is "" when nft prints none (`==`, or `in` for flags)."""
 
     key: str
@@ -43,7 +44,7 @@ class Match(TupleRecord):
     text: str
 
 
-class VerdictStmt(TupleRecord):
+class VerdictStmt(NamedTuple):
     """`accept`, `drop`, `return`, `continue`, `jump X`, `goto X`, `reject ...`, `queue ...`."""
 
     name: str
@@ -51,7 +52,7 @@ class VerdictStmt(TupleRecord):
     text: str
 
 
-class NatStmt(TupleRecord):
+class NatStmt(NamedTuple):
     """`dnat|snat|redirect|masquerade [ip|ip6] [to TARGET]`.
 
     `target` is `ADDR[:PORT]`, `[ADDR6]:PORT` or `:PORT` as printed; "" when no `to` is given;
@@ -64,7 +65,7 @@ class NatStmt(TupleRecord):
     text: str
 
 
-class VmapStmt(TupleRecord):
+class VmapStmt(NamedTuple):
     """`KEY vmap @name` or `KEY vmap { K : VERDICT, ... }`."""
 
     key: str
@@ -72,14 +73,14 @@ class VmapStmt(TupleRecord):
     text: str
 
 
-class Comment(TupleRecord):
+class Comment(NamedTuple):
     """`comment "..."`; `value` is the text between the quotes."""
 
     value: str
     text: str
 
 
-class Note(TupleRecord):
+class Note(NamedTuple):
     """Any other statement. kind: "counter"/"log" (no effect on matching), "mark" (`meta mark set`),
     "effect" (another side effect: `ct mark set`, `notrack`, an xt target) or "cond" (a condition
     portscope does not model, e.g. `limit`, kept in `Matches.other`)."""
@@ -97,8 +98,8 @@ NAT_KINDS = frozenset({"dnat", "snat", "redirect", "masquerade"})
 VERDICT_NAMES = frozenset({"accept", "drop", "return", "continue", "jump", "goto", "reject", "queue"})
 
 _PORT_KEYS = {f"{p} dport": p for p in ("tcp", "udp", "sctp", "dccp", "udplite")} | {"th dport": None}
-_PROTO_KEYS = {"meta l4proto": None, "ip protocol": "ipv4", "ip6 nexthdr": "ipv6"}
-_ADDR_KEYS = {"ip daddr": "ipv4", "ip saddr": "ipv4", "ip6 daddr": "ipv6", "ip6 saddr": "ipv6"}
+_PROTO_KEYS: dict[str, Family | None] = {"meta l4proto": None, "ip protocol": "ipv4", "ip6 nexthdr": "ipv6"}
+_ADDR_KEYS: dict[str, Family] = {"ip daddr": "ipv4", "ip saddr": "ipv4", "ip6 daddr": "ipv6", "ip6 saddr": "ipv6"}
 _IFACE_KEYS = {"iifname": "in_iface", "iif": "in_iface", "oifname": "out_iface", "oif": "out_iface"}
 NAT_FAMILIES: dict[str, Family] = {"ip": "ipv4", "ip6": "ipv6"}
 _NFPROTO_FAMILIES: dict[str, Family] = {"ipv4": "ipv4", "ipv6": "ipv6"}
@@ -165,47 +166,35 @@ def verdict_from_text(text: str) -> VerdictStmt | None:
     return VerdictStmt(words[0], target, text)
 
 
-_CACHE_LIMIT = 100_000  # entries per memo below: values repeat across rules, the memos must not grow unbounded
-_PORT_CACHE: dict[str, PortRange | None] = {}
+#: Entries per memo below: values repeat across rules, and the memos must not grow unbounded.
+_CACHE_SIZE = 1 << 16
 
 
-def _remember(cache: dict, key: object, value: object) -> None:
-    if len(cache) < _CACHE_LIMIT:
-        cache[key] = value
-
-
+@lru_cache(maxsize=_CACHE_SIZE)
 def parse_port_range(text: str) -> PortRange | None:
     """`80` or `8000-8010` -> PortRange; None for anything else."""
-    cached = _PORT_CACHE.get(text, False)
-    if cached is not False:
-        return cached
     first, dash, last = text.partition("-")
     last = last if dash else first
-    result = None
     if first.isascii() and last.isascii() and first.isdigit() and last.isdigit() and len(first) <= 5 >= len(last):
         lo, hi = int(first), int(last)
         if lo <= hi <= 65535:
-            result = PortRange(lo, hi)
-    _remember(_PORT_CACHE, text, result)
-    return result
+            return PortRange(lo, hi)
+    return None
 
 
 _ADDR_CHARS = frozenset("0123456789abcdefABCDEF.:/")
-_ADDR_CACHE: dict[str, bool] = {}
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def is_network(text: str) -> bool:
     """True for an IPv4/IPv6 address or CIDR prefix as nft prints it (not a range, not a name)."""
-    valid = _ADDR_CACHE.get(text)
-    if valid is None:
-        valid = bool(text) and _ADDR_CHARS.issuperset(text)
-        if valid:
-            try:
-                ipaddress.ip_network(text, strict=False)
-            except ValueError:
-                valid = False
-        _remember(_ADDR_CACHE, text, valid)
-    return valid
+    if not text or not _ADDR_CHARS.issuperset(text):
+        return False
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def split_nat_target(target: str) -> tuple[str | None, str | None] | None:
@@ -289,7 +278,7 @@ def _port_matcher(protocol: str | None) -> Matcher:
             return False
         ranges = []
         for element in elements:
-            port = _PORT_CACHE.get(element) or parse_port_range(element)
+            port = parse_port_range(element)
             if port is None:
                 return False
             ranges.append(port)
@@ -314,7 +303,9 @@ def _protocol_matcher(family: Family | None) -> Matcher:
     return match
 
 
-_ADDR_MATCHES: dict[tuple[str, bool], AddrMatch] = {}
+@lru_cache(maxsize=_CACHE_SIZE)
+def _addr_match(network: str, negated: bool) -> AddrMatch:
+    return AddrMatch(network, negated)
 
 
 def _address_matcher(field: str, family: Family) -> Matcher:
@@ -326,18 +317,15 @@ def _address_matcher(field: str, family: Family) -> Matcher:
         network = _single(value, sets)
         if network is None or field in fields or not is_network(network):
             return False
-        key = (network, negated)
-        found = _ADDR_MATCHES.get(key)
-        if found is None:
-            found = AddrMatch(network, negated)
-            _remember(_ADDR_MATCHES, key, found)
-        fields[field] = found
+        fields[field] = _addr_match(network, negated)
         return True
 
     return match
 
 
-_IFACE_MATCHES: dict[tuple[str, bool], IfaceMatch] = {}
+@lru_cache(maxsize=_CACHE_SIZE)
+def _iface_match(name: str, negated: bool) -> IfaceMatch:
+    return IfaceMatch(name, negated)
 
 
 def _iface_matcher(field: str) -> Matcher:
@@ -348,12 +336,7 @@ def _iface_matcher(field: str) -> Matcher:
         name = None if name is None else unquote(name)
         if not name or field in fields:
             return False
-        key = (name, negated)
-        found = _IFACE_MATCHES.get(key)
-        if found is None:
-            found = IfaceMatch(name, negated)
-            _remember(_IFACE_MATCHES, key, found)
-        fields[field] = found
+        fields[field] = _iface_match(name, negated)
         return True
 
     return match
@@ -421,7 +404,7 @@ def _nat(stmt: NatStmt, other: list[str]) -> tuple[Verdict, NatTarget | None, Fa
         other.append(stmt.text)
         return _MODEL_VERDICTS.get(stmt.kind, "other"), None, family
     if target.address:
-        own = "ipv6" if ":" in target.address else "ipv4"
+        own: Family = "ipv6" if ":" in target.address else "ipv4"
         if family is not None and family != own:
             raise ValueError(f"{stmt.text!r}: an {own} address in a {stmt.family} statement")
         family = own
@@ -437,21 +420,14 @@ def check_nat_family(table_family: str, nat: NatTarget | None, nat_family: Famil
         raise ValueError(f"an {own} NAT target in an {table_family} table")
 
 
-_NAT_TARGETS: dict[tuple[str, str], NatTarget | None] = {}
-
-
 def _nat_target(stmt: NatStmt) -> NatTarget | None:
     """The NatTarget of a dnat/snat/redirect statement, or None when it cannot be read."""
     if stmt.target is None:
         return None
-    key = (stmt.kind, stmt.target)
-    if key in _NAT_TARGETS:
-        return _NAT_TARGETS[key]
-    target = read_nat_target(stmt.kind, stmt.target)
-    _remember(_NAT_TARGETS, key, target)
-    return target
+    return read_nat_target(stmt.kind, stmt.target)
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def read_nat_target(kind: str, text: str) -> NatTarget | None:
     if text == "":
         return NatTarget(None, None) if kind == "redirect" else None
@@ -480,7 +456,7 @@ def is_address(text: str) -> bool:
     return len(versions) == 1
 
 
-class RuleSite(TupleRecord):
+class RuleSite(NamedTuple):
     """Where one rule stands, and its text as shown to users."""
 
     family: TableFamily
@@ -501,6 +477,7 @@ def build_rules(terms: Sequence[Term], site: RuleSite, sets: Sets) -> list[Rule]
     nat: NatTarget | None = None
     nat_family: Family | None = None
     vmap: VmapStmt | None = None
+    nat_map: NatStmt | None = None
     for term in terms:
         if isinstance(term, Match):
             add_match(fields, other, term, sets)
@@ -509,6 +486,8 @@ def build_rules(terms: Sequence[Term], site: RuleSite, sets: Sets) -> list[Rule]
                 other.append(term.text)
             elif term.kind == "mark":
                 fallback = "mark"
+        elif isinstance(term, NatStmt) and term.target is None and term.kind != "redirect":
+            nat_map = term  # a target nft computes per packet: a map's elements, or unknown
         elif isinstance(term, NatStmt):
             verdict, nat, nat_family = _nat(term, other)
         elif isinstance(term, VerdictStmt):
@@ -519,14 +498,74 @@ def build_rules(terms: Sequence[Term], site: RuleSite, sets: Sets) -> list[Rule]
             vmap = term
     if vmap is not None:
         return _vmap_rules(vmap, fields, other, site, comment, sets)
+    if nat_map is not None:
+        return _nat_map_rules(nat_map, fields, other, site, comment, sets)
     check_nat_family(site.family, nat, nat_family)
     return [_rule(site, _freeze(fields, other), verdict or fallback, jump, nat, nat_family, comment)]
 
 
+_NAT_MAP = re.compile(r"(?P<kind>dnat|snat)(?P<family> ip6?)? to (?P<key>.+?) map (?P<map>@\S+|\{ .+ \})")
+
+
+def _nat_map_rules(
+    stmt: NatStmt, fields: Fields, other: list[str], site: RuleSite, comment: str | None, sets: Sets
+) -> list[Rule]:
+    """One record per element of a NAT map (`dnat ip to tcp dport map { 80 : 10.0.0.2 . 8080 }`): the
+    element's key as a match, its data as the target. A map not declared here, or another computed
+    target, is a condition portscope does not model (as an undeclared verdict map): never a made-up
+    target such as the local address, which only `redirect` means."""
+    found = _NAT_MAP.fullmatch(stmt.text)
+    value = None if found is None else found["map"]
+    elements = None if value is None else _elements(tuple(value[2:-2].split(", ")) if value[0] == "{" else value, sets)
+    if found is None or elements is None:
+        return [_rule(site, _freeze(fields, [*other, stmt.text]), "other", comment=comment)]
+    rules = []
+    for element in elements:
+        key, sep, data = element.partition(" : ")
+        address, dot, port = data.partition(" . ")
+        target = (f"[{address}]:{port}" if ":" in address else f"{address}:{port}") if dot else address
+        element_stmt = NatStmt(
+            kind=stmt.kind, family=stmt.family, target=target, text=f"{stmt.kind}{found['family'] or ''} to {target}"
+        )
+        element_fields, element_other = dict(fields), list(other)
+        nat = read_nat_target(stmt.kind, target) if sep else None
+        if nat is None:
+            element_other.append(f"{stmt.text.partition(' map ')[0]} map {{ {element} }}")
+            rules.append(_rule(site, _freeze(element_fields, element_other), "other", comment=comment))
+            continue
+        narrowed = _narrow_ports(element_fields, found["key"], key)
+        if narrowed is False:
+            continue  # a port the rule's own port match leaves out: this element never applies
+        if narrowed is None:
+            match = Match(key=found["key"], op="", value=key, text=f"{found['key']} {key}")
+            add_match(element_fields, element_other, match, sets)
+        verdict, nat, nat_family = _nat(element_stmt, element_other)
+        check_nat_family(site.family, nat, nat_family)
+        rules.append(_rule(site, _freeze(element_fields, element_other), verdict, None, nat, nat_family, comment))
+    return rules
+
+
+def _narrow_ports(fields: Fields, key_expr: str, key: str) -> bool | None:
+    """A `tcp dport map` element's port within the rule's own `tcp dport { ... }`: True (the match is
+    now that port), False (the port is not among them), None (not that case: match the key as usual)."""
+    port, own = parse_port_range(key), fields.get("dports")
+    if (
+        port is None
+        or not own
+        or fields.get("dports_negated")
+        or key_expr not in ("th dport", f"{fields.get('protocol')} dport")
+    ):
+        return None
+    if not any(r.first <= port.first and port.last <= r.last for r in own):  # type: ignore[attr-defined]
+        return False
+    fields["dports"] = (port,)
+    return True
+
+
 def _freeze(fields: Fields, other: list[str]) -> Matches:
     if other:
-        return Matches(**fields, other=tuple(other))  # type: ignore[arg-type]
-    return Matches(**fields) if fields else UNCONDITIONAL  # type: ignore[arg-type]
+        return Matches(**fields, other=tuple(other))  # type: ignore[arg-type]  # keys: Matches fields
+    return Matches(**fields) if fields else UNCONDITIONAL  # type: ignore[arg-type]  # keys: Matches fields
 
 
 def _rule(
@@ -563,6 +602,7 @@ def _vmap_rules(
     if elements is None:  # a map that is not declared here
         return [_rule(site, _freeze(fields, [*other, vmap.text]), "other", comment=comment)]
     rules = []
+    verdict: Verdict
     for element in elements:
         key, sep, data = element.partition(" : ")
         stmt = verdict_from_text(data) if sep else None
@@ -571,7 +611,12 @@ def _vmap_rules(
             element_other.append(f"{vmap.key} vmap {{ {element} }}")
             verdict, jump = "other", None
         else:
-            add_match(element_fields, element_other, Match(vmap.key, "", key, f"{vmap.key} {key}"), sets)
+            add_match(
+                element_fields,
+                element_other,
+                Match(key=vmap.key, op="", value=key, text=f"{vmap.key} {key}"),
+                sets,
+            )
             verdict, jump = _verdict(stmt)
         rules.append(_rule(site, _freeze(element_fields, element_other), verdict, jump, comment=comment))
     return rules

@@ -4,9 +4,7 @@ The layout is line based, as nft prints it: `table FAMILY NAME {`, then `set`/`m
 blocks (other blocks such as `flowtable` or `counter` are skipped), one rule a line. Tabs or
 spaces may indent; `#` comments (`# Warning: ...`, `# handle 5`) are ignored. A rule line is cut
 into tokens (plain `str.split` unless it has quotes or braces) and then into terms that
-`nft_statements` turns into records; the one shape container engines write thousands of times
-(`iifname != "br-x" tcp dport 8080 counter dnat to 192.0.2.2:80 comment "DNAT"`) is read by a
-single regex and recorded directly. Rules are translated when the input ends, so sets may be declared
+`nft_statements` turns into records. Rules are translated when the input ends, so sets may be declared
 after use; with `lazy=True` (nft's own output) each chain's lines wait until its rules are first used.
 """
 
@@ -14,11 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from portscope.core.errors import ParseError
 from portscope.core.model import Chain, Rule, Table, TableFamily
-from portscope.core.record import field, record
-from portscope.core.rules.nft_shortcuts import fast_address, fast_dnat, fast_dport, fast_iface, fast_record
 from portscope.core.rules.nft_statements import (
     NAT_KINDS,
     SKIPPED_FAMILIES,
@@ -140,89 +137,6 @@ def tokenize(line: str) -> list[str]:
     return tokens if line.count('"') % 2 == 0 else _TOKEN.findall(line)
 
 
-# The shape of almost every rule a container engine writes (`iifname != "br-x" ip daddr 127.0.0.1
-# tcp dport 8080 counter dnat to 192.0.2.2:80 comment "DNAT"`, `tcp dport 8080 jump nv_..._dnat`,
-# `ip saddr A ip daddr A tcp dport 80 counter masquerade`, `ip daddr A tcp dport 80 counter accept`),
-# read with one regex. It yields exactly the terms, and `fast_rule` exactly the records, that the
-# general path would (tests check both).
-_FAST_RULE = re.compile(
-    r'(?:(iifname|oifname) (?:(!=) )?("[^"\\{}]*") )?'
-    r"(?:(ip6?) ([ds]addr) (?:(!=) )?([0-9A-Fa-f.:/]+) )?"
-    r"(?:(ip6?) ([ds]addr) (?:(!=) )?([0-9A-Fa-f.:/]+) )?"
-    r"(?:(tcp|udp|sctp) dport (?:(!=) )?(\d+(?:-\d+)?) )?"
-    r"(counter )?"
-    r"(?:dnat (?:(ip6?) )?to ([0-9A-Fa-f.:\[\]-]+)|(jump|goto) ([^\s\"{}#]+)|(accept|drop|return|masquerade))"
-    r'(?: comment ("[^"\\{}]*"))?$'
-)
-
-
-def fast_terms(text: str) -> list[Term] | None:
-    """Terms of a rule of the common engine shape, or None to use the general path."""
-    found = _FAST_RULE.match(text)
-    if found is None:
-        return None
-    iface, iface_op, name, ip, field, addr_op, addr, ip2, field2, addr_op2, addr2 = found.groups()[:11]
-    proto, port_op, port, counter, nat_family, nat_target, verdict, chain, word, comment = found.groups()[11:]
-    terms: list[Term] = []
-    if iface:
-        terms.append(_simple_match(iface, iface_op, name))
-    if ip:
-        terms.append(_simple_match(f"{ip} {field}", addr_op, addr))
-    if ip2:
-        terms.append(_simple_match(f"{ip2} {field2}", addr_op2, addr2))
-    if proto:
-        terms.append(_simple_match(f"{proto} dport", port_op, port))
-    if counter:
-        terms.append(_COUNTER_NOTE)
-    if verdict:
-        terms.append(VerdictStmt(verdict, chain, f"{verdict} {chain}"))
-    elif word == "masquerade":
-        terms.append(NatStmt("masquerade", None, "", "masquerade"))
-    elif word:
-        terms.append(VerdictStmt(word, None, word))
-    else:
-        nat_text = f"dnat {nat_family} to {nat_target}" if nat_family else f"dnat to {nat_target}"
-        terms.append(NatStmt("dnat", nat_family, nat_target, nat_text))
-    if comment:
-        terms.append(Comment(comment[1:-1], f"comment {comment}"))
-    return terms
-
-
-def fast_rule(site: RuleSite) -> Rule | None:
-    """The record of a rule (`site.text`) of the common engine shape, or None to use the general path.
-
-    The same as `build_rules(fast_terms(site.text), site, sets)`, without making terms.
-    """
-    found = _FAST_RULE.match(site.text)
-    if found is None:
-        return None
-    (iface, iface_op, name, ip, field, addr_op, addr, ip2, field2, addr_op2, addr2,
-     proto, port_op, port, _, nat_keyword, nat_target, verdict, jump, word, comment) = found.groups()  # fmt: skip
-    fields: dict[str, object] = {}
-    if iface and not fast_iface(fields, iface, iface_op is not None, name[1:-1]):
-        return None
-    if ip and not fast_address(fields, ip, field, addr_op is not None, addr):
-        return None
-    if ip2 and not fast_address(fields, ip2, field2, addr_op2 is not None, addr2):
-        return None
-    if proto and not fast_dport(fields, proto, port_op is not None, port):
-        return None
-    nat = nat_family = None
-    if nat_target is not None:
-        found_nat = fast_dnat(nat_keyword, nat_target)
-        if found_nat is None:
-            return None
-        verdict = "dnat"
-        nat, nat_family = found_nat
-    elif verdict is None:
-        verdict = word
-    return fast_record(site, site.text, fields, verdict, jump, nat, nat_family, comment and comment[1:-1])
-
-
-def _simple_match(key: str, op: str | None, value: str) -> Match:
-    return Match(key, op or "", value, f"{key} {op} {value}" if op else f"{key} {value}")
-
-
 def terms_from_tokens(tokens: list[str]) -> list[Term]:
     """Cut a rule's tokens into terms; never fails (what it cannot read becomes a `cond` note)."""
     terms: list[Term] = []
@@ -283,10 +197,10 @@ def _read_expression(t: list[str], i: int, n: int) -> tuple[Term | None, int]:
     token = t[j]
     if t[j + 1] == "/" and j + 2 < n:  # `tcp flags syn / syn,ack`
         value: Value = f"{token} / {t[j + 2]}"
-        return Match(key, op, value, f"{key} {value}"), j + 3
+        return Match(key=key, op=op, value=value, text=f"{key} {value}"), j + 3
     value = split_elements(token[1:-1]) if token[0] == "{" and token[-1] == "}" else token
     text = f"{key} {op} {token}" if op else f"{key} {token}"
-    return Match(key, op, value, text), j + 1
+    return Match(key=key, op=op, value=value, text=text), j + 1
 
 
 def _read_complex_expression(t: list[str], i: int, j: int, n: int) -> tuple[Term | None, int]:
@@ -306,7 +220,7 @@ def _read_complex_expression(t: list[str], i: int, j: int, n: int) -> tuple[Term
         op, j = t[j], j + 1
     if j >= n:
         return Note("cond", " ".join(t[i:j])), j
-    return Match(key, op, _value(t[j]), " ".join(t[i : j + 1])), j + 1
+    return Match(key=key, op=op, value=_value(t[j]), text=" ".join(t[i : j + 1])), j + 1
 
 
 def _operand_end(t: list[str], i: int, n: int) -> int:
@@ -346,12 +260,15 @@ def _read_verdict(t: list[str], i: int, n: int) -> tuple[Term | None, int]:
 
 def _read_nat(t: list[str], i: int, n: int) -> tuple[Term | None, int]:
     """`dnat [ip|ip6] to TARGET [flags]`; a computed target (`... map @m`) gives target None."""
-    j, family, target = i + 1, None, ""
+    j, family = i + 1, None
+    target: str | None = ""
     if t[j] in ("ip", "ip6") and t[j + 1] in ("to", "addr", "prefix"):
         family, j = t[j], j + 1
     if t[j] == "to" and j + 1 < n:
         start = j + 1
-        if _key_end(t, start, n) > start or t[start + 1] == "map":
+        if t[start] in ("numgen", "jhash", "symhash") and "map" in t[start:n]:  # a generator's value, mapped
+            j, target = min(t.index("map", start) + 2, n), None
+        elif _key_end(t, start, n) > start or t[start + 1] == "map":
             j, target = _operand_end(t, start, n), None
         else:
             j, target = start + 1, t[start]
@@ -361,7 +278,7 @@ def _read_nat(t: list[str], i: int, n: int) -> tuple[Term | None, int]:
             j += 1
     while j < n and t[j] not in _READERS and _is_nat_flags(t[j]):
         j += 1
-    return NatStmt(t[i], family, target, " ".join(t[i:j])), j
+    return NatStmt(kind=t[i], family=family, target=target, text=" ".join(t[i:j])), j
 
 
 def _is_nat_flags(token: str) -> bool:
@@ -429,7 +346,7 @@ _READERS: dict[str, Reader] = {
 # --- blocks ------------------------------------------------------------------------------------
 
 
-@record
+@dataclass(slots=True)
 class _TableState:
     table: Table
     sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -443,13 +360,16 @@ class _TableState:
         table, sets, out = self.table, self.sets, []
         with gc_paused():
             for position, line, number in items:
-                site = RuleSite(table.family, table.name, chain.name, position, rule_text(line), number)
+                site = RuleSite(
+                    family=table.family,
+                    table=table.name,
+                    chain=chain.name,
+                    position=position,
+                    text=rule_text(line),
+                    line=number,
+                )
                 try:
-                    found = fast_rule(site)
-                    if found is not None:
-                        out.append(found)
-                    else:
-                        out.extend(build_rules(terms_from_tokens(tokenize(site.text)), site, sets))
+                    out.extend(build_rules(terms_from_tokens(tokenize(site.text)), site, sets))
                 except ValueError as exc:  # a rule no nft prints (`dnat to 12345:x`): a dump's fault
                     if not self.lazy:
                         raise ParseError(str(exc), number, self.source) from None

@@ -48,7 +48,6 @@ def run_cli(argv: list[str], state_dir: Path, env: dict[str, str] | None = None,
         "PYTHONPATH": str(ROOT),
         "PORTSCOPE_STATE_DIR": str(state_dir),
         "DOCKER_HOST": MISSING_SOCKET,
-        "PORTSCOPE_NO_PREFETCH": "1",
         "COLUMNS": "400",
         **(env or {}),
     }

@@ -105,6 +105,7 @@ class Portscope:
             "from portscope.core.publish.commit import commit\n"
             "commit(detect_backend(), {})"
         )
+        self.engine.ns.run(["nft", "delete", "table", "bridge", "portscope"], check=False)  # the guard's table
         shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def binding_id(self, stdout: str) -> str:

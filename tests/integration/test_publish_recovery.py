@@ -95,7 +95,7 @@ def test_flush_then_apply_restores_traffic(ps: Portscope, client: Client) -> Non
     assert serves(client, 28010, WEB), "apply did not restore traffic"
     assert ps.run("status").returncode == 0
     assert "already in place" in ps.ok("apply"), "apply is not idempotent"
-    assert sum(1 for line in ours(ps.save()) if f"portscope:{bid}" in line and "DNAT" in line) == 1
+    assert sum(1 for line in ours(ps.save()) if f"portscope:{bid}" in line and "-j DNAT" in line) == 1
     ps.ok("unpublish", bid)
 
 

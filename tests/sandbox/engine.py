@@ -230,15 +230,16 @@ def running_engine(setup: Setup) -> Iterator[Engine]:
 
 def _launch(engine: Engine) -> None:
     root = engine.root
-    (root / "client").mkdir()
+    (root / "client").mkdir(exist_ok=True)  # exists when dockerd is started again (a simulated reboot)
     (root / "daemon.json").write_text("{}\n")
     path = BASE_PATH
     if engine.setup.backend == "legacy":
         shims = root / "bin"
-        shims.mkdir()
+        shims.mkdir(exist_ok=True)
         for name in LEGACY_SHIMS:
             legacy = name.replace("tables", "tables-legacy", 1)  # iptables-save -> iptables-legacy-save
-            (shims / name).symlink_to(f"/usr/sbin/{legacy}")
+            if not (shims / name).is_symlink():
+                (shims / name).symlink_to(f"/usr/sbin/{legacy}")
         path = f"{shims}:{BASE_PATH}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
     env["PATH"] = path

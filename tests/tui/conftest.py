@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 import pytest
+from textual.app import App
 from textual.pilot import Pilot
+from textual.widgets import Select
 
 from portscope.core.model import Snapshot
-from portscope.core.record import replace
 from portscope.core.rules.iptables_text import parse_iptables_text
 from portscope.core.snapshot import read_capture
 from portscope.tui.app import PortscopeApp
@@ -95,3 +97,17 @@ async def loaded(pilot: Pilot, reads: int = 1) -> None:
     await wait_until(pilot, lambda: app.reads >= reads and not app.reading)  # type: ignore[attr-defined]
     await pilot.pause()
     await pilot.pause()
+
+
+# The two Textual internals the tests read (pinned by test_textual_internals.py): Textual has no public
+# accessor for the notifications an app shows, nor for a Select's options.
+
+
+def notifications(app: App) -> list[tuple[str, str]]:
+    """(severity, "title: message") of every notification the app shows."""
+    return [(n.severity, f"{n.title}: {n.message}") for n in app._notifications]
+
+
+def select_options(select: Select) -> list[tuple[str, object]]:
+    """A Select's options as (label text, value), in order (the blank one first when it has one)."""
+    return [(str(label), value) for label, value in select._options]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
-from portscope.core.record import replace
 from portscope.core.snapshot import read_capture
 from portscope.tui.cells import Cell, Row, clip, filter_rows
 from portscope.tui.data import COLUMNS, REACH_WIDTH, VIEWS, build_model, mark_rules, release

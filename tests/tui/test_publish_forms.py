@@ -1,13 +1,15 @@
 """The publish form (`a`) and the unpublish/block confirmation (`x`), driven by Pilot on the sample.
 
 The app runs live over the sample (it was read as root), with the changes injected: `Changes` records
-every call and answers dry runs with the rules core's own renderer makes for the request, so nothing
-needs root or touches the firewall.
+every call and answers dry runs with the rules core's own renderer makes for the request, and recreates
+with the plan core's own planner makes from the sample's container, so nothing needs root, touches the
+firewall or talks to an engine.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 from textual.binding import Binding
@@ -23,7 +25,9 @@ from portscope.core.publish.ops import Change
 from portscope.core.publish.render import Placed, render
 from portscope.core.publish.targets import container_target, find_container
 from portscope.core.publish.validate import PROTOCOLS, parse_port
-from portscope.core.record import replace
+from portscope.core.recreate.describe import describe
+from portscope.core.recreate.plan import plan_recreate
+from portscope.core.recreate.run import RecreateOutcome, RecreateRequest
 from portscope.tui.data import build_model
 from portscope.tui.publish_support import (
     ALL_ADDRESSES,
@@ -40,7 +44,16 @@ from portscope.tui.publish_support import (
 )
 from portscope.tui.screens.confirm_change import ConfirmChange
 from portscope.tui.screens.publish_form import PublishForm
-from tests.tui.conftest import SIZE, capture_app, live_app, loaded, non_root, wait_until
+from tests.tui.conftest import (
+    SIZE,
+    capture_app,
+    live_app,
+    loaded,
+    non_root,
+    notifications,
+    select_options,
+    wait_until,
+)
 
 WEB = "ipv4/tcp/0.0.0.0:8080->172.30.0.4:80"  # Docker's binding of web (Ports view key)
 HAND = "ipv4/tcp/0.0.0.0:2222->10.99.0.5:22"  # a hand-made DNAT (owner manual)
@@ -86,18 +99,51 @@ BLOCK_RULE = (
 )
 
 
+def inspected(snap: Snapshot, name: str, labels: dict[str, str] | None = None) -> dict:
+    """`docker inspect` of a sample container, as far as the sample knows it (ports, networks, state)."""
+    container = find_container(snap.containers, name)
+    assert container is not None
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for m in container.requested:
+        bindings.setdefault(f"{m.container_port}/{m.protocol}", []).append({"HostIp": m.host_ip,
+                                                                             "HostPort": m.host_port})  # fmt: skip
+    return {
+        "Name": f"/{container.name}",
+        "Id": container.id,
+        "Image": "sha256:" + "ab" * 32,
+        "Config": {"Image": container.image, "Labels": labels or {}, "Cmd": ["httpd", "-f"]},
+        "HostConfig": {"PortBindings": bindings, "NetworkMode": container.network_mode},
+        "State": {"Running": container.state == "running"},
+        "Mounts": [],
+        "NetworkSettings": {"Networks": {n.name: {"Aliases": None} for n in container.networks}},
+    }
+
+
+def planned(snap: Snapshot, request: RecreateRequest, labels: dict[str, str] | None = None) -> RecreateOutcome:
+    """What `run.recreate` reports for `request` on the sample: core's plan and its description."""
+    plan = plan_recreate(inspected(snap, request.container, labels), request.change, image_name_current=True)
+    new_id = None if request.dry_run else "fe" * 32
+    return RecreateOutcome(plan=plan, lines=tuple(describe(plan, 30.0)), new_id=new_id)
+
+
 class Changes:
-    """Injected `preview_change` / `apply_change` / `read_state`: records calls (with the thread they ran on)."""
+    """Injected `preview_change` / `apply_change` / `read_state` / `recreate`: records calls (with the thread
+    they ran on)."""
 
     def __init__(self, snap: Snapshot, stored: list[StoredBinding] | None = None) -> None:
         self.snap = snap
         self.stored = stored or []
         self.previews: list[ChangeRequest] = []
         self.applied: list[ChangeRequest] = []
+        self.recreates: list[RecreateRequest] = []
         self.threads: set[str] = set()
         self.preview_error: BaseException | None = None
         self.apply_error: BaseException | None = None
-        self.gate: threading.Event | None = None  # when set, apply waits on it
+        self.recreate_error: BaseException | None = None  # raised by a real recreate
+        self.plan_error: BaseException | None = None  # raised by a recreate's dry run
+        self.labels: dict[str, dict[str, str]] = {}  # container name -> its labels (Compose's...)
+        self.gate: threading.Event | None = None  # when set, apply and a real recreate wait on it
+        self.plan_gate: threading.Event | None = None  # when set, a recreate's dry run waits on it
 
     def preview(self, request: ChangeRequest) -> Change:
         self.threads.add(threading.current_thread().name)
@@ -128,6 +174,17 @@ class Changes:
         self.threads.add(threading.current_thread().name)
         return list(self.stored)
 
+    def recreate(self, request: RecreateRequest) -> RecreateOutcome:
+        self.threads.add(threading.current_thread().name)
+        gate = self.plan_gate if request.dry_run else self.gate
+        if gate is not None:
+            gate.wait(timeout=30)
+        self.recreates.append(request)
+        error = self.plan_error if request.dry_run else self.recreate_error
+        if error is not None:
+            raise error
+        return planned(self.snap, request, self.labels.get(request.container))
+
 
 class CountingLoader:
     def __init__(self, snap: Snapshot) -> None:
@@ -142,7 +199,7 @@ class CountingLoader:
 def app_with(changes: Changes, snap: Snapshot | None = None, loader=None):
     snap = snap or changes.snap
     return live_app(loader or (lambda: snap), apply_change=changes.apply, preview_change=changes.preview,
-                    read_state=changes.read_state)  # fmt: skip
+                    read_state=changes.read_state, recreate=changes.recreate)  # fmt: skip
 
 
 def with_ipv6(snap: Snapshot) -> Snapshot:
@@ -168,7 +225,7 @@ def preview(app) -> str:
 
 
 def notices(app) -> list[tuple[str, str]]:
-    return [(n.severity, f"{n.title}: {n.message}") for n in app._notifications]
+    return notifications(app)
 
 
 async def type_into(pilot, field: str, text: str) -> None:
@@ -282,24 +339,28 @@ def test_host_addresses_are_checked_by_core(sample) -> None:
 
 
 def test_the_real_changes_are_cores_calls(monkeypatch, tmp_path) -> None:
-    """The defaults the app uses: `ops.publish|unpublish|block|unblock`, for real or as a dry run."""
+    """The defaults the app uses: core's steps as the CLI runs them, `ops.parse_*` then `ops.run`."""
     from portscope.core.publish import ops, state
+    from portscope.core.publish.spec import BindingRef, PortSpec
     from portscope.tui import publish_support
 
     calls = []
-    for name in ("publish", "unpublish", "block", "unblock"):
-        monkeypatch.setattr(ops, name, lambda *a, _name=name, **kw: calls.append((_name, a, kw)) or _name)
+    monkeypatch.setattr(ops, "run", lambda request, **kw: calls.append((request, kw)) or request.action)
     request = PublishRequest("web", "::", None, 53, "udp", "dns for v6")
     assert publish_support.preview_change(request) == "publish"
     assert publish_support.apply_change(request) == "publish"
-    assert calls == [
-        ("publish", ("web", "[::]::53/udp"), {"dry_run": True, "reason": "dns for v6"}),
-        ("publish", ("web", "[::]::53/udp"), {"dry_run": False, "reason": "dns for v6"}),
-    ]
+    parsed = ops.PublishRequest(target="web", spec=PortSpec(53, "udp", "::", None), reason="dns for v6")
+    assert calls == [(parsed, {"dry_run": True}), (parsed, {"dry_run": False})]
+    assert parsed == ops.parse_publish("web", "[::]::53/udp", reason="dns for v6")  # as `portscope publish` parses
     calls.clear()
-    for action in ("unpublish", "block", "unblock"):
-        publish_support.apply_change(BindingChange(action, f"ref-{action}", "s", "docker"))  # type: ignore[arg-type]
-    assert calls == [(a, (f"ref-{a}",), {"dry_run": False}) for a in ("unpublish", "block", "unblock")]
+    refs = {"unpublish": "ps-1a2b3c4d", "block": WEB, "unblock": "[::]:8080/udp"}
+    for action, ref in refs.items():
+        assert publish_support.apply_change(BindingChange(action, ref, "s", "docker")) == action  # type: ignore[arg-type]
+    assert calls == [
+        (ops.BindingRequest("unpublish", "ps-1a2b3c4d", BindingRef(binding_id="ps-1a2b3c4d")), {"dry_run": False}),
+        (ops.BindingRequest("block", WEB, None), {"dry_run": False}),
+        (ops.BindingRequest("unblock", "[::]:8080/udp", BindingRef(None, 8080, "udp", "::")), {"dry_run": False}),
+    ]
     monkeypatch.setenv("PORTSCOPE_STATE_DIR", str(tmp_path))
     assert publish_support.read_stored() == []
     block = StoredBinding(id="ps-0badc0de", kind="block", host_ip="0.0.0.0", host_port=8080, protocol="tcp",
@@ -343,7 +404,7 @@ async def test_open_from_containers_preselects_the_container_and_from_ports_too(
         await pilot.press("a")
         await wait_until(pilot, lambda: isinstance(app.screen, PublishForm))
         assert app.screen.query_one("#container", Select).value == web_id(sample)
-        names = [str(label).split()[0] for label, _ in app.screen.query_one("#container", Select)._options[1:]]
+        names = [label.split()[0] for label, _ in select_options(app.screen.query_one("#container", Select))[1:]]
         assert names == ["api", "blank", "cache", "dns", "web", "worker"]  # running only: not `old`
         await pilot.press("escape")
     assert changes.applied == []
@@ -390,7 +451,7 @@ async def test_protocol_is_chosen_from_cores_list_only(sample) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await open_form(pilot, "2")
         protocol = app.screen.query_one("#protocol", Select)
-        assert [value for _, value in protocol._options] == list(PROTOCOLS)  # no blank, nothing typed
+        assert [value for _, value in select_options(protocol)] == list(PROTOCOLS)  # no blank, nothing typed
         assert protocol.value == "tcp"
         with pytest.raises(InvalidSelectValueError):
             protocol.value = "icmp"
@@ -615,7 +676,7 @@ async def test_block_a_docker_port_shows_the_rule_and_explains(sample) -> None:
         assert screen.change == BindingChange("block", WEB, "0.0.0.0:8080/tcp → web:80", "docker")
         assert f"+ {BLOCK_RULE}" in preview(app).replace("\n", "")
         explain = str(screen.query_one("#change-explain", Static).render()).replace("\n", " ")
-        assert "needs recreating the container" in explain and "reversible" in explain
+        assert "Two ways to close it" in explain and "reversible" in explain and "restarts" in explain
         assert screen.query_one("#change-box").border_title == "Block 0.0.0.0:8080/tcp → web:80"
         assert changes.previews == [screen.change] and changes.applied == []
         await pilot.press("y")

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 from textual.widgets import TabbedContent
 
 from portscope.core.errors import EngineError
 from portscope.core.model import Chain, Snapshot
-from portscope.core.record import replace
 from portscope.tui.widgets.keyed_table import KeyedTable
 from portscope.tui.widgets.status_line import StatusLine
-from tests.tui.conftest import SIZE, live_app, loaded, wait_until
+from tests.tui.conftest import SIZE, live_app, loaded, notifications, wait_until
 
 
 def _status(app) -> str:
@@ -19,7 +19,7 @@ def _status(app) -> str:
 
 
 def _notices(app) -> list[tuple[str, str]]:
-    return [(n.severity, f"{n.title}: {n.message}") for n in app._notifications]
+    return notifications(app)
 
 
 def _without_cache(snap: Snapshot) -> Snapshot:

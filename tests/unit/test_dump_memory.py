@@ -67,3 +67,27 @@ def test_a_dump_is_read_in_memory_proportional_to_its_size(tmp_path: Path) -> No
         tracemalloc.stop()
     assert sum(c.size for t in snap.tables for c in t.chains.values()) == 20_001  # the PREROUTING jump and the DNATs
     assert peak < 6 * size, f"reading a {size >> 20} MB dump took {peak >> 20} MB"
+
+
+def _resolve_peak(tmp_path: Path, ports: int) -> int:
+    """Bytes allocated at the peak of `build_inventory` (rules already parsed) for a dump of `ports`."""
+    dump = tmp_path / f"{ports}.save"
+    dump.write_text(docker_dump(ports))
+    snap = read([str(dump)], "nat")
+    assert sum(len(c.rules) for t in snap.tables for c in t.chains.values()) == ports + 1
+    gc.collect()
+    tracemalloc.start()
+    try:
+        inv = build_inventory(snap, catches=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(inv.bindings) == ports
+    return peak
+
+
+def test_first_match_resolution_takes_memory_in_proportion_to_the_rules(tmp_path: Path) -> None:
+    """Issue 11: one port's mask is as long as the number of ports, so keeping one per DNAT grew as N²
+    (5,000 -> 10,000 ports took 2.8 times the memory); kept packed, twice the rules take twice the memory."""
+    small, large = _resolve_peak(tmp_path, 5_000), _resolve_peak(tmp_path, 10_000)
+    assert large < 2.4 * small, f"5,000 ports: {small >> 20} MB, 10,000 ports: {large >> 20} MB"

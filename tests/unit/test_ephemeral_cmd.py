@@ -54,3 +54,12 @@ def test_text_output(capsys) -> None:
     assert main(["ephemeral", "--snapshot", SAMPLE]) == 0
     out = capsys.readouterr().out
     assert "32768-60999" in out and "32770" in out and "40000/tcp" in out
+
+
+def test_o_json_is_json(capsys) -> None:
+    """`-o json` as docker and kubectl take it, the same document as `--json`; `-o table` the view."""
+    expected = _doc(capsys)
+    assert main(["ephemeral", "-o", "json", "--snapshot", SAMPLE]) == 0
+    assert json.loads(capsys.readouterr().out) == expected
+    assert main(["ephemeral", "-o", "table", "--snapshot", SAMPLE]) == 0
+    assert not capsys.readouterr().out.startswith("{")

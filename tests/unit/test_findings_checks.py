@@ -6,6 +6,8 @@ The same situations are made for real in tests/integration/test_findings_*.py; t
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from portscope.core.diagnose.run import diagnose
 from portscope.core.findings import Finding
 from portscope.core.inventory import build_inventory
@@ -20,7 +22,6 @@ from portscope.core.model import (
     Snapshot,
     Socket,
 )
-from portscope.core.record import fields
 from portscope.core.rules.iptables_text import parse_iptables_text
 
 WEB_IP = "172.17.0.2"
@@ -185,7 +186,7 @@ def test_a_hand_dnat_to_a_container_is_not_the_engines_publication() -> None:
 
 
 def _fields(c: Container) -> dict:
-    return {name: getattr(c, name) for name in fields(c)}
+    return {f.name: getattr(c, f.name) for f in fields(c)}
 
 
 # --------------------------------------------------------------------------- port-already-allocated

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from portscope.core.diagnose.rule_checks import shadowed_rules
 from portscope.core.model import Chain, Rule, Table
 from portscope.core.reach.matches import interface_pattern
-from portscope.core.reach.space import address_number
+from portscope.core.reach.space import address_number, unpack
 from portscope.core.resolve import Resolution, resolve
 from portscope.core.rules.iptables_text import parse_iptables_text
 
@@ -126,7 +126,7 @@ def caught_by(res: Resolution, packet: Packet) -> list[Rule]:
             space.protocols.atom_of(proto),
             space.ports.atom_of(port),
         )
-        for box in reach.packets.get(hook, []):
+        for box in unpack(reach.packets.get(hook, ())):
             if box[0] & 2 and all(box[dim + 1] >> atom & 1 for dim, atom in enumerate(at)):
                 found.extend(r for r in binding.rules if r.verdict == "dnat")
                 break
@@ -199,6 +199,32 @@ def test_a_goto_whose_chain_ends_stops_the_packet_there() -> None:
     res = assert_agrees(lines, ("G",))
     assert {b.target_ip for b in res.bindings} == {"172.17.0.3"}
     assert [u.kind for u in res.unreachable] == ["shadowed"]
+
+
+def test_the_rules_that_win_are_found_by_port_among_many() -> None:
+    """A shadowed DNAT names the rules that take its packets: the earlier one on its port, or one on a
+    range of ports, found among 2,000 others without replaying them all."""
+    lines = [
+        "-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER",
+        "-A DOCKER -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80",
+        "-A DOCKER -p tcp -m tcp --dport 9000:9100 -j DNAT --to-destination 172.17.0.3:80",
+        "-A DOCKER -s 10.0.0.0/8 -p tcp -m tcp --dport 8081 -j DNAT --to-destination 172.17.0.4:80",
+        "-A DOCKER -s 11.0.0.0/8 -p tcp -m tcp --dport 8081 -j DNAT --to-destination 172.17.0.4:80",
+        *(f"-A DOCKER -p tcp -m tcp --dport {20000 + n} -j DNAT --to-destination 172.18.0.2:80" for n in range(2000)),
+        "-A DOCKER -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.5:80",
+        "-A DOCKER -p tcp -m tcp --dport 9050 -j DNAT --to-destination 172.17.0.6:80",
+        "-A DOCKER -s 10.0.0.0/7 -p tcp -m tcp --dport 8081 -j DNAT --to-destination 172.17.0.7:80",
+        "-A DOCKER -s 10.0.0.0/6 -p tcp -m tcp --dport 8081 -j DNAT --to-destination 172.17.0.8:80",
+    ]
+    res = resolve(_save(lines, ("DOCKER",)), HOST, catches=True)
+    dead = {u.rule.nat.address: u.reason for u in res.unreachable if u.rule.nat is not None}
+    assert set(dead) == {"172.17.0.5", "172.17.0.6", "172.17.0.7"}
+    assert "DOCKER #1:" in dead["172.17.0.5"] and "DOCKER #2" not in dead["172.17.0.5"]
+    assert "DOCKER #2:" in dead["172.17.0.6"] and "DOCKER #1:" not in dead["172.17.0.6"]
+    assert "DOCKER #3:" in dead["172.17.0.7"] and "DOCKER #4:" in dead["172.17.0.7"]
+    (partly,) = [s for s in res.shadows if s.loser.nat is not None and s.loser.nat.address == "172.17.0.8"]
+    assert [r.position for r in partly.winners.verdicts] == [3, 4]  # #2007 (10.0.0.0/7) is left nothing
+    assert not partly.whole
 
 
 def test_an_unmodelled_match_makes_the_answer_uncertain() -> None:

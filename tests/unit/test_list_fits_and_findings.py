@@ -13,11 +13,9 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from portscope.cli.list_findings import load_listing
-from portscope.cli.list_json_text import list_json_text
 from portscope.cli.main import main
-from portscope.cli.render_json import list_json
 from portscope.cli.render_table import _host, _target, print_bindings
-from portscope.core.binding_findings import finding_kinds, worst
+from portscope.core.binding_findings import worst
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SAMPLE = os.path.join(ROOT, "examples", "sample.json")
@@ -69,6 +67,16 @@ def test_cli_list_at_80_columns_keeps_addresses_whole(monkeypatch, capsys) -> No
     assert "0.0.0.0:32768/tcp" in out and "127.0.0.1:9000/tcp" in out
 
 
+def test_the_table_marks_findings_by_default_and_not_with_no_findings(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("COLUMNS", "120")
+    assert main(["list", "--snapshot", SAMPLE]) == 0
+    marked = capsys.readouterr().out
+    assert main(["list", "--no-findings", "--snapshot", SAMPLE]) == 0
+    plain = capsys.readouterr().out
+    assert "│ ✖ │ 0.0.0.0:2222/tcp" in marked and "│ ▲ │ 0.0.0.0:40000/tcp" in marked
+    assert "✖" not in plain and "▲" not in plain and "│ 0.0.0.0:2222/tcp" in plain
+
+
 def test_list_json_carries_finding_kinds_per_binding(capsys) -> None:
     assert main(["list", "--json", "--findings", "--snapshot", SAMPLE]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -80,17 +88,29 @@ def test_list_json_carries_finding_kinds_per_binding(capsys) -> None:
     assert by_port[8080] == []
 
 
-def test_fast_json_text_equals_json_dumps_with_findings() -> None:
-    snap, inv, found = _listing()
-    kinds = finding_kinds(found)
-    assert any(kinds.values())
-    assert list_json_text(snap, inv, inv.bindings, kinds) == json.dumps(
-        list_json(snap, inv, inv.bindings, kinds), separators=(",", ":")
-    )
-
-
 def test_without_findings_list_reads_only_what_bindings_need(capsys) -> None:
     """`findings` is null (not checked) unless asked for: the diagnosis reads every table."""
     assert main(["list", "--json", "--snapshot", SAMPLE]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["bindings"] and all(b["findings"] is None for b in doc["bindings"])
+
+
+def test_o_wide_and_o_json(monkeypatch, capsys) -> None:
+    """`-o wide` shows every column at 80 columns, as `--wide` does; `-o json` is the JSON of `--json`."""
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["list", "--snapshot", SAMPLE]) == 0
+    narrow = capsys.readouterr().out
+    assert main(["list", "-o", "wide", "--snapshot", SAMPLE]) == 0
+    wide = capsys.readouterr().out
+    assert "FAMILY" not in narrow and "FAMILY" in wide
+    assert main(["list", "-o", "json", "--snapshot", SAMPLE]) == 0
+    by_o = json.loads(capsys.readouterr().out)
+    assert main(["list", "--json", "--snapshot", SAMPLE]) == 0
+    assert by_o == json.loads(capsys.readouterr().out) and by_o["schema"] == "portscope.list/1"
+
+
+def test_conflicts_o_json(capsys) -> None:
+    assert main(["conflicts", "-o", "json", "--snapshot", SAMPLE]) == 1  # the sample has errors
+    by_o = json.loads(capsys.readouterr().out)
+    assert main(["conflicts", "--json", "--snapshot", SAMPLE]) == 1
+    assert by_o == json.loads(capsys.readouterr().out) and by_o["schema"] == "portscope.conflicts/1"

@@ -1,23 +1,27 @@
 """The fast paths of reading give what the general paths give, on the real tools' dumps.
 
 - `parse_iptables_lines(eager_dnat=True)` (lines parsed while a tool prints) == `parse_iptables_text`;
-- the one-regex parse of Docker-shaped DNAT lines == the general option walk;
+- nft's JSON as nft prints it (engine-shaped rules read by `nft_json_fast.RAW_FAST`, without decoding)
+  == the same document decoded whole by `json.loads`;
 - `resolve(catches=False)`, which names no rules that partly shadow a binding, == `resolve(catches=True)`.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import asdict
+from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from portscope.cli.render_json import binding_json
-from portscope.core.record import asdict
+from portscope.core.model import Table
 from portscope.core.resolve import resolve
-from portscope.core.rules.iptables_rule import parse_rule_line, parse_rule_tokens, tokenize
 from portscope.core.rules.iptables_text import parse_iptables_lines, parse_iptables_text
+from portscope.core.rules.nft_json import parse_nft_json
+from portscope.core.rules.nft_json_fast import raw_fast_rule
+from portscope.core.rules.nft_statements import TABLE_FAMILIES, RuleSite
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "iptables")
 SAVES = ("nft-v4.save", "nft-v6.save", "legacy-v4.save", "legacy-v6.save")
@@ -73,44 +77,56 @@ def test_a_destination_match_keeps_a_binding_to_one_hook() -> None:
     assert _bindings(resolve(tables, catches=False)) == _bindings(resolve(tables, catches=True))
 
 
-_OCTET = st.integers(0, 255).map(str)
-_IPV4 = st.tuples(_OCTET, _OCTET, _OCTET, _OCTET).map(".".join)
-_PORT = st.integers(1, 65535)
+# --- nft's JSON: engine-shaped rules read straight from nft's text of them -----------------------
+
+NFT_DUMPS = sorted((Path(__file__).parents[1] / "fixtures" / "nft").glob("*.json"))  # real `nft -j` output
 
 
-@st.composite
-def docker_dnat(draw: st.DrawFn) -> str:
-    parts = ["-A DOCKER"]
-    six = draw(st.booleans())  # an ip6tables rule: both addresses IPv6
-    if draw(st.booleans()):
-        daddr = f"fd00::{draw(st.integers(1, 0xFFFF)):x}/128" if six else f"{draw(_IPV4)}/32"
-        parts.append(f"{'! ' if draw(st.booleans()) else ''}-d {daddr}")
-    if draw(st.booleans()):
-        parts.append(f"{'! ' if draw(st.booleans()) else ''}-i {draw(st.sampled_from(['docker0', 'br-1a2b', 'eth0']))}")
-    proto = draw(st.sampled_from(["tcp", "udp", "sctp"]))
-    first = draw(_PORT)
-    dport = f"{first}:{draw(st.integers(first, 65535))}" if draw(st.booleans()) else str(first)
-    target = draw(_IPV4)
-    tport = draw(st.none() | _PORT.map(str) | _PORT.map(lambda p: f"{p}-{min(p + 10, 65535)}"))
-    to = f"{target}:{tport}" if tport else target
-    if six:
-        to = f"[fd00::{draw(st.integers(1, 0xFFFF)):x}]" + (f":{tport}" if tport else "")
-    parts += [f"-p {proto} -m {proto} --dport {dport}", f"-j DNAT --to-destination {to}"]
-    return " ".join(parts)
+def _nft_chains(tables: list[Table]) -> list[tuple[object, ...]]:
+    """Every chain with its properties and every record (reading lazily read chains)."""
+    return [
+        (t.family, t.name, name, c.hook, c.kind, c.priority, c.policy, [asdict(r) for r in c.rules])
+        for t in tables
+        for name, c in t.chains.items()
+    ]
 
 
-@settings(max_examples=300, deadline=None)
-@given(docker_dnat())
-def test_fast_dnat_parse_equals_the_option_walk(line: str) -> None:
-    fast = parse_rule_line(line, "iptables-nft", "ipv6" if "fd00::" in line else "ipv4", "nat", "DOCKER", 1, 1)
-    slow = parse_rule_tokens(tokenize(line)[2:])
-    assert (fast.matches, fast.verdict, fast.jump, fast.nat, fast.comment) == (
-        slow.matches,
-        slow.verdict,
-        slow.jump,
-        slow.nat,
-        slow.comment,
-    )
+def _rule_objects(text: str) -> list[dict]:
+    return [item for item in json.loads(text)["nftables"] if "rule" in item]
+
+
+@pytest.mark.parametrize("path", NFT_DUMPS, ids=lambda p: p.name)
+@pytest.mark.parametrize("lazy", [False, True])
+def test_nft_json_as_nft_prints_it_equals_the_json_loads_path(path: Path, lazy: bool) -> None:
+    """nft's own layout takes the fast path; the same document indented is decoded whole by `json.loads`."""
+    text = path.read_text()
+    fast = parse_nft_json(text, lazy=lazy)
+    general = parse_nft_json(json.dumps(json.loads(text), indent=1), lazy=lazy)
+    assert _nft_chains(fast) == _nft_chains(general)
+    assert any(c.rules for t in general for c in t.chains.values())
+
+
+def test_each_real_rule_the_fast_path_takes_gets_the_general_paths_record() -> None:
+    """Rule by rule: `raw_fast_rule` on nft's text of a rule == the record of the rule decoded alone by `json.loads`;
+    and the dumps of Docker and netavark are mostly such rules, so the test above compares real work."""
+    taken: dict[str, int] = {}
+    for path in NFT_DUMPS:
+        taken[path.name] = 0
+        for rule in _rule_objects(path.read_text()):
+            body = rule["rule"]
+            family, table, chain = body["family"], body["table"], body["chain"]
+            if family not in TABLE_FAMILIES:
+                continue
+            site = RuleSite(family=TABLE_FAMILIES[family], table=table, chain=chain, position=1, text="", line=None)
+            fast = raw_fast_rule(json.dumps(rule, ensure_ascii=False), site)
+            if fast is None:
+                continue
+            alone = [{"table": {"family": family, "name": table}}, rule]
+            (general,) = parse_nft_json(json.dumps({"nftables": alone}, indent=1))[0].chains[chain].rules
+            assert fast == general
+            taken[path.name] += 1
+    assert taken["docker29.json"] >= 10
+    assert taken["netavark.json"] >= 5
 
 
 @pytest.mark.parametrize("name", SAVES)

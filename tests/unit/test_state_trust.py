@@ -330,3 +330,86 @@ def test_a_state_nested_too_deep_is_refused(tmp_path: Path) -> None:
     os.chmod(folder / "state.json", 0o600)
     with pytest.raises(StateError, match="nested too deeply"):
         state.load(str(folder))
+
+
+# ------------------------------------------------------------------------- the directories above the state dir
+
+
+def test_a_parent_others_may_write_to_is_refused(tmp_path: Path) -> None:
+    for mode in (0o777, 0o775):
+        parent = tmp_path / f"open-{mode:o}"
+        parent.mkdir()
+        os.chmod(parent, mode)
+        before = snapshot_tree(tmp_path)
+        with pytest.raises(StateError, match=r"above the state directory\) is writable by group or others"):
+            take_lock(str(parent / "st"))
+        with pytest.raises(StateError, match="writable by group or others"):
+            take_lock(str(parent / "deeper" / "st"))
+        assert snapshot_tree(tmp_path) == before, "something was created under an untrusted parent"
+
+
+def test_a_sticky_world_writable_parent_with_our_entry_is_trusted(tmp_path: Path) -> None:
+    """As /tmp: others may write there, but only we may rename or remove our entry."""
+    public = tmp_path / "public"
+    public.mkdir()
+    os.chmod(public, 0o1777)
+    good_state(public / "mine" / "st")
+    assert state.load(str(public / "mine" / "st")).bindings
+    good_state(public / "st")
+    assert state.load(str(public / "st")).bindings
+
+
+@root_only
+def test_a_parent_owned_by_someone_else_is_refused(tmp_path: Path) -> None:
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o755)
+    os.chown(theirs, OTHER_UID, OTHER_UID)
+    with pytest.raises(StateError, match=rf"{theirs} \(above the state directory\) is owned by uid {OTHER_UID}"):
+        take_lock(str(theirs / "st"))
+    assert list(theirs.iterdir()) == []
+
+
+@root_only
+def test_an_entry_of_someone_else_in_a_sticky_parent_is_refused(tmp_path: Path) -> None:
+    """/tmp/x/state with /tmp/x another user's: they could swap `state` for their own directory."""
+    public = tmp_path / "public"
+    public.mkdir()
+    os.chmod(public, 0o1777)
+    theirs = public / "x"
+    theirs.mkdir(mode=0o755)
+    good_state(theirs / "st")  # a good state, until /tmp/x changes hands
+    os.chown(theirs, OTHER_UID, OTHER_UID)
+    before = snapshot_tree(tmp_path)
+    with pytest.raises(
+        StateError, match=rf"{theirs} \(on the way to the state directory\) is owned by uid {OTHER_UID}"
+    ):
+        take_lock(str(theirs / "st"))
+    with pytest.raises(StateError, match=f"owned by uid {OTHER_UID}"):
+        state.load(str(theirs / "st"))
+    assert snapshot_tree(tmp_path) == before
+
+
+@root_only
+def test_a_symlink_of_someone_else_on_the_way_is_refused(tmp_path: Path) -> None:
+    """/tmp/link -> a safe place: the link is another user's, who could point it elsewhere."""
+    public, safe = tmp_path / "public", tmp_path / "safe"
+    public.mkdir()
+    os.chmod(public, 0o1777)
+    safe.mkdir(mode=0o700)
+    link = public / "link"
+    link.symlink_to(safe)
+    os.lchown(link, OTHER_UID, OTHER_UID)
+    with pytest.raises(StateError, match=rf"{link} \(on the way to the state directory\) is owned by uid {OTHER_UID}"):
+        take_lock(str(link / "st"))
+    assert list(safe.iterdir()) == []
+
+
+def test_a_symlink_to_a_place_others_may_write_to_is_refused(tmp_path: Path) -> None:
+    """The link is ours, but the folder it leads to is not safe: the resolved path is checked too."""
+    unsafe = tmp_path / "unsafe"
+    unsafe.mkdir()
+    os.chmod(unsafe, 0o777)
+    (tmp_path / "link").symlink_to(unsafe)
+    with pytest.raises(StateError, match=rf"{unsafe} \(above the state directory\) is writable"):
+        take_lock(str(tmp_path / "link" / "st"))
+    assert list(unsafe.iterdir()) == []

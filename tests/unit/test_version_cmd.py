@@ -154,3 +154,12 @@ def test_version_runs_on_this_host(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert out.startswith("portscope:")
     assert "python:" in out and "engine:" in out
+
+
+def test_version_o_json_is_json(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
+    monkeypatch.setattr(version_cmd, "tool_versions", lambda: {"iptables": None, "nft": None, "_chains": None})
+    assert main(["version", "-o", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["schema"] == "portscope.version/1"
+    assert main(["version", "-o", "table"]) == 0
+    assert capsys.readouterr().out.startswith("portscope:")

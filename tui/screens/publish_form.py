@@ -1,12 +1,16 @@
 """`a`: publish a port of a running container — the fields checked as you type, the exact rules previewed.
 
-The checks are core's (`tui.publish_support.check_form`); the preview is a dry run of the very call the
-confirm makes, in a worker, debounced; confirm applies in a worker with the button disabled, so a
-double press cannot apply twice. Escape cancels and changes nothing.
+Two ways: portscope's own rules (instant, no restart), or a recreate of the container with the port
+(`portscope recreate --add`: permanent, the container restarts). The checks are core's
+(`tui.publish_support.check_form`); the preview is core's dry run of the very request the confirm makes
+(the rules, or the recreate's plan), in a worker, debounced; confirm runs in a worker with the button
+disabled, so a double press cannot apply twice. A recreate is confirmed only once its plan is shown.
+Escape cancels and changes nothing.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
@@ -16,7 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import Button, Footer, Input, Label, Select, Static
+from textual.widgets import Button, Footer, Input, Label, RadioButton, RadioSet, Select, Static
 from textual.worker import Worker, WorkerState
 
 from portscope.core.model import Snapshot
@@ -40,9 +44,26 @@ from portscope.tui.publish_support import (
     protocol_options,
     refused_text,
 )
+from portscope.tui.recreate_support import PUBLISH_WAYS, Recreator, Way, adding, for_real, plan_text, recreated_text
 
 #: Seconds of quiet after a change before the dry run starts.
 DEBOUNCE = 0.35
+
+
+@dataclass(frozen=True, slots=True)
+class WayText:
+    """What the form says for one way: the confirm button (idle, running), the preview's title, the verb."""
+
+    button: str
+    running: str
+    preview: str
+    verb: str
+
+
+WAYS: dict[Way, WayText] = {
+    "rule": WayText("Publish", "Publishing…", "Rules (dry run)", "publish"),
+    "recreate": WayText("Recreate", "Recreating…", "Plan (dry run)", "recreate"),
+}
 
 
 class PublishForm(ModalScreen[PublishRequest | None]):
@@ -52,7 +73,7 @@ class PublishForm(ModalScreen[PublishRequest | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="publish-cancel", tooltip="Close the form; nothing is changed"),
         Binding("enter", "confirm", "Publish", id="publish-confirm",
-                tooltip="Publish with these fields (enter in a text field does the same)"),
+                tooltip="Publish the way chosen (a recreate once its plan shows); enter in a field does the same"),
     ]  # fmt: skip
 
     def __init__(
@@ -61,24 +82,31 @@ class PublishForm(ModalScreen[PublishRequest | None]):
         *,
         preview: Applier,
         apply: Applier,
+        recreate: Recreator | None = None,
         container_id: str | None = None,
         note: str | None = None,
     ) -> None:
-        """`snap` gives the containers and the host's addresses; `preview` and `apply` run in a worker.
-        `container_id` preselects a running container; `note` says why the one asked for is not offered."""
+        """`snap` gives the containers and the host's addresses; `preview`, `apply` and `recreate` run in a
+        worker (without `recreate` the form offers portscope's rules only). `container_id` preselects a
+        running container; `note` says why the one asked for is not offered."""
         super().__init__()
         self.snap = snap
         self.preview = preview
         self.apply = apply
+        self.recreate = recreate
         self.container_id = container_id
         self.note = note
+        self.way: Way = "rule"
         self.checked = Checked(None, {})
         self.touched: set[str] = set()
         self.attempted = False
         self.applying = False
         self.applying_request: PublishRequest | None = None
+        self.applying_way: Way = "rule"
         self.previewed: PublishRequest | None = None  # the request the preview shows (None: none yet)
+        self.previewed_way: Way = "rule"  # the way `previewed` was dry-run
         self.refused: str | None = None  # core's refusal of `previewed`
+        self.shown = False  # the dry run of `previewed` succeeded and is on screen
         self._initial: dict[str, object] = {}
         self._timer: Timer | None = None
         self._preview_worker: Worker | None = None
@@ -88,13 +116,20 @@ class PublishForm(ModalScreen[PublishRequest | None]):
         chosen = self.container_id if self.container_id in ids else Select.NULL
         with Vertical(id="publish-box") as box:
             box.border_title = "Publish a port"
-            box.border_subtitle = "enter publish · esc cancel · tab next field"
+            box.border_subtitle = self.subtitle
             with Horizontal(classes="field"):
                 yield Label("Container", classes="field-label")
                 options = [(literal(label), value) for label, value in container_options(self.snap)]
                 yield Select(options, prompt="choose a running container", value=chosen, id="container",
                              compact=True)  # fmt: skip
             yield Static(literal(self.note or ""), id="container-msg", classes="field-msg")
+            if self.recreate is not None:
+                with Horizontal(classes="field", id="way-field"):
+                    yield Label("How", classes="field-label")
+                    with RadioSet(id="way", compact=True):
+                        for way, label, tip in PUBLISH_WAYS:
+                            yield RadioButton(label, value=way == self.way, id=f"way-{way}", tooltip=tip,
+                                              compact=True)  # fmt: skip
             with Horizontal(classes="field"):
                 yield Label("Host address", classes="field-label")
                 yield Select([(literal(label), value) for label, value in address_options(self.snap.host)],
@@ -116,18 +151,22 @@ class PublishForm(ModalScreen[PublishRequest | None]):
                 yield Label("Protocol", classes="field-label")
                 yield Select(protocol_options(), allow_blank=False, value="tcp", id="protocol", compact=True)
             yield Static("", id="protocol-msg", classes="field-msg")
-            with Horizontal(classes="field"):
+            with Horizontal(classes="field", id="reason-field"):
                 yield Label("Reason", classes="field-label")
                 yield Input(placeholder="optional: why (kept in portscope's state and audit log)", id="reason",
                             compact=True)  # fmt: skip
             yield Static("", id="reason-msg", classes="field-msg")
-            yield Label("Rules (dry run)", id="preview-title")
+            yield Label(WAYS[self.way].preview, id="preview-title")
             with VerticalScroll(id="preview-scroll"):
                 yield Static(id="preview")
             with Horizontal(id="publish-buttons"):
-                yield Button("Publish", variant="primary", id="confirm", compact=True)
+                yield Button(WAYS[self.way].button, variant="primary", id="confirm", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
         yield Footer()
+
+    @property
+    def subtitle(self) -> str:
+        return f"enter {WAYS[self.way].verb} · esc cancel · tab next field"
 
     def on_mount(self) -> None:
         self._initial = self.values().by_field()
@@ -152,7 +191,7 @@ class PublishForm(ModalScreen[PublishRequest | None]):
             host_port=text("host-port"),
             container_port=text("container-port"),
             protocol=choice("protocol") or "tcp",
-            reason=text("reason"),
+            reason=text("reason") if self.way == "rule" else "",  # a recreate keeps no reason
         )
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -161,6 +200,20 @@ class PublishForm(ModalScreen[PublishRequest | None]):
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
+        self.changed()
+
+    def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+        """The way changed: the fields stay; the preview becomes that way's dry run."""
+        event.stop()
+        way: Way = "recreate" if event.pressed.id == "way-recreate" else "rule"
+        if way == self.way:
+            return
+        self.way = way
+        self.query_one("#preview-title", Label).update(WAYS[way].preview)
+        self.query_one("#reason-field").display = way == "rule"
+        self.query_one("#publish-box").border_subtitle = self.subtitle
+        if not self.applying:
+            self.query_one("#confirm", Button).label = WAYS[way].button
         self.changed()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -198,25 +251,29 @@ class PublishForm(ModalScreen[PublishRequest | None]):
     # ------------------------------------------------------------------ the dry run
 
     def start_preview(self) -> None:
-        """Dry-run the request the fields make (unless that one is shown already)."""
+        """Dry-run the request the fields make, the way chosen (unless that one is shown already)."""
         self._timer = None
         request = self.checked.request
         if request is None:
-            self.previewed, self.refused, self._preview_worker = None, None, None
+            self.previewed, self.refused, self.shown, self._preview_worker = None, None, False, None
             self.show_preview(missing_text(self.checked.errors))
             return
-        if request == self.previewed:
+        if request == self.previewed and self.way == self.previewed_way:
             return  # shown already, or its dry run is running
-        self.previewed, self.refused = request, None
+        self.previewed, self.previewed_way, self.refused, self.shown = request, self.way, None, False
         self.show_preview(Text("dry run…", style="dim italic"))
-        self._preview_worker = self.run_preview(request)
+        self._preview_worker = self.run_preview(self.way, request)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="preview", description="dry run")
-    def run_preview(self, request: PublishRequest):
+    def run_preview(self, way: Way, request: PublishRequest):
+        if way == "recreate" and self.recreate is not None:
+            return self.recreate(adding(request))
         return self.preview(request)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="apply", description="publish")
-    def run_apply(self, request: PublishRequest):
+    def run_apply(self, way: Way, request: PublishRequest):
+        if way == "recreate" and self.recreate is not None:
+            return self.recreate(for_real(adding(request)))
         return self.apply(request)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -229,17 +286,25 @@ class PublishForm(ModalScreen[PublishRequest | None]):
                 return  # a newer dry run replaced it
             self._preview_worker = None
             if event.state == WorkerState.SUCCESS:
-                self.show_preview(preview_text(worker.result, "publish"))
+                recreate = self.previewed_way == "recreate"
+                self.show_preview(plan_text(worker.result) if recreate else preview_text(worker.result, "publish"))
+                self.shown = True
             else:
                 self.refused = error_line(worker.error)
                 self.show_preview(refused_text(self.refused))
         elif worker.group == "apply" and (request := self.applying_request) is not None:
+            way = self.applying_way
             if event.state == WorkerState.SUCCESS:
-                self.notify(done_text("publish", worker.result, request.describe()), title="Published", timeout=6)
+                if way == "recreate":
+                    self.notify(recreated_text(worker.result), title="Recreated", timeout=6)
+                else:
+                    self.notify(done_text("publish", worker.result, request.describe()), title="Published",
+                                timeout=6)  # fmt: skip
                 self.dismiss(request)
             else:
                 self.set_applying(None)
-                self.notify(error_line(worker.error), title="Publish failed", severity="error", timeout=10)
+                self.notify(error_line(worker.error), title=f"{WAYS[way].button} failed", severity="error",
+                            timeout=10)  # fmt: skip
 
     def show_preview(self, text: Text) -> None:
         self.query_one("#preview", Static).update(text)
@@ -248,12 +313,18 @@ class PublishForm(ModalScreen[PublishRequest | None]):
 
     def set_applying(self, request: PublishRequest | None) -> None:
         self.applying, self.applying_request = request is not None, request
+        if request is not None:
+            self.applying_way = self.way
+        for way in self.query("#way"):
+            way.disabled = self.applying  # the way cannot change under a running change
         button = self.query_one("#confirm", Button)
         button.disabled = self.applying
-        button.label = "Publishing…" if self.applying else "Publish"
+        button.label = WAYS[self.applying_way].running if self.applying else WAYS[self.way].button
 
     def action_confirm(self) -> None:
-        """Apply the request in a worker (once: the button stays disabled until it ends)."""
+        """Apply the request in a worker (once: the button stays disabled until it ends).
+
+        A recreate restarts the container: it runs only once the plan of this very request is shown."""
         if self.applying:
             return
         self.attempted = True
@@ -262,15 +333,23 @@ class PublishForm(ModalScreen[PublishRequest | None]):
         if request is None:
             self.notify("Some fields are not right yet: see the messages under them", severity="warning", timeout=4)
             return
-        if request == self.previewed and self.refused is not None:
-            self.notify(self.refused, title="Cannot publish", severity="error", timeout=8)
+        current = request == self.previewed and self.way == self.previewed_way
+        if current and self.refused is not None:
+            self.notify(self.refused, title=f"Cannot {WAYS[self.way].verb}", severity="error", timeout=8)
+            return
+        if self.way == "recreate" and not (current and self.shown):
+            if self._timer is not None:
+                self._timer.stop()
+                self.start_preview()
+            self.notify("The recreate's plan is not shown yet: confirm once it is (the container restarts)",
+                        severity="warning", timeout=4)  # fmt: skip
             return
         self.set_applying(request)
-        self.run_apply(request)
+        self.run_apply(self.way, request)
 
     def action_cancel(self) -> None:
         if self.applying:
-            self.notify("Publishing… wait until it ends", severity="warning", timeout=3)
+            self.notify(f"{WAYS[self.applying_way].running} wait until it ends", severity="warning", timeout=3)
             return
         self.dismiss(None)
 

@@ -14,5 +14,5 @@ class ContainersView(TableView):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "copy", "Copy id", id="containers-copy", tooltip="Copy the container's full id"),
         Binding("a", "app.publish", "Publish…", id="containers-publish",
-                tooltip="Publish a port of the selected container with portscope's own rules (root, live host)"),
+                tooltip="Publish a port of the selected container: portscope's rules, or recreate it (root, live)"),
     ]  # fmt: skip

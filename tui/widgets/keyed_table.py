@@ -3,8 +3,12 @@
 `sync(rows)` removes rows whose key is gone, updates changed cells, adds new rows, re-sorts, and
 puts the cursor back on the same key at the same height on screen. Large changes go through
 bulk paths (one pass instead of one pass per row) and widths come from `Cell.width`, so a table
-of 10,000 rows updates in milliseconds. The bulk paths use DataTable internals of the pinned
-Textual version (see pyproject.toml); `tests/tui/test_keyed_table.py` pins their behaviour.
+of 10,000 rows updates in milliseconds.
+
+This is the one module of the TUI that uses Textual internals: the bulk paths read and write the
+DataTable attributes named in `DATA_TABLE_INTERNALS` and `textual._two_way_dict.TwoWayDict`.
+`tests/tui/test_textual_internals.py` fails when a Textual release drops or renames one of them, and
+`tests/tui/test_keyed_table.py` pins the behaviour built on them.
 """
 
 from __future__ import annotations
@@ -19,12 +23,25 @@ from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable
-from textual.widgets._data_table import Row as TableRow
-from textual.widgets._data_table import RowKey
+from textual.widgets.data_table import Row as TableRow
+from textual.widgets.data_table import RowKey
 
 from portscope.tui.cells import Cell, Column, Row
 
 BULK = 16  # more removals than this go through the one-pass path
+#: DataTable's private attributes and methods this widget relies on (the last two it overrides).
+DATA_TABLE_INTERNALS = (
+    "_data",
+    "_row_locations",
+    "_new_rows",
+    "_updated_cells",
+    "_update_count",
+    "_require_update_dimensions",
+    "_total_row_height",
+    "_highlight_cursor",
+    "_update_column_widths",
+    "_update_dimensions",
+)
 
 
 class KeyedTable(DataTable[Cell]):

@@ -18,7 +18,7 @@ class PortsView(TableView):
                 tooltip="Open the Rules view at the first NAT rule behind this binding"),
         # Not in the footer, which is full at 120 columns here: `?` lists them.
         Binding("a", "app.publish", "Publish…", show=False, id="ports-publish",
-                tooltip="Publish a port of a running container with portscope's own rules (root, live host)"),
+                tooltip="Publish a port of a running container: portscope's rules, or recreate it (root, live host)"),
         Binding("x", "app.change_binding", "Unpublish / block…", show=False, id="unpublish-block",
-                tooltip="portscope's binding: unpublish it; another owner's: block outside traffic (or unblock)"),
+                tooltip="portscope's: unpublish; another's: block (or unblock); Docker's: also recreate without it"),
     ]  # fmt: skip
