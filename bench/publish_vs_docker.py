@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,9 +177,12 @@ def table(results: dict[str, dict[str, Sample]]) -> str:
     return "\n".join([line(headers), line(tuple("-" * w for w in widths)), *map(line, rows)])
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5, help="rounds per set-up (default 5)")
+def run_setups(
+    doc: str, bench_setup: Callable[[str, int], dict[str, Sample]], argv: Sequence[str] | None, rounds: int
+) -> int:
+    """The command line of a command-to-traffic bench: parse, run `bench_setup` per set-up, print the table."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=rounds, help=f"rounds per set-up (default {rounds})")
     parser.add_argument("--setups", default=",".join(s.id for s in SETUPS), help="comma-separated set-up ids")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
@@ -190,6 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(table(results))
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_setups(__doc__ or "", bench_setup, argv, rounds=5)
 
 
 if __name__ == "__main__":

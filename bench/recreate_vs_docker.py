@@ -14,13 +14,11 @@ answers (or stops answering), on the same monotonic clock as the command's start
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import tempfile
 from collections.abc import Sequence
 
-from bench.publish_vs_docker import PORT, REPO_ROOT, WEB_CMD, Sample, client_ok, table, timed
+from bench.publish_vs_docker import PORT, REPO_ROOT, WEB_CMD, Sample, client_ok, run_setups, timed
 from tests.sandbox.client import start_client, stop_client
 from tests.sandbox.engine import IMAGE, SETUPS, client_ns_name, ensure_image, start_engine, stop_engine, wait_for
 
@@ -81,18 +79,7 @@ def bench_setup(setup_id: str, rounds: int) -> dict[str, Sample]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per set-up (default 3)")
-    parser.add_argument("--setups", default=",".join(s.id for s in SETUPS), help="comma-separated set-up ids")
-    args = parser.parse_args(argv)
-    if os.geteuid() != 0:
-        print("run as root: the benchmark starts dockerd in network namespaces", file=sys.stderr)
-        return 4
-    load = os.getloadavg()
-    results = {setup_id: bench_setup(setup_id, args.rounds) for setup_id in args.setups.split(",")}
-    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print(table(results))
-    return 0
+    return run_setups(__doc__ or "", bench_setup, argv, rounds=3)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,11 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 from collections.abc import Collection, Iterator
 
 from portscope.core.publish.model import State
 from portscope.core.publish.state_schema import SCHEMA, parse_state
-from portscope.core.publish.trusted import StateError, check_entry, open_dir, open_file
+from portscope.core.publish.trusted import StateError, check_entry, open_dir, open_file, replace_file
 
 __all__ = ["SCHEMA", "StateError", "ensure_dir", "load", "locked", "save", "state_dir"]
 
@@ -84,20 +83,7 @@ def save(folder: str, state: State, removed: Collection[str] = ()) -> None:
             doc["backend"] = state.backend
         doc.update(state.extras())
         data = (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
-        tmp = f".state-{secrets.token_hex(8)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                os.fchmod(f.fileno(), 0o600)
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, STATE, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp, dir_fd=dir_fd)
-            raise
-        os.fsync(dir_fd)
+        replace_file(dir_fd, STATE, data)
     finally:
         os.close(dir_fd)
 

@@ -11,8 +11,10 @@ entry below it is root's or ours: anyone else could swap the state directory. An
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import secrets
 import stat
 
 from portscope.core.publish.errors import InputError
@@ -164,3 +166,22 @@ def _refusal(path: str, exc: OSError, what: str) -> StateError:
     if exc.errno == errno.ENOENT:
         return StateError(f"the state directory {path} is missing: restore it (portscope keeps the rules in force)")
     return StateError(f"cannot open {path}: {exc.strerror} (check the path and permissions)")
+
+
+def replace_file(dir_fd: int, name: str, data: bytes) -> None:
+    """Replace `name` in the checked directory atomically: a new temp file (0600, O_EXCL, never through a
+    symlink), fsync, rename over `name`, fsync the directory. On any failure the temp file is removed."""
+    tmp = f".{name}-{secrets.token_hex(8)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600, dir_fd=dir_fd)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        raise
+    os.fsync(dir_fd)

@@ -10,11 +10,10 @@ import contextlib
 import json
 import os
 import re
-import secrets
 from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
-from portscope.core.publish.trusted import StateError, open_dir, open_file
+from portscope.core.publish.trusted import StateError, open_dir, open_file, replace_file
 
 NAME = "recreate.json"
 Step = Literal["planned", "stopped", "renamed", "created", "started"]
@@ -44,19 +43,7 @@ def write(folder: str, record: SwapRecord) -> None:
     """Replace the record atomically (temp file, fsync, rename, fsync the directory)."""
     dir_fd = open_dir(folder, create=True)
     try:
-        tmp = f".recreate-{secrets.token_hex(8)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(asdict(record), f, indent=1, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, NAME, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp, dir_fd=dir_fd)
-            raise
-        os.fsync(dir_fd)
+        replace_file(dir_fd, NAME, json.dumps(asdict(record), indent=1, sort_keys=True).encode())
     finally:
         os.close(dir_fd)
 

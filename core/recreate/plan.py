@@ -82,7 +82,7 @@ def plan_recreate(inspect: Mapping[str, Any], change: PortChange, *, image_name_
     name = str(inspect["Name"]).lstrip("/")
     config = copy.deepcopy(dict(inspect["Config"]))
     host_config = copy.deepcopy(dict(inspect["HostConfig"]))
-    _refuse_unsupported(name, config, host_config)
+    _refuse_unsupported(name, config, host_config, change)
     before = {port: list(bindings or []) for port, bindings in (host_config.get("PortBindings") or {}).items()}
     after = _changed_bindings(name, before, change)
     exposed = dict(config.get("ExposedPorts") or {})
@@ -113,10 +113,12 @@ def plan_recreate(inspect: Mapping[str, Any], change: PortChange, *, image_name_
     )
 
 
-def _refuse_unsupported(name: str, config: Mapping[str, Any], host_config: Mapping[str, Any]) -> None:
+def _refuse_unsupported(
+    name: str, config: Mapping[str, Any], host_config: Mapping[str, Any], change: PortChange
+) -> None:
     labels = config.get("Labels") or {}
     if _COMPOSE in labels:
-        raise RecreateRefused(compose_advice(name, labels))
+        raise RecreateRefused(compose_advice(name, labels, change))
     mode = str(host_config.get("NetworkMode") or "")
     if mode in _NETWORK_MODES_REFUSED:
         raise RecreateRefused(f"{name}: not recreated: {_NETWORK_MODES_REFUSED[mode]}")
@@ -126,15 +128,18 @@ def _refuse_unsupported(name: str, config: Mapping[str, Any], host_config: Mappi
         raise RecreateRefused(f"{name}: not recreated: it was started with --rm, so stopping it would delete it")
 
 
-def compose_advice(name: str, labels: Mapping[str, str]) -> str:
-    """What to do instead for a Compose-managed container: its file, service and command."""
+def compose_advice(name: str, labels: Mapping[str, str], change: PortChange | None = None) -> str:
+    """What to do instead for a Compose-managed container: its file and service, the `ports:` change, the command."""
     service = labels.get("com.docker.compose.service", "?")
     files = labels.get("com.docker.compose.project.config_files") or labels.get(
         "com.docker.compose.project.working_dir", "its compose file"
     )
+    edits = [f'add "{spec}"' for spec in (change.add if change else ())]
+    edits += [f'remove "{spec}"' for spec in (change.remove if change else ())]
+    what = f"under `ports:` of service {service}, {' and '.join(edits)}" if edits else f"change `ports:` of {service}"
     return (
         f"{name} is managed by Compose (project {labels.get(_COMPOSE)}, service {service}, {files}): "
-        f"change `ports:` of service {service} there, then run `docker compose up -d {service}`"
+        f"{what} there, then run `docker compose up -d {service}`"
     )
 
 

@@ -249,6 +249,7 @@ def test_compose_containers_get_advice_instead(scene: Portscope) -> None:
         done = scene.run("recreate", name, "--add", "18507:80")
         assert done.returncode == 2
         assert "/srv/shop/compose.yaml" in done.stderr and "docker compose up -d api" in done.stderr
+        assert 'add "18507:80/tcp"' in done.stderr
     finally:
         engine.docker("rm", "-f", name, check=False)
 

@@ -112,9 +112,15 @@ def test_json_commands_from_the_wheel(venv: Path, outside: Path) -> None:
     listed = _run([portscope, "list", "--json", "--snapshot", str(SAMPLE)], cwd=outside, env=_env())
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout)["bindings"]
-    ephemeral = _run([portscope, "ephemeral", "--json", "--snapshot", str(SAMPLE)], cwd=outside, env=_env())
+    ephemeral = _run([portscope, "ephemeral", "-o", "json", "--snapshot", str(SAMPLE)], cwd=outside, env=_env())
     assert ephemeral.returncode == 0, ephemeral.stderr
-    assert "range" in json.loads(ephemeral.stdout)
+    assert json.loads(ephemeral.stdout)["schema"] == "portscope.ephemeral/1"
+    found = _run([portscope, "list", "--json", "--findings", "--snapshot", str(SAMPLE)], cwd=outside, env=_env())
+    assert found.returncode == 0, found.stderr
+    assert any(b["findings"] for b in json.loads(found.stdout)["bindings"])
+    version = _run([portscope, "version", "-o", "json"], cwd=outside, env=_env())
+    assert version.returncode == 0, version.stderr
+    assert json.loads(version.stdout)["portscope"]
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])

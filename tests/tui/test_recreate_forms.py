@@ -307,7 +307,7 @@ async def test_x_on_a_compose_container_gives_composes_advice_instead_of_recreat
         msg = screen.query_one("#change-recreate-msg", Static)
         await wait_until(pilot, lambda: bool(msg.display))
         await pilot.pause()
-        advice = compose_advice("web", COMPOSE)
+        advice = compose_advice("web", COMPOSE, changes.recreates[0].change)
         assert str(msg.render()).replace("\n", "") == f"Recreate is not offered: {advice}"
         assert "docker compose up -d web" in advice
         assert ways(screen, "change-way")[1] == (

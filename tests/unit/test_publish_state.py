@@ -67,7 +67,7 @@ def test_state_round_trip_is_private_and_atomic(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(os.path.join(folder, "state.json")).st_mode) == 0o600
     assert [b.why for b in state.load(folder).bindings] == ["because"]
-    assert not [n for n in os.listdir(folder) if n.startswith(".state-")]
+    assert not [n for n in os.listdir(folder) if n.startswith(".state.json-")]
     doc = json.loads(Path(folder, "state.json").read_text())
     assert doc["schema"] == state.SCHEMA
 
