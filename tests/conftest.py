@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.sandbox.client import Client, start_client, stop_client
-from tests.sandbox.engine import SETUPS, TOOLS, Engine, client_ns_name, ensure_image, start_engine, stop_engine
+from tests.sandbox.client import Client, paired_client
+from tests.sandbox.engine import SETUPS, TOOLS, Engine, ensure_image, start_engine, stop_engine
 
 REQUIRE_ENV = "PORTSCOPE_REQUIRE_INTEGRATION"
 INTEGRATION_DIR = Path(__file__).parent / "integration"
@@ -75,8 +75,5 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
 @pytest.fixture(scope="session")
 def client(engine: Engine) -> Iterator[Client]:
     """A client namespace joined to the engine's by a veth (engine 10.203.0.1, client 10.203.0.2)."""
-    cli = start_client(engine.ns, name=client_ns_name(engine.ns.name))
-    try:
+    with paired_client(engine.ns) as cli:
         yield cli
-    finally:
-        stop_client(cli)

@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from portscope.core.errors import ToolError
-from portscope.core.publish.errors import RuleRefusedError, UnsupportedError
+from portscope.core.publish.errors import UnsupportedError
 from portscope.core.publish.guard import CHAINS, GUARD_MARK, TABLE, WHERE, batch_lines, bridge_view
 from portscope.core.publish.nft_render import NftView
+from portscope.core.publish.nft_run import run_batch
 from portscope.core.publish.nft_saved import differences, parse_listing
 from portscope.core.publish.owned import Owned
 from portscope.core.publish.render import Placed
@@ -97,16 +98,7 @@ def drift(placed: Sequence[Placed], owned: Owned, nft: str) -> list[str]:
 
 def apply_bridge(nft: str, lines: Sequence[str]) -> None:
     """Run one `nft -f` batch; RuleRefusedError (nothing changed) when the kernel refuses it."""
-    from portscope.core.publish.nft_commit import nft_error
-
-    batch = "\n".join(lines) + "\n"
-    try:
-        result = subprocess.run([nft, "-f", "-"], input=batch, capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ToolError(f"nft: {exc}") from None
-    if result.returncode != 0:
-        reason = nft_error(result.stderr or result.stdout) or f"exit status {result.returncode}"
-        raise RuleRefusedError(f"the kernel refused the guard rules ({reason}); nothing was changed")
+    run_batch(nft, "\n".join(lines) + "\n", "the guard rules")
 
 
 def numeric_oif(line: str) -> str:

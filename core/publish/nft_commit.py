@@ -8,14 +8,13 @@ other table is named. Only our tables and Docker's `docker-bridges` (read only) 
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from portscope.core.errors import ToolError
 from portscope.core.model import Family
 from portscope.core.publish.commit import FAMILIES, Outcome
-from portscope.core.publish.errors import RuleRefusedError, UnsupportedError
+from portscope.core.publish.errors import UnsupportedError
 from portscope.core.publish.guard import WHERE as BRIDGE_WHERE
 from portscope.core.publish.guard import batch_lines, bridge_view
 from portscope.core.publish.guard import rule_lines as bridge_rule_lines
@@ -23,6 +22,7 @@ from portscope.core.publish.guard_io import claim as claim_bridge
 from portscope.core.publish.guard_io import numeric_oif, refuse_foreign
 from portscope.core.publish.nft_docker import check_forwarding
 from portscope.core.publish.nft_render import NFT_FAMILY, TABLE, NftView, render_nft, table_text
+from portscope.core.publish.nft_run import run_batch
 from portscope.core.publish.nft_saved import differences, parse_listing, rule_lines
 from portscope.core.publish.owned import Owned
 from portscope.core.publish.render import Placed
@@ -151,13 +151,7 @@ def commit_nft(
         outcome.removed += [line for line in old if line not in new]
     if dry_run:
         return outcome
-    try:
-        result = subprocess.run([nft, "-f", "-"], input=batch, capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ToolError(f"nft: {exc}") from None
-    if result.returncode != 0:
-        reason = nft_error(result.stderr or result.stdout) or f"exit status {result.returncode}"
-        raise RuleRefusedError(f"the kernel refused the rules ({reason}); nothing was changed")
+    run_batch(nft, batch, "the rules")
     for family in FAMILIES:
         owned.set_table("nftables", family, TABLE, bool(wanted[family]))
     if bridge_lines:
@@ -189,13 +183,6 @@ def drift_nft(placed: list[Placed], owned: Owned | None = None) -> list[str]:
     bridge, _ = claim_bridge(state.bridge, owned if owned is not None else Owned(adopt=True))
     out = [line for f in FAMILIES for line in differences(f, wanted[f], state.ours[f])]
     return out + differences("ipv4", bridge_view(placed), bridge, where=BRIDGE_WHERE)
-
-
-def nft_error(text: str) -> str:
-    """nft's error as one line: `Error: ...` lines without their `/dev/stdin:3:1-20:` position prefix."""
-    errors = [line.split("Error:", 1)[1].strip() for line in text.splitlines() if "Error:" in line]
-    lines = errors or [line.strip() for line in text.splitlines() if line.strip()]
-    return "; ".join(lines)[:400]
 
 
 def _same(want: NftView, have: NftView | None) -> bool:

@@ -29,6 +29,7 @@ from portscope.core.rules.nft_statements import (
     is_network,
     parse_port_range,
     read_nat_target,
+    site_rule,
 )
 
 _LRU_SIZE = 1 << 16  # distinct values per memo: one per published port and container, across re-reads
@@ -125,18 +126,4 @@ def fast_record(
     """
     check_nat_family(site.family, nat, nat_family)
     matches = Matches(**fields) if fields else UNCONDITIONAL  # type: ignore[arg-type]  # keys: Matches fields
-    return Rule(
-        backend="nftables",
-        family=site.family,
-        table=site.table,
-        chain=site.chain,
-        position=site.position,
-        text=text,
-        matches=matches,
-        verdict=verdict,
-        jump=jump,
-        nat=nat,
-        nat_family=nat_family,
-        comment=comment,
-        line=site.line,
-    )
+    return site_rule(site._replace(text=text), matches, verdict, jump, nat, nat_family, comment)

@@ -501,7 +501,7 @@ def build_rules(terms: Sequence[Term], site: RuleSite, sets: Sets) -> list[Rule]
     if nat_map is not None:
         return _nat_map_rules(nat_map, fields, other, site, comment, sets)
     check_nat_family(site.family, nat, nat_family)
-    return [_rule(site, _freeze(fields, other), verdict or fallback, jump, nat, nat_family, comment)]
+    return [site_rule(site, _freeze(fields, other), verdict or fallback, jump, nat, nat_family, comment)]
 
 
 _NAT_MAP = re.compile(r"(?P<kind>dnat|snat)(?P<family> ip6?)? to (?P<key>.+?) map (?P<map>@\S+|\{ .+ \})")
@@ -518,7 +518,7 @@ def _nat_map_rules(
     value = None if found is None else found["map"]
     elements = None if value is None else _elements(tuple(value[2:-2].split(", ")) if value[0] == "{" else value, sets)
     if found is None or elements is None:
-        return [_rule(site, _freeze(fields, [*other, stmt.text]), "other", comment=comment)]
+        return [site_rule(site, _freeze(fields, [*other, stmt.text]), "other", comment=comment)]
     rules = []
     for element in elements:
         key, sep, data = element.partition(" : ")
@@ -531,7 +531,7 @@ def _nat_map_rules(
         nat = read_nat_target(stmt.kind, target) if sep else None
         if nat is None:
             element_other.append(f"{stmt.text.partition(' map ')[0]} map {{ {element} }}")
-            rules.append(_rule(site, _freeze(element_fields, element_other), "other", comment=comment))
+            rules.append(site_rule(site, _freeze(element_fields, element_other), "other", comment=comment))
             continue
         narrowed = _narrow_ports(element_fields, found["key"], key)
         if narrowed is False:
@@ -541,7 +541,7 @@ def _nat_map_rules(
             add_match(element_fields, element_other, match, sets)
         verdict, nat, nat_family = _nat(element_stmt, element_other)
         check_nat_family(site.family, nat, nat_family)
-        rules.append(_rule(site, _freeze(element_fields, element_other), verdict, None, nat, nat_family, comment))
+        rules.append(site_rule(site, _freeze(element_fields, element_other), verdict, None, nat, nat_family, comment))
     return rules
 
 
@@ -568,7 +568,7 @@ def _freeze(fields: Fields, other: list[str]) -> Matches:
     return Matches(**fields) if fields else UNCONDITIONAL  # type: ignore[arg-type]  # keys: Matches fields
 
 
-def _rule(
+def site_rule(
     site: RuleSite,
     matches: Matches,
     verdict: Verdict,
@@ -577,6 +577,7 @@ def _rule(
     nat_family: Family | None = None,
     comment: str | None = None,
 ) -> Rule:
+    """The nftables record of a rule standing at `site`."""
     return Rule(
         backend="nftables",
         family=site.family,
@@ -600,7 +601,7 @@ def _vmap_rules(
     """One record per element of a verdict map: the element's key as a match, its verdict."""
     elements = _elements(vmap.value, sets)
     if elements is None:  # a map that is not declared here
-        return [_rule(site, _freeze(fields, [*other, vmap.text]), "other", comment=comment)]
+        return [site_rule(site, _freeze(fields, [*other, vmap.text]), "other", comment=comment)]
     rules = []
     verdict: Verdict
     for element in elements:
@@ -618,13 +619,13 @@ def _vmap_rules(
                 sets,
             )
             verdict, jump = _verdict(stmt)
-        rules.append(_rule(site, _freeze(element_fields, element_other), verdict, jump, comment=comment))
+        rules.append(site_rule(site, _freeze(element_fields, element_other), verdict, jump, comment=comment))
     return rules
 
 
 def unparsed_rule(site: RuleSite, error: BaseException) -> Rule:
     """A rule portscope could not read, kept as evidence: it matches conditionally and does nothing known."""
-    return _rule(site, Matches(other=(f"unparsed: {str(error) or type(error).__name__}",)), "other")
+    return site_rule(site, Matches(other=(f"unparsed: {str(error) or type(error).__name__}",)), "other")
 
 
 @contextmanager

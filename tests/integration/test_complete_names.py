@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 from portscope.cli.completion import script
 from tests.integration.test_findings_harness import module_containers
 from tests.sandbox.engine import IMAGE, Engine
+from tests.sandbox.list_cli import on_path
 
 pytestmark = pytest.mark.integration
 
@@ -54,10 +54,6 @@ def test_ports_are_the_engine_published_ones(live: Engine) -> None:
 
 
 def test_bash_completes_publish_with_container_names(live: Engine, tmp_path: Path) -> None:
-    folder = tmp_path / "bin"
-    folder.mkdir()
-    (folder / "portscope").write_text(f'#!/bin/sh\nexec {sys.executable} -m portscope "$@"\n')
-    (folder / "portscope").chmod(0o755)
     completion = tmp_path / "portscope.bash"
     completion.write_text(script("bash"))
     probe = f"""
@@ -65,7 +61,7 @@ source {completion}
 COMP_WORDS=(portscope publish cn-); COMP_CWORD=2; COMP_LINE="portscope publish cn-"; COMP_POINT=${{#COMP_LINE}}
 _shtab_portscope portscope cn- publish; echo "${{COMPREPLY[*]}}"
 """
-    env = {**live.env(), "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+    env = {**live.env(), "PATH": on_path(tmp_path)}
     root = Path(__file__).resolve().parents[2]
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
     done = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, timeout=60, env=env, cwd=root)

@@ -29,8 +29,8 @@ from tests.integration.test_publish_harness import (
     run_web,
     serves,
 )
-from tests.sandbox.client import Client, start_client, stop_client
-from tests.sandbox.engine import client_ns_name, wait_for
+from tests.sandbox.client import Client, paired_client
+from tests.sandbox.engine import wait_for
 from tests.sandbox.podman import PODMAN_SETUPS, TOOLS, Podman, ensure_image, start_podman, stop_podman
 
 WEB, ECHO = "pweb", "pecho"
@@ -48,11 +48,8 @@ def pod(request: pytest.FixtureRequest) -> Iterator[Podman]:
 
 @pytest.fixture(scope="module")
 def pclient(pod: Podman) -> Iterator[Client]:
-    cli = start_client(pod.ns, name=client_ns_name(pod.ns.name))
-    try:
+    with paired_client(pod.ns) as cli:
         yield cli
-    finally:
-        stop_client(cli)
 
 
 @dataclass

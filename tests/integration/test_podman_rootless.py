@@ -12,8 +12,8 @@ import pytest
 
 from tests.conftest import need_root_tools
 from tests.integration.test_publish_harness import serves
-from tests.sandbox.client import Client, start_client, stop_client
-from tests.sandbox.engine import client_ns_name, wait_for
+from tests.sandbox.client import Client, paired_client
+from tests.sandbox.engine import wait_for
 from tests.sandbox.podman import TOOLS, Podman, PodmanSetup, ensure_image, start_podman, stop_podman
 
 WEB = "rlweb"
@@ -37,11 +37,8 @@ def pod() -> Iterator[Podman]:
 
 @pytest.fixture(scope="module")
 def client(pod: Podman) -> Iterator[Client]:
-    cli = start_client(pod.ns, name=client_ns_name(pod.ns.name))
-    try:
+    with paired_client(pod.ns) as cli:
         yield cli
-    finally:
-        stop_client(cli)
 
 
 def list_json(pod: Podman, docker_host: str) -> dict:

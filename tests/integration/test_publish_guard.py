@@ -29,6 +29,7 @@ from tests.integration.test_publish_harness import (
     remove_containers,
     run_web,
     serves,
+    session,
 )
 from tests.sandbox.client import Client, tcp_talk
 from tests.sandbox.engine import IMAGE, REPO_ROOT, TOOLS, Engine, wait_for
@@ -53,14 +54,8 @@ FOREIGN = (
 @pytest.fixture(scope="module")
 def ps(engine: Engine) -> Iterator[Portscope]:
     need_root_tools(*TOOLS, "nft")
-    ps = Portscope(engine)
-    try:
+    with session(engine, WEB, *FILLERS) as ps:
         yield ps
-    finally:
-        ps.clean_up()
-        engine.ns.run(["nft", "delete", "table", "bridge", "portscope"], check=False)
-        remove_containers(engine, WEB, *FILLERS)
-        assert ours(ps.save()) == [], "portscope's rules are left behind"
 
 
 @pytest.fixture

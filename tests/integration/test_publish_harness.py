@@ -6,12 +6,15 @@ private state directory, and checks around every command that Docker's own chain
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,3 +166,38 @@ def remove_containers(engine: Engine, *names: str) -> None:
 
 def state_path(ps: Portscope) -> Path:
     return Path(ps.state_dir)
+
+
+@contextlib.contextmanager
+def session(engine: Engine, *containers: str) -> Iterator[Portscope]:
+    """Portscope on `engine` for a module's tests; afterwards its rules, its state and `containers` are gone."""
+    ps = Portscope(engine)
+    try:
+        yield ps
+    finally:
+        ps.clean_up()
+        remove_containers(engine, *containers)
+        assert ours(ps.save()) == [], "portscope's rules are left behind"
+
+
+def next_line(watcher: subprocess.Popen[str], marker: str, *, stderr: bool = False) -> str:
+    """The watcher's next line on stdout (or stderr) that holds `marker`; "" once the stream ends."""
+    stream = watcher.stderr if stderr else watcher.stdout
+    assert stream is not None
+    line = stream.readline()
+    while line and marker not in line:
+        line = stream.readline()
+    return line
+
+
+def next_summary(watcher: subprocess.Popen[str]) -> str:
+    """The watcher's next reconcile summary on stdout (its other lines are per-binding details)."""
+    return next_line(watcher, "binding(s)")
+
+
+def stop_watcher(watcher: subprocess.Popen[str]) -> tuple[str, str]:
+    """SIGTERM the watcher; it exits 0. Returns the rest of its stdout and stderr."""
+    watcher.send_signal(signal.SIGTERM)
+    out, err = watcher.communicate(timeout=60)
+    assert watcher.returncode == 0, err
+    return out, err

@@ -23,6 +23,7 @@ from tests.integration.test_publish_harness import (
     remove_containers,
     run_web,
     serves,
+    session,
 )
 from tests.sandbox.client import Client, tcp_get
 from tests.sandbox.engine import IMAGE, Engine, wait_for
@@ -36,16 +37,14 @@ BAD_RULE = "-A PORTSCOPE-FORWARD -p tcp -m tcp --dport 1 -j DNAT --to-destinatio
 
 @pytest.fixture(scope="module")
 def ps(engine: Engine) -> Iterator[Portscope]:
-    ps = Portscope(engine)
-    try:
-        run_web(engine, WEB)
-        run_web(engine, OTHER)
-        yield ps
-    finally:
-        ps.clean_up()
-        remove_containers(engine, WEB, OTHER, *FILLERS)
-        FILLERS.clear()
-        assert ours(ps.save()) == [], "portscope's rules are left behind"
+    with session(engine, WEB, OTHER) as ps:
+        try:
+            run_web(engine, WEB)
+            run_web(engine, OTHER)
+            yield ps
+        finally:
+            remove_containers(engine, *FILLERS)  # the fillers its tests started
+            FILLERS.clear()
 
 
 def _refused_publish(ps: Portscope, spec: str) -> str:

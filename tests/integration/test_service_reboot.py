@@ -11,7 +11,6 @@ container to a new address; SIGTERM stops it with exit 0.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,14 +23,17 @@ from tests.conftest import need_root_tools
 from tests.integration.test_publish_harness import (
     Portscope,
     container_ip,
+    next_summary,
     ours,
     refused,
-    remove_containers,
     run_web,
     serves,
+    session,
+    stop_watcher,
 )
 from tests.sandbox.client import Client
-from tests.sandbox.engine import IMAGE, REPO_ROOT, TOOLS, Engine, _dockerd_process, _launch, _terminate, _wait_ready
+from tests.sandbox.daemon import terminate
+from tests.sandbox.engine import IMAGE, REPO_ROOT, TOOLS, Engine, _dockerd_process, _launch, _wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -42,13 +44,8 @@ TABLES = ("filter", "nat", "raw", "mangle")
 @pytest.fixture(scope="module")
 def ps(engine: Engine) -> Iterator[Portscope]:
     need_root_tools(*TOOLS, "systemctl", "nft")
-    ps = Portscope(engine)
-    try:
+    with session(engine, WEB, FILLER) as ps:
         yield ps
-    finally:
-        ps.clean_up()
-        remove_containers(engine, WEB, FILLER)
-        assert ours(ps.save()) == [], "portscope's rules are left behind"
 
 
 def reboot(engine: Engine) -> None:
@@ -57,7 +54,7 @@ def reboot(engine: Engine) -> None:
     dockerd = _dockerd_process(engine.root, engine.process)
     assert dockerd is not None, "dockerd is not running"
     notes: list[str] = []
-    _terminate([dockerd], grace=60, notes=notes, what="dockerd")
+    terminate([dockerd], grace=60, notes=notes, what="dockerd")
     assert notes == [], notes
     engine.ns.run(["nft", "flush", "ruleset"])
     if engine.setup.backend == "legacy":
@@ -86,15 +83,6 @@ def unit_commands(root: Path) -> dict[str, list[str]]:
     runs = service.exec_lines(text)
     assert [argv[1:] for argv in runs.values()] == [["apply"], ["watch"]], runs
     return runs
-
-
-def next_summary(watcher: subprocess.Popen[str]) -> str:
-    """The watcher's next reconcile summary on stdout."""
-    assert watcher.stdout is not None
-    line = watcher.stdout.readline()
-    while line and "binding(s)" not in line:
-        line = watcher.stdout.readline()
-    return line
 
 
 def test_a_reboot_then_the_units_commands_bring_the_binding_back(ps: Portscope, client: Client, tmp_path: Path) -> None:
@@ -130,9 +118,7 @@ def test_a_reboot_then_the_units_commands_bring_the_binding_back(ps: Portscope, 
         assert container_ip(engine, WEB) != old_ip
         assert serves(client, PORT, WEB), "the watch did not follow the container to its new address"
 
-        watcher.send_signal(signal.SIGTERM)
-        _, err = watcher.communicate(timeout=60)
-        assert watcher.returncode == 0, err
+        _, err = stop_watcher(watcher)
         assert "reconcile failed" not in err, err
     finally:
         if watcher.poll() is None:

@@ -9,15 +9,23 @@ next event reconciles as usual.
 from __future__ import annotations
 
 import shutil
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import need_root_tools
-from tests.integration.test_publish_harness import Portscope, ours, remove_containers, run_web, serves
+from tests.integration.test_publish_harness import (
+    Portscope,
+    next_line,
+    next_summary,
+    ours,
+    remove_containers,
+    run_web,
+    serves,
+    session,
+    stop_watcher,
+)
 from tests.sandbox.client import Client
 from tests.sandbox.engine import IMAGE, TOOLS, Engine
 
@@ -29,39 +37,9 @@ WEB, POKE = "ws-web", "ws-poke"
 @pytest.fixture(scope="module")
 def ps(engine: Engine) -> Iterator[Portscope]:
     need_root_tools(*TOOLS)
-    ps = Portscope(engine)
-    try:
+    with session(engine, WEB, POKE) as ps:
         run_web(engine, WEB)
         yield ps
-    finally:
-        ps.clean_up()
-        remove_containers(engine, WEB, POKE)
-        assert ours(ps.save()) == [], "portscope's rules are left behind"
-
-
-def _next_error(watcher: subprocess.Popen[str]) -> str:
-    """The watcher's next `reconcile failed` line on stderr (notes and warnings are skipped)."""
-    assert watcher.stderr is not None
-    line = watcher.stderr.readline()
-    while line and "reconcile failed" not in line:
-        line = watcher.stderr.readline()
-    return line
-
-
-def _next_summary(watcher: subprocess.Popen[str]) -> str:
-    """The watcher's next reconcile summary on stdout (its other lines are per-binding details)."""
-    assert watcher.stdout is not None
-    line = watcher.stdout.readline()
-    while line and "binding(s)" not in line:
-        line = watcher.stdout.readline()
-    return line
-
-
-def _stop(watcher: subprocess.Popen[str]) -> tuple[str, str]:
-    watcher.send_signal(signal.SIGTERM)
-    out, err = watcher.communicate(timeout=60)
-    assert watcher.returncode == 0, err
-    return out, err
 
 
 @pytest.mark.parametrize("removed", ["directory", "state.json"])
@@ -74,13 +52,13 @@ def test_a_vanished_state_keeps_the_rules(ps: Portscope, client: Client, removed
     ps.check_docker_chains = False  # Docker changes its own chains when the poke container starts
     watcher = ps.popen("watch")
     try:
-        assert "binding(s)" in _next_summary(watcher)  # the first reconcile: the watch follows events
+        assert "binding(s)" in next_summary(watcher)  # the first reconcile: the watch follows events
         if removed == "directory":
             shutil.rmtree(folder)
         else:
             (folder / "state.json").unlink()
         ps.engine.run_container(POKE, IMAGE, "sleep", "3600")  # a start event: watch reconciles
-        line = _next_error(watcher)
+        line = next_line(watcher, "reconcile failed", stderr=True)  # notes and warnings are skipped
         assert line.startswith("portscope: reconcile failed: ") and "is missing: restore it" in line, line
         assert ours(ps.save()) == rules_before, "watch changed portscope's rules after the state vanished"
         assert serves(client, 28060, WEB), "the binding stopped forwarding"
@@ -92,8 +70,8 @@ def test_a_vanished_state_keeps_the_rules(ps: Portscope, client: Client, removed
         (folder / "state.json").write_bytes(saved)
         (folder / "state.json").chmod(0o600)
         ps.engine.docker("restart", "-t", "0", POKE)  # die + start: watch reconciles from the restored state
-        assert "binding(s)" in _next_summary(watcher), "no reconcile after the state came back"
-        _, err = _stop(watcher)
+        assert "binding(s)" in next_summary(watcher), "no reconcile after the state came back"
+        _, err = stop_watcher(watcher)
     finally:
         if watcher.poll() is None:
             watcher.kill()

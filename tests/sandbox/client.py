@@ -7,12 +7,14 @@ namespace via `nsenter`, with a bounded timeout: a timeout only means "no answer
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from tests.sandbox import netns
+from tests.sandbox.engine import client_ns_name
 from tests.sandbox.netns import NetNs
 
 ENGINE_IP = "10.203.0.1"
@@ -141,3 +143,13 @@ def stop_client(client: Client) -> None:
     """Delete the client namespace; the veth pair goes with it (and the engine end with the engine namespace)."""
     netns.delete(client.ns)
     subprocess.run(["ip", "-n", client.engine_ns.name, "link", "del", ENGINE_IF], capture_output=True, check=False)
+
+
+@contextlib.contextmanager
+def paired_client(engine_ns: NetNs) -> Iterator[Client]:
+    """A client of `engine_ns` for the duration of the block, named after it so that a stale one is found."""
+    client = start_client(engine_ns, name=client_ns_name(engine_ns.name))
+    try:
+        yield client
+    finally:
+        stop_client(client)

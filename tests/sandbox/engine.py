@@ -13,28 +13,35 @@ namespace.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import io
 import json
 import os
-import re
-import shutil
-import signal
 import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 import psutil
 
 from tests.sandbox import netns
+from tests.sandbox.daemon import (
+    Live,
+    end_processes,
+    install_exit_hooks,
+    iptables_binary,
+    log_tail,
+    processes_of,
+    remove_root,
+    stale_roots,
+    terminate,
+    write_state,
+)
 from tests.sandbox.netns import NetNs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +71,6 @@ TOOLS = (
 )
 
 TMP_PREFIX = "pse-"  # temp dirs /tmp/pse-XXXXXXXX; the engine namespace has the same name
-STATE_FILE = "state.json"
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LEGACY_SHIMS = ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore")
 #: busybox applets linked into the image.
@@ -90,9 +96,7 @@ class Setup:
 
     def iptables_binary(self, family: int = 4, tool: str = "") -> str:
         """This set-up's iptables flavour, e.g. `ip6tables-legacy-save` for family=6, tool="save"."""
-        base = "iptables" if family == 4 else "ip6tables"
-        suffix = f"-{tool}" if tool else ""
-        return f"{base}-{self.backend}{suffix}"
+        return iptables_binary(self.backend, family, tool)
 
 
 SETUPS: tuple[Setup, ...] = (
@@ -174,23 +178,21 @@ class Engine:
 
     def processes(self) -> list[psutil.Process]:
         """Processes in this engine's namespace or started for it (cmdline names its temp dir)."""
-        return _processes_of(self.ns, self.root)
+        return processes_of(self.ns, self.root)
 
 
 # --------------------------------------------------------------------------- lifecycle
 
-_LIVE: dict[str, Engine] = {}
-_LOCK = threading.Lock()
+_LIVE: Live[Engine] = Live(lambda engine: _teardown(engine.ns, engine.root, engine.process, engine))
 
 
 def start_engine(setup: Setup, *, ready_timeout: float = 90) -> Engine:
     """Start dockerd for `setup` in a fresh namespace; on any failure everything is removed again."""
     reap_stale()
-    _install_exit_hooks()
+    install_exit_hooks(stop_all)
     root = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir="/tmp"))
     engine = Engine(setup=setup, ns=NetNs(root.name), root=root)
-    with _LOCK:
-        _LIVE[root.name] = engine
+    _LIVE.add(engine)
     try:
         _write_state(engine)
         engine.ns = netns.create(name=root.name)
@@ -208,14 +210,7 @@ def stop_engine(engine: Engine) -> list[str]:
     Idempotent and shielded from Ctrl-C while it runs. Returns notes about anything that needed force
     or could not be removed.
     """
-    with _sigint_ignored():
-        notes: list[str] = []
-        if not engine.stopped:
-            notes = _teardown(engine.ns, engine.root, engine.process, engine)
-            engine.stopped = True
-        with _LOCK:
-            _LIVE.pop(engine.root.name, None)
-        return notes
+    return _LIVE.stop(engine)
 
 
 @contextlib.contextmanager
@@ -266,30 +261,17 @@ def _wait_ready(engine: Engine, timeout: float) -> None:
     def ready() -> bool:
         assert engine.process is not None
         if engine.process.poll() is not None:
-            raise EngineError(f"dockerd exited with {engine.process.returncode}:\n{_log_tail(engine)}")
+            raise EngineError(f"dockerd exited with {engine.process.returncode}:\n{log_tail(engine.log_path)}")
         if not (engine.root / "d.sock").exists():
             return False
         return engine.docker("version", "--format", "{{.Server.Version}}", check=False, timeout=10).returncode == 0
 
     if not wait_for(ready, timeout, interval=0.2):
-        raise EngineError(f"dockerd not ready after {timeout} s:\n{_log_tail(engine)}")
-
-
-def _log_tail(engine: Engine, lines: int = 30) -> str:
-    try:
-        return "\n".join(engine.log_path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+        raise EngineError(f"dockerd not ready after {timeout} s:\n{log_tail(engine.log_path)}")
 
 
 def _write_state(engine: Engine) -> None:
-    state = {
-        "owner": os.getpid(),
-        "owner_started": psutil.Process().create_time(),
-        "ns": engine.ns.name,
-        "dockerd": engine.process.pid if engine.process else None,
-    }
-    (engine.root / STATE_FILE).write_text(json.dumps(state))
+    write_state(engine.root, ns=engine.ns.name, dockerd=engine.process.pid if engine.process else None)
 
 
 def _teardown(ns: NetNs, root: Path, process: subprocess.Popen[bytes] | None, engine: Engine | None) -> list[str]:
@@ -298,22 +280,12 @@ def _teardown(ns: NetNs, root: Path, process: subprocess.Popen[bytes] | None, en
     if engine is not None and dockerd is not None and dockerd.is_running():
         _remove_containers(engine, notes)
     if dockerd is not None:
-        _terminate([dockerd], grace=30, notes=notes, what="dockerd")
+        terminate([dockerd], grace=30, notes=notes, what="dockerd")
     if process is not None:
         with contextlib.suppress(Exception):
             process.wait(timeout=5)
-    leftovers = _processes_of(ns, root)
-    if leftovers:
-        notes.append("leftover processes: " + ", ".join(f"{p.pid}:{_name(p)}" for p in leftovers))
-        _terminate(leftovers, grace=10, notes=notes, what="leftovers")
-    _unmount_under(root, notes)
-    netns.delete(ns)
-    if ns.inode() is not None:
-        notes.append(f"namespace {ns.name} still exists")
-    if _mounts_under(root):
-        notes.append(f"mounts remain under {root}; not removing it")
-    else:
-        shutil.rmtree(root, ignore_errors=True)
+    end_processes(ns, root, notes)
+    remove_root(ns, root, notes)
     return notes
 
 
@@ -342,131 +314,18 @@ def _dockerd_process(root: Path, process: subprocess.Popen[bytes] | None) -> psu
     return None
 
 
-def _processes_of(ns: NetNs, root: Path) -> list[psutil.Process]:
-    """Processes in namespace `ns` or whose command line mentions `root`, with all their descendants."""
-    inode = ns.inode()
-    me = os.getpid()
-    found: dict[int, psutil.Process] = {}
-    for proc in psutil.process_iter():
-        if proc.pid == me:
-            continue
-        try:
-            in_ns = inode is not None and os.stat(f"/proc/{proc.pid}/ns/net").st_ino == inode
-            if in_ns or f"{root}/" in " ".join(proc.cmdline()):
-                found[proc.pid] = proc
-                for child in proc.children(recursive=True):
-                    found.setdefault(child.pid, child)
-        except (psutil.Error, OSError):
-            continue
-    found.pop(me, None)
-    return list(found.values())
-
-
-def _terminate(procs: Sequence[psutil.Process], *, grace: float, notes: list[str], what: str) -> None:
-    """SIGTERM, wait up to `grace` seconds, then SIGKILL whatever is left."""
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            proc.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=grace)
-    if alive:
-        notes.append(f"{what}: SIGKILL " + ", ".join(str(p.pid) for p in alive))
-        for proc in alive:
-            with contextlib.suppress(psutil.Error):
-                proc.kill()
-        psutil.wait_procs(alive, timeout=10)
-
-
-def _mounts_under(root: Path) -> list[str]:
-    """Mount points at or below `root`, deepest first."""
-    prefix = str(root)
-    points = []
-    with open("/proc/mounts") as mounts:
-        for line in mounts:
-            fields = line.split()
-            if len(fields) < 2:
-                continue
-            point = _unescape_mount(fields[1])
-            if point == prefix or point.startswith(prefix + "/"):
-                points.append(point)
-    return sorted(set(points), key=lambda p: (p.count("/"), len(p)), reverse=True)
-
-
-def _unescape_mount(text: str) -> str:
-    """Undo /proc/mounts octal escapes (`\\040` for a space)."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), text)
-
-
-def _unmount_under(root: Path, notes: list[str]) -> None:
-    for _ in range(3):
-        points = _mounts_under(root)
-        if not points:
-            return
-        for point in points:
-            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
-        notes.append(f"unmounted {len(points)} leftover mount(s)")
-
-
-def _name(proc: psutil.Process) -> str:
-    try:
-        return proc.name()
-    except psutil.Error:
-        return "?"
-
-
 # --------------------------------------------------------------------------- safety nets
-
-_hooks_installed = False
-
-
-def _install_exit_hooks() -> None:
-    """Stop live engines at interpreter exit, and turn SIGTERM into KeyboardInterrupt so finalizers run."""
-    global _hooks_installed
-    if _hooks_installed:
-        return
-    _hooks_installed = True
-    atexit.register(stop_all)
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-
-        def on_sigterm(signum: int, frame: object) -> None:
-            raise KeyboardInterrupt("SIGTERM")
-
-        signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def stop_all() -> None:
     """Stop every engine this process started and has not stopped yet."""
-    with _LOCK:
-        engines = list(_LIVE.values())
-    for engine in engines:
-        notes = stop_engine(engine)
-        if notes:
-            print(f"portscope sandbox: stopped {engine.ns.name} at exit: {'; '.join(notes)}", file=sys.stderr)
-
-
-@contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Ignore Ctrl-C for the duration (main thread only), so a teardown is not cut short."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    _LIVE.stop_all()
 
 
 def reap_stale() -> list[str]:
     """Tear down engines left by a test process that died without cleaning up (owner pid gone)."""
     reaped = []
-    for root in Path("/tmp").glob(f"{TMP_PREFIX}*"):
-        state_path = root / STATE_FILE
-        try:
-            state = json.loads(state_path.read_text())
-        except (OSError, ValueError):
-            continue
-        if root.name in _LIVE or _owner_alive(state):
-            continue
+    for root, state in stale_roots(TMP_PREFIX, _LIVE):
         ns_name = state.get("ns") or root.name
         _teardown(NetNs(ns_name), root, None, None)
         netns.delete(NetNs(client_ns_name(ns_name)))
@@ -477,14 +336,6 @@ def reap_stale() -> list[str]:
 def client_ns_name(engine_ns_name: str) -> str:
     """The client namespace paired with an engine namespace ("pse-x" -> "psc-x"), so stale ones can be found."""
     return "psc-" + engine_ns_name.removeprefix(TMP_PREFIX)
-
-
-def _owner_alive(state: dict) -> bool:
-    try:
-        owner = psutil.Process(int(state["owner"]))
-        return abs(owner.create_time() - float(state["owner_started"])) < 1.0
-    except (psutil.Error, KeyError, TypeError, ValueError):
-        return False
 
 
 # --------------------------------------------------------------------------- image
@@ -526,7 +377,15 @@ def busybox_tarball() -> bytes:
     return buf.getvalue()
 
 
-def ensure_image(engine: Engine, tag: str = IMAGE) -> str:
+class ImageStore(Protocol):
+    """A sandbox whose engine answers `docker`-style commands (dockerd, or Podman under the same name)."""
+
+    root: Path
+
+    def docker(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]: ...
+
+
+def ensure_image(engine: ImageStore, tag: str = IMAGE) -> str:
     """Import the busybox image into `engine` (no registry needed) unless it is there; returns the tag."""
     if engine.docker("image", "inspect", tag, check=False).returncode == 0:
         return tag

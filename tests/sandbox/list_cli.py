@@ -40,3 +40,13 @@ def binding_summary(doc: dict) -> list[tuple]:
         )
         for b in doc["bindings"]
     )
+
+
+def on_path(tmp_path: Path) -> str:
+    """A PATH whose `portscope` (in tmp_path/bin) runs this checkout, as an installed one would."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    wrapper = folder / "portscope"
+    wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} -m portscope "$@"\n')
+    wrapper.chmod(0o755)
+    return f"{folder}{os.pathsep}{os.environ['PATH']}"

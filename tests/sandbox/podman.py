@@ -22,7 +22,6 @@ defaults exceed them). Nothing here touches the root namespace's firewall.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import os
@@ -32,7 +31,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,30 +38,13 @@ from typing import Literal
 
 import psutil
 
-from tests.sandbox import netns
-
-# The Docker sandbox's process and mount helpers: the same teardown applies to Podman's processes.
-from tests.sandbox.engine import (
-    BASE_PATH,
-    BUSYBOX,
-    REPO_ROOT,
-    _install_exit_hooks,
-    _mounts_under,
-    _owner_alive,
-    _processes_of,
-    _sigint_ignored,
-    _terminate,
-    _unmount_under,
-    busybox_tarball,
-    client_ns_name,
-    wait_for,
-)
+from tests.sandbox import daemon, engine, netns
+from tests.sandbox.engine import BASE_PATH, BUSYBOX, REPO_ROOT, client_ns_name, wait_for
 from tests.sandbox.netns import NetNs
 
 PODMAN = "/usr/bin/podman"
 IMAGE = "localhost/portscope-busybox:test"
 TMP_PREFIX = "psp-"  # temp dirs /tmp/psp-XXXXXXXX; the namespace has the same name
-STATE_FILE = "state.json"
 #: Binaries the harness needs, for `need_root_tools`.
 TOOLS = (
     "ip",
@@ -95,8 +76,7 @@ class PodmanSetup:
 
     def iptables_binary(self, family: int = 4, tool: str = "") -> str:
         """This set-up's iptables flavour, e.g. `ip6tables-legacy-save` for family=6, tool="save"."""
-        base = "iptables" if family == 4 else "ip6tables"
-        return f"{base}-{self.backend}{f'-{tool}' if tool else ''}"
+        return daemon.iptables_binary(self.backend, family, tool)
 
 
 PODMAN_SETUPS: tuple[PodmanSetup, ...] = (PodmanSetup("nft"), PodmanSetup("legacy"))
@@ -193,13 +173,12 @@ class Podman:
 
     def processes(self) -> list[psutil.Process]:
         """Processes in this Podman's namespace or started for it (cmdline names its temp dir)."""
-        return _processes_of(self.ns, self.root)
+        return daemon.processes_of(self.ns, self.root)
 
 
 # --------------------------------------------------------------------------- lifecycle
 
-_LIVE: dict[str, Podman] = {}
-_LOCK = threading.Lock()
+_LIVE: daemon.Live[Podman] = daemon.Live(lambda pod: _teardown(pod))
 
 
 def start_podman(
@@ -212,11 +191,10 @@ def start_podman(
     `ns`: run in that namespace (e.g. a Docker sandbox's, for a host with both engines), which is left in place.
     """
     reap_stale()
-    _install_exit_hooks()
+    daemon.install_exit_hooks(stop_all)
     root = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir="/tmp"))
     pod = Podman(setup=setup, ns=ns or NetNs(root.name), root=root, own_ns=ns is None)
-    with _LOCK:
-        _LIVE[root.name] = pod
+    _LIVE.add(pod)
     try:
         _write_state(pod)
         _write_config(pod)
@@ -238,14 +216,7 @@ def stop_podman(pod: Podman) -> list[str]:
 
     Idempotent and shielded from Ctrl-C while it runs. Returns notes about anything that needed force.
     """
-    with _sigint_ignored():
-        notes: list[str] = []
-        if not pod.stopped:
-            notes = _teardown(pod.ns, pod.root, pod)
-            pod.stopped = True
-        with _LOCK:
-            _LIVE.pop(pod.root.name, None)
-        return notes
+    return _LIVE.stop(pod)
 
 
 @contextlib.contextmanager
@@ -301,7 +272,8 @@ def _wait_ready(pod: Podman, timeout: float) -> None:
     def ready() -> bool:
         assert pod.service is not None
         if pod.service.poll() is not None:
-            raise PodmanError(f"podman system service exited with {pod.service.returncode}:\n{_log_tail(pod)}")
+            code = pod.service.returncode
+            raise PodmanError(f"podman system service exited with {code}:\n{daemon.log_tail(pod.log_path)}")
         if not pod.socket.exists():
             return False
         try:
@@ -311,41 +283,25 @@ def _wait_ready(pod: Podman, timeout: float) -> None:
             return False
 
     if not wait_for(ready, timeout, interval=0.2):
-        raise PodmanError(f"podman system service not ready after {timeout} s:\n{_log_tail(pod)}")
-
-
-def _log_tail(pod: Podman, lines: int = 30) -> str:
-    try:
-        return "\n".join(pod.log_path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+        raise PodmanError(f"podman system service not ready after {timeout} s:\n{daemon.log_tail(pod.log_path)}")
 
 
 def _write_state(pod: Podman) -> None:
-    state = {
-        "owner": os.getpid(),
-        "owner_started": psutil.Process().create_time(),
-        "ns": pod.ns.name,
-        "setup": pod.setup.backend,
-        "user": None if pod.user is None else asdict(pod.user),
-        "own_ns": pod.own_ns,
-    }
-    (pod.root / STATE_FILE).write_text(json.dumps(state))
+    user = None if pod.user is None else asdict(pod.user)
+    daemon.write_state(pod.root, ns=pod.ns.name, setup=pod.setup.backend, user=user, own_ns=pod.own_ns)
 
 
-def _teardown(ns: NetNs, root: Path, pod: Podman) -> list[str]:
+def _teardown(pod: Podman) -> list[str]:
+    ns, root = pod.ns, pod.root
     notes: list[str] = []
     sandboxes = _remove_containers(pod, notes)
     if pod.service is not None:
         with contextlib.suppress(psutil.Error):
-            _terminate([psutil.Process(pod.service.pid)], grace=15, notes=notes, what="podman service")
+            daemon.terminate([psutil.Process(pod.service.pid)], grace=15, notes=notes, what="podman service")
         with contextlib.suppress(Exception):
             pod.service.wait(timeout=5)
     # In a namespace shared with another engine, only what names the temp dir (conmon, with its containers).
-    leftovers = _processes_of(ns if pod.own_ns else NetNs(f"{root.name}-none"), root)
-    if leftovers:
-        notes.append("leftover processes: " + ", ".join(f"{p.pid}:{p.name()}" for p in leftovers if p.is_running()))
-        _terminate(leftovers, grace=10, notes=notes, what="leftovers")
+    daemon.end_processes(ns if pod.own_ns else NetNs(f"{root.name}-none"), root, notes)
     if pod.user is not None:
         _remove_user(pod.user, notes)
     for path in sandboxes:  # the containers' namespaces, when `podman rm` could not remove them
@@ -354,15 +310,7 @@ def _teardown(ns: NetNs, root: Path, pod: Podman) -> list[str]:
             subprocess.run(["umount", "-l", path], capture_output=True, check=False)
             with contextlib.suppress(OSError):
                 os.unlink(path)
-    _unmount_under(root, notes)
-    if pod.own_ns:
-        netns.delete(ns)
-    if pod.own_ns and ns.inode() is not None:
-        notes.append(f"namespace {ns.name} still exists")
-    if _mounts_under(root):
-        notes.append(f"mounts remain under {root}; not removing it")
-    else:
-        shutil.rmtree(root, ignore_errors=True)
+    daemon.remove_root(ns, root, notes, own_ns=pod.own_ns)
     return notes
 
 
@@ -390,34 +338,20 @@ def _remove_containers(pod: Podman, notes: list[str]) -> list[str]:
 
 def stop_all() -> None:
     """Stop every Podman this process started and has not stopped yet."""
-    with _LOCK:
-        pods = list(_LIVE.values())
-    for pod in pods:
-        notes = stop_podman(pod)
-        if notes:
-            print(f"portscope sandbox: stopped {pod.ns.name} at exit: {'; '.join(notes)}", file=sys.stderr)
+    _LIVE.stop_all()
 
 
 def reap_stale() -> list[str]:
     """Tear down Podman sandboxes left by a test process that died without cleaning up (owner pid gone)."""
     reaped = []
-    for root in Path("/tmp").glob(f"{TMP_PREFIX}*"):
-        try:
-            state = json.loads((root / STATE_FILE).read_text())
-        except (OSError, ValueError):
-            continue
-        if root.name in _LIVE or _owner_alive(state):
-            continue
+    for root, state in daemon.stale_roots(TMP_PREFIX, _LIVE):
         ns = NetNs(state.get("ns") or root.name)
         user = RootlessUser(**state["user"]) if state.get("user") else None
         setup = PodmanSetup(state.get("setup", "nft"))
-        _teardown(ns, root, Podman(setup=setup, ns=ns, root=root, user=user, own_ns=state.get("own_ns", True)))
+        _teardown(Podman(setup=setup, ns=ns, root=root, user=user, own_ns=state.get("own_ns", True)))
         netns.delete(NetNs(client_ns_name(ns.name)))
         reaped.append(root.name)
     return reaped
-
-
-atexit.register(stop_all)
 
 
 # --------------------------------------------------------------------------- rootless
@@ -489,7 +423,7 @@ def _remove_user(user: RootlessUser, notes: list[str]) -> None:
             if proc.uids().real == user.uid:
                 procs.append(proc)
     if procs:
-        _terminate(procs, grace=10, notes=notes, what=f"processes of {user.name}")
+        daemon.terminate(procs, grace=10, notes=notes, what=f"processes of {user.name}")
     shutil.rmtree(user.runtime_dir, ignore_errors=True)
     with contextlib.suppress(KeyError):
         if pwd.getpwnam(user.name).pw_uid == user.uid:
@@ -505,10 +439,4 @@ def _remove_user(user: RootlessUser, notes: list[str]) -> None:
 
 def ensure_image(pod: Podman, tag: str = IMAGE) -> str:
     """Import the busybox image (as the Docker sandbox builds it) unless it is there; returns the tag."""
-    if pod.podman("image", "exists", tag, check=False).returncode == 0:
-        return tag
-    tar = pod.root / "bb.tar"
-    tar.write_bytes(busybox_tarball())
-    pod.podman("import", "-c", 'CMD ["/bin/sh"]', str(tar), tag)
-    tar.unlink()
-    return tag
+    return engine.ensure_image(pod, tag)

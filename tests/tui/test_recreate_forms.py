@@ -125,6 +125,19 @@ async def planned_shown(pilot) -> None:
     await pilot.pause()
 
 
+async def recreate_chosen(pilot) -> None:
+    """The publish form open on web with 8081:80 filled in and the recreate way chosen."""
+    await open_form(pilot, "2")
+    await fill_web_8081(pilot)
+    await choose_way(pilot, "way-recreate")
+
+
+async def recreate_planned(pilot) -> None:
+    """As `recreate_chosen`, once its plan (the dry run) is shown."""
+    await recreate_chosen(pilot)
+    await planned_shown(pilot)
+
+
 async def test_the_form_offers_a_rule_or_a_recreate(sample) -> None:
     app = app_with(Changes(sample))
     async with app.run_test(size=SIZE) as pilot:
@@ -173,10 +186,7 @@ async def test_confirm_recreates_the_planned_request_once_in_a_worker_then_refre
     load = CountingLoader(sample)
     app = app_with(changes, loader=load)
     async with app.run_test(size=SIZE) as pilot:
-        await open_form(pilot, "2")
-        await fill_web_8081(pilot)
-        await choose_way(pilot, "way-recreate")
-        await planned_shown(pilot)
+        await recreate_planned(pilot)
         await pilot.click("#confirm")
         await pilot.pause()
         button = app.screen.query_one("#confirm", Button)
@@ -200,9 +210,7 @@ async def test_a_recreate_is_not_confirmed_before_its_plan_is_shown(sample) -> N
     changes.plan_gate = threading.Event()
     app = app_with(changes)
     async with app.run_test(size=SIZE) as pilot:
-        await open_form(pilot, "2")
-        await fill_web_8081(pilot)
-        await choose_way(pilot, "way-recreate")
+        await recreate_chosen(pilot)
         await pilot.press("enter")  # in a field: confirm, while the dry run has not even started
         await pilot.pause()
         assert any("plan is not shown yet" in text for _, text in notifications(app))
@@ -218,10 +226,7 @@ async def test_recreate_refusals_and_failures_are_one_line(sample) -> None:
                                        "(or --force)")  # fmt: skip
     app = app_with(changes)
     async with app.run_test(size=SIZE) as pilot:
-        await open_form(pilot, "2")
-        await fill_web_8081(pilot)
-        await choose_way(pilot, "way-recreate")
-        await planned_shown(pilot)
+        await recreate_planned(pilot)
         assert f"✖ refused: {changes.plan_error}" in preview(app).replace("\n", "")
         await pilot.click("#confirm")
         await pilot.pause()
@@ -233,10 +238,7 @@ async def test_recreate_refusals_and_failures_are_one_line(sample) -> None:
     )
     app = app_with(changes)
     async with app.run_test(size=SIZE) as pilot:
-        await open_form(pilot, "2")
-        await fill_web_8081(pilot)
-        await choose_way(pilot, "way-recreate")
-        await planned_shown(pilot)
+        await recreate_planned(pilot)
         await pilot.click("#confirm")
         await wait_until(pilot, lambda: any(s == "error" for s, _ in notifications(app)))
         await pilot.pause()

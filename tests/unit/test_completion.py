@@ -13,6 +13,7 @@ import pytest
 
 from portscope.cli.completion import SHELLS, script
 from portscope.cli.main import main
+from tests.sandbox.list_cli import on_path
 from tests.unit.test_cli_parser import COMMANDS
 
 _REQUIRED = bool(os.environ.get("PORTSCOPE_REQUIRE_INTEGRATION"))
@@ -156,16 +157,6 @@ def test_the_hidden_helper_is_not_offered(tmp_path: Path) -> None:
         assert "__complete" not in script(shell).replace("portscope __complete ", "")
 
 
-def _on_path(tmp_path: Path) -> str:
-    """A PATH whose `portscope` is this checkout's, as an installed one would be."""
-    folder = tmp_path / "bin"
-    folder.mkdir()
-    wrapper = folder / "portscope"
-    wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} -m portscope "$@"\n')
-    wrapper.chmod(0o755)
-    return f"{folder}{os.pathsep}{os.environ['PATH']}"
-
-
 def test_bash_completes_unpublish_and_unblock_from_the_state(tmp_path: Path) -> None:
     folder = tmp_path / "state"
     _state(folder)
@@ -178,7 +169,7 @@ _shtab_portscope portscope ps- unpublish; echo "unpublish: ${{COMPREPLY[*]}}"
 COMP_WORDS=(portscope unblock ''); COMP_CWORD=2; COMP_LINE="portscope unblock "; COMP_POINT=${{#COMP_LINE}}
 _shtab_portscope portscope '' unblock; echo "unblock: ${{COMPREPLY[*]}}"
 """
-    env = {**os.environ, "PATH": _on_path(tmp_path), "PORTSCOPE_STATE_DIR": str(folder)}
+    env = {**os.environ, "PATH": on_path(tmp_path), "PORTSCOPE_STATE_DIR": str(folder)}
     done = subprocess.run([_shell("bash"), "-c", probe], capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     lines = dict(line.split(": ", 1) for line in done.stdout.splitlines())
@@ -191,7 +182,7 @@ def test_fish_completes_unpublish_from_the_state(tmp_path: Path) -> None:
     _state(folder)
     path = tmp_path / "portscope.fish"
     path.write_text(script("fish"))
-    env = {**os.environ, "PATH": _on_path(tmp_path), "PORTSCOPE_STATE_DIR": str(folder)}
+    env = {**os.environ, "PATH": on_path(tmp_path), "PORTSCOPE_STATE_DIR": str(folder)}
     probe = f"source {path}; complete -C 'portscope unpublish '"
     done = subprocess.run([_shell("fish"), "--no-config", "-c", probe], capture_output=True, text=True, timeout=60,
                           env=env)  # fmt: skip

@@ -9,6 +9,7 @@ import ipaddress
 import json
 import re
 from dataclasses import replace
+from functools import partial
 
 import pytest
 from hypothesis import given
@@ -29,7 +30,7 @@ from portscope.core.publish.guard import (
     table_text,
 )
 from portscope.core.publish.guard_io import claim, numeric_oif, refuse_foreign
-from portscope.core.publish.model import State, StoredBinding, binding_id
+from portscope.core.publish.model import State
 from portscope.core.publish.nft_commit import build_batch
 from portscope.core.publish.nft_render import render_nft
 from portscope.core.publish.owned import BRIDGE_KEY, Owned
@@ -37,21 +38,13 @@ from portscope.core.publish.render import MARK, Placed, render
 from portscope.core.publish.validate import PROTOCOLS
 from portscope.core.publish.veth import check_ifindex, check_netns_path, namespace_path, peer_index
 from portscope.core.publish.world import World
+from tests.unit.test_publish_rules import publish
 
 C = 'comment "portscope:{}"'
 
 
-def binding(host_ip: str = "0.0.0.0", host_port: int = 9400, proto: str = "tcp", cport: int = 80) -> StoredBinding:
-    return StoredBinding(
-        id=binding_id("publish", host_ip, host_port, proto),
-        kind="publish",
-        host_ip=host_ip,
-        host_port=host_port,
-        protocol=proto,
-        container_port=cport,
-        container_id="c" * 64,
-        container_name="web",
-    )
+#: A stored publish of web on 9400, with a full container id.
+binding = partial(publish, host_port=9400, container_id="c" * 64)
 
 
 def test_a_guarded_binding_renders_the_bridge_drop_and_the_marks() -> None:

@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from portscope.core.publish.backend import Backend, Detection, choose_backend, resolve_backend
 from portscope.core.publish.errors import InputError, UnsupportedError
 from portscope.core.publish.model import State, StoredBinding, binding_id
-from portscope.core.publish.nft_commit import build_batch, nft_error
+from portscope.core.publish.nft_commit import build_batch
 from portscope.core.publish.nft_docker import accept_mark, check_forwarding, drops_unpublished
 from portscope.core.publish.nft_render import CHAINS, Mark, render_nft, table_text
+from portscope.core.publish.nft_run import nft_error
 from portscope.core.publish.nft_saved import differences, parse_listing
 from portscope.core.publish.render import Placed
 from portscope.core.publish.validate import PROTOCOLS

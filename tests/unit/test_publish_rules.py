@@ -38,7 +38,10 @@ COMMIT
 """
 
 
-def publish(host_ip: str = "0.0.0.0", host_port: int = 8081, proto: str = "tcp", cport: int = 80) -> StoredBinding:
+def publish(
+    host_ip: str = "0.0.0.0", host_port: int = 8081, proto: str = "tcp", cport: int = 80, container_id: str = "c1"
+) -> StoredBinding:
+    """A stored publish of a container named web."""
     return StoredBinding(
         id=binding_id("publish", host_ip, host_port, proto),
         kind="publish",
@@ -46,7 +49,7 @@ def publish(host_ip: str = "0.0.0.0", host_port: int = 8081, proto: str = "tcp",
         host_port=host_port,
         protocol=proto,
         container_port=cport,
-        container_id="c1",
+        container_id=container_id,
         container_name="web",
     )
 
