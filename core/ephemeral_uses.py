@@ -27,27 +27,21 @@ def range_uses(snap: Snapshot, report: EphemeralReport) -> list[RangeUse]:
     rng = report.range
     if rng is None:
         return []
+    chosen = (
+        ("docker", "Docker chose it (port left blank)", report.engine_chosen),
+        ("published", "chosen inside the range: a client may take it first", report.user_chosen),
+    )
     out = [
         RangeUse(
-            what="docker",
+            what=what,
             port=b.host_port or 0,
             protocol=b.protocol,
             who=f"{b.container_name or b.target_ip}:{b.container_port or b.target_port}",
-            note="Docker chose it (port left blank)",
+            note=note,
             binding=b.id,
         )
-        for b in report.engine_chosen
-    ]
-    out += [
-        RangeUse(
-            what="published",
-            port=b.host_port or 0,
-            protocol=b.protocol,
-            who=f"{b.container_name or b.target_ip}:{b.container_port or b.target_port}",
-            note="chosen inside the range: a client may take it first",
-            binding=b.id,
-        )
-        for b in report.user_chosen
+        for what, note, bindings in chosen
+        for b in bindings
     ]
     inside = lambda port: rng.first <= port <= rng.last  # noqa: E731
     out += [

@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterator
 
 from portscope.core.publish.model import State
 from portscope.core.publish.state_schema import SCHEMA, parse_state
-from portscope.core.publish.trusted import StateError, check_entry, open_dir, open_file, replace_file
+from portscope.core.publish.trusted import StateError, check_entry, open_dir, open_file, read_file, replace_file
 
 __all__ = ["SCHEMA", "StateError", "ensure_dir", "load", "locked", "save", "state_dir"]
 
@@ -90,26 +90,10 @@ def save(folder: str, state: State, removed: Collection[str] = ()) -> None:
 
 def _read(folder: str) -> object | None:
     """The decoded state.json, or None when there is none (the directory or the file)."""
-    path = os.path.join(folder, STATE)
-    try:
-        dir_fd = open_dir(folder, create=False)
-    except StateError:
-        if not os.path.lexists(folder):
-            return None
-        raise
-    try:
-        fd = open_file(dir_fd, folder, STATE, os.O_RDONLY)
-    except FileNotFoundError:
+    raw = read_file(folder, STATE, MAX_STATE_BYTES)
+    if raw is None:
         return None
-    finally:
-        os.close(dir_fd)
-    try:
-        with os.fdopen(fd, "rb") as f:
-            raw = f.read(MAX_STATE_BYTES + 1)
-    except OSError as exc:
-        raise StateError(f"cannot read {path}: {exc.strerror} (fix or move the file)") from None
-    if len(raw) > MAX_STATE_BYTES:
-        raise StateError(f"{path} is larger than {MAX_STATE_BYTES >> 20} MB: it is not portscope's; move it away")
+    path = os.path.join(folder, STATE)
     try:
         return json.loads(raw.decode("utf-8"))
     except RecursionError:

@@ -185,3 +185,32 @@ def replace_file(dir_fd: int, name: str, data: bytes) -> None:
             os.unlink(tmp, dir_fd=dir_fd)
         raise
     os.fsync(dir_fd)
+
+
+def read_file(folder: str, name: str, limit: int) -> bytes | None:
+    """The bytes of `name` in the state directory, or None when the directory or the file is absent.
+
+    Opened as `open_dir`/`open_file` open them (checked, never through a symlink); a file larger than
+    `limit` bytes, or one that cannot be read, is a StateError naming it.
+    """
+    path = os.path.join(folder, name)
+    try:
+        dir_fd = open_dir(folder, create=False)
+    except StateError:
+        if not os.path.lexists(folder):
+            return None
+        raise
+    try:
+        fd = open_file(dir_fd, folder, name, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    finally:
+        os.close(dir_fd)
+    try:
+        with os.fdopen(fd, "rb") as f:
+            raw = f.read(limit + 1)
+    except OSError as exc:
+        raise StateError(f"cannot read {path}: {exc.strerror} (fix or move the file)") from None
+    if len(raw) > limit:
+        raise StateError(f"{path} is larger than {limit >> 10} KB: it is not portscope's; move it away")
+    return raw

@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
-from portscope.core.publish.trusted import StateError, open_dir, open_file, replace_file
+from portscope.core.publish.trusted import StateError, open_dir, read_file, replace_file
 
 NAME = "recreate.json"
 Step = Literal["planned", "stopped", "renamed", "created", "started"]
@@ -50,25 +50,13 @@ def write(folder: str, record: SwapRecord) -> None:
 
 def read(folder: str) -> SwapRecord | None:
     """The swap in progress, or None; StateError when the record is not one portscope wrote."""
-    path = os.path.join(folder, NAME)
+    raw = read_file(folder, NAME, 1 << 16)
+    if raw is None:
+        return None
     try:
-        dir_fd = open_dir(folder, create=False)
-    except StateError:
-        if not os.path.lexists(folder):
-            return None
-        raise
-    try:
-        try:
-            fd = open_file(dir_fd, folder, NAME, os.O_RDONLY)
-        except FileNotFoundError:
-            return None
-        with os.fdopen(fd) as f:
-            text = f.read(1 << 16)
-    finally:
-        os.close(dir_fd)
-    try:
-        return _parse(json.loads(text))
+        return _parse(json.loads(raw.decode("utf-8")))
     except (ValueError, TypeError, KeyError) as exc:
+        path = os.path.join(folder, NAME)
         raise StateError(f"{path} is not a swap record ({exc}): inspect it, then remove it") from None
 
 
