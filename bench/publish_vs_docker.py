@@ -102,6 +102,27 @@ def timed(engine: Engine, client: Client, argv: Sequence[str], env: dict[str, st
     return float(stamp) - start, command
 
 
+def run_round(
+    engine: Engine,
+    client: Client,
+    env: dict[str, str],
+    steps: Sequence[tuple[str, Sequence[str], str]],
+    samples: dict[str, Sample],
+    label: str,
+) -> bool:
+    """Time each (name, argv, want) step into `samples`; False (after noting it) when one fails."""
+    for name, argv, want in steps:
+        try:
+            to_traffic, command = timed(engine, client, argv, env, want)
+        except RuntimeError as exc:
+            print(f"{label}: {exc}", file=sys.stderr)
+            samples[name].failures += 1
+            return False
+        samples[name].to_traffic.append(to_traffic)
+        samples[name].command.append(command)
+    return True
+
+
 def bench_setup(setup_id: str, rounds: int) -> dict[str, Sample]:
     setup = next(s for s in SETUPS if s.id == setup_id)
     engine = start_engine(setup)
@@ -127,18 +148,10 @@ def bench_setup(setup_id: str, rounds: int) -> dict[str, Sample]:
                 ("docker run -p", [*docker, "run", "-d", "--name", f"pbd{i}", "-p", f"{PORT}:80", *web], "up"),
                 ("docker rm -f", [*docker, "rm", "-f", f"pbd{i}"], "down"),
             ]
-            for name, argv, want in steps:
-                try:
-                    to_traffic, command = timed(engine, client, argv, env, want)
-                except RuntimeError as exc:
-                    print(f"{setup_id} round {i}: {exc}", file=sys.stderr)
-                    samples[name].failures += 1
-                    subprocess.run(engine.ns.argv([*docker, "rm", "-f", f"pbd{i}"]), env=env, capture_output=True)
-                    unpublish = engine.ns.argv([*cli, "unpublish", f"{PORT}/tcp"])
-                    subprocess.run(unpublish, env=env, cwd=REPO_ROOT, capture_output=True)
-                    break
-                samples[name].to_traffic.append(to_traffic)
-                samples[name].command.append(command)
+            if not run_round(engine, client, env, steps, samples, f"{setup_id} round {i}"):
+                subprocess.run(engine.ns.argv([*docker, "rm", "-f", f"pbd{i}"]), env=env, capture_output=True)
+                unpublish = engine.ns.argv([*cli, "unpublish", f"{PORT}/tcp"])
+                subprocess.run(unpublish, env=env, cwd=REPO_ROOT, capture_output=True)
             print(f"{setup_id}: round {i + 1}/{rounds} done", file=sys.stderr)
     finally:
         if client is not None:

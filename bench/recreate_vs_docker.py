@@ -18,7 +18,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-from bench.publish_vs_docker import PORT, REPO_ROOT, WEB_CMD, Sample, client_ok, run_setups, timed
+from bench.publish_vs_docker import PORT, REPO_ROOT, WEB_CMD, Sample, client_ok, run_round, run_setups
 from tests.sandbox.client import start_client, stop_client
 from tests.sandbox.engine import IMAGE, SETUPS, client_ns_name, ensure_image, start_engine, stop_engine, wait_for
 
@@ -61,15 +61,7 @@ def bench_setup(setup_id: str, rounds: int) -> dict[str, Sample]:
                 (names[2], [*shell, _docker_run("rcb-twin", f"{OTHER_PORT + 1}:80", f"{PORT}:80")], "up"),
                 (names[3], [*shell, _docker_run("rcb-twin", f"{OTHER_PORT + 1}:80")], "down"),
             ]
-            for name, argv, want in steps:
-                try:
-                    to_traffic, command = timed(engine, client, argv, env, want)
-                except RuntimeError as exc:
-                    print(f"{setup_id} round {i}: {exc}", file=sys.stderr)
-                    samples[name].failures += 1
-                    break
-                samples[name].to_traffic.append(to_traffic)
-                samples[name].command.append(command)
+            run_round(engine, client, env, steps, samples, f"{setup_id} round {i}")
             print(f"{setup_id}: round {i + 1}/{rounds} done", file=sys.stderr)
     finally:
         if client is not None:
