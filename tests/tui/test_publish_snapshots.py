@@ -11,7 +11,7 @@ from textual.widgets import Input
 from portscope.core.snapshot import read_capture
 from portscope.tui.publish_support import PublishRequest
 from tests.tui.conftest import SAMPLE, SIZE, wait_until
-from tests.tui.test_publish_forms import (
+from tests.tui.publish_helpers import (
     WEB,
     Changes,
     app_with,

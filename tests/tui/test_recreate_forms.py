@@ -24,7 +24,7 @@ from portscope.tui.recreate_support import adding, for_real, offers_recreate, re
 from portscope.tui.screens.confirm_change import ConfirmChange
 from portscope.tui.screens.publish_form import PublishForm
 from tests.tui.conftest import SIZE, loaded, notifications, wait_until
-from tests.tui.test_publish_forms import (
+from tests.tui.publish_helpers import (
     WEB,
     Changes,
     CountingLoader,
