@@ -12,6 +12,7 @@ Stages that run concurrently in `read_live()` are also timed alone, so they add 
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -160,6 +161,7 @@ def main(argv: Sequence[str]) -> int:
     if mode not in MODULES:
         print("usage: python -m bench.probe list|conflicts", file=sys.stderr)
         return 2
+    gc.disable()  # as the CLI's one-shot commands run (cli.main.main): collections would be timed in stages
     json.dump(probe(mode), sys.stdout)
     sys.stdout.write("\n")
     return 0

@@ -17,5 +17,10 @@ def load_listing(args: argparse.Namespace) -> tuple[Snapshot, Inventory, dict[st
 
     The diagnosis needs every table (filter rules, not only nat) and the DNATs that catch nothing."""
     snap = load_snapshot(args)
+    return snap, *listing_of(snap)
+
+
+def listing_of(snap: Snapshot) -> tuple[Inventory, dict[str, list[Finding]]]:
+    """A snapshot's inventory and binding id -> the findings that name it."""
     inv = build_inventory(snap)
-    return snap, inv, findings_by_binding(diagnose(snap, inv))
+    return inv, findings_by_binding(diagnose(snap, inv))

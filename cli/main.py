@@ -17,9 +17,17 @@ from portscope.cli.output import add_output_option
 from portscope.cli.publish_cmds import add_publish_commands
 from portscope.cli.recreate_cmd import add_recreate_command
 from portscope.cli.service_cmd import add_service_command
-from portscope.cli.sources import add_source_options, load_snapshot
+from portscope.cli.sources import (
+    FLEET_FLAGS,
+    FLEET_VALUE_OPTIONS,
+    add_fleet_options,
+    add_source_options,
+    fleet_requested,
+    load_snapshot,
+)
 from portscope.cli.version_cmd import VersionAction, add_version_command
 from portscope.core.errors import PortscopeError
+from portscope.core.model import Snapshot
 from portscope.core.printable import printable
 
 EXIT_CODES = """exit status:
@@ -68,6 +76,7 @@ def add_read_commands(sub: argparse._SubParsersAction) -> None:
         "list", help="list published ports", epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_source_options(p)
+    add_fleet_options(p)
     add_output_option(p, "portscope.list/1, docs/json.md", wide=True)
     p.add_argument("--container", metavar="NAME", help="only this container (name or id prefix)")
     p.add_argument("--port", type=int, metavar="PORT", help="only this host port")
@@ -87,18 +96,20 @@ def add_read_commands(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_source_options(p)
+    add_fleet_options(p)
     add_output_option(p, "portscope.conflicts/1")
     p.set_defaults(func=cmd_conflicts)
 
     p = sub.add_parser("capture", help="write everything read to a JSON capture file")
     add_source_options(p)
+    add_fleet_options(p)
     p.add_argument("-o", "--output", metavar="FILE", required=True, help="capture file to write ('-' = stdout)")
     p.set_defaults(func=cmd_capture)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`portscope ARGV...`: the exit status."""
-    args = build_parser().parse_args(_default_to_tui(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(_fleet_options_after_command(sys.argv[1:] if argv is None else argv))
     one_shot = args.command in ("list", "conflicts", "capture") and gc.isenabled()
     if one_shot:
         # A one-shot read builds ~10 objects per published port and exits: the cyclic collector
@@ -136,35 +147,53 @@ def _warn(warnings: list[str]) -> None:
 
 
 def _dump(doc: dict) -> None:
-    """JSON to stdout: indented for a person at a terminal, compact (and C-encoded, fast) for scripts."""
+    """JSON to stdout: indented for a person at a terminal, compact (and C-encoded, fast) for scripts.
+
+    The renderers build plain trees (shared parts, no cycles): no circular-reference check is needed."""
     if sys.stdout.isatty():
-        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+        sys.stdout.write(json.dumps(doc, indent=1, check_circular=False))
     else:  # json.dumps (not dump) without indent takes the C encoder
-        sys.stdout.write(json.dumps(doc, separators=(",", ":")) + "\n")
+        sys.stdout.write(json.dumps(doc, separators=(",", ":"), check_circular=False))
+    sys.stdout.write("\n")  # on its own: `text + "\n"` would copy the whole document once more
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from portscope.cli.filters import filter_bindings
-
     if args.findings is None:  # by default for people (the table), on request for scripts (JSON)
         args.findings = args.output != "json"
-    if args.findings:  # the diagnosis needs every table and costs as much as `conflicts`
-        from portscope.cli.list_findings import load_listing
+    # the diagnosis (findings) needs every table and costs as much as `conflicts`
+    scope = "all" if args.findings else "nat"
+    if fleet_requested(args):
+        from portscope.cli.fleet_cmd import run_fleet
+
+        return run_fleet(args, scope, lambda snap: _list_output(args, snap), "bindings", _dump)
+    snap = load_snapshot(args, scope=scope)
+    _warn(snap.warnings)
+    doc, code = _list_output(args, snap)
+    if doc is not None:
+        _dump(doc)
+    return code
+
+
+def _list_output(args: argparse.Namespace, snap: Snapshot) -> tuple[dict | None, int]:
+    """`list`'s JSON document of a snapshot (or None: the table is printed) and its exit status."""
+    from portscope.cli.filters import filter_bindings
+
+    if args.findings:
+        from portscope.cli.list_findings import listing_of
         from portscope.core.binding_findings import finding_kinds
 
-        snap, inv, found = load_listing(args)
+        inv, found = listing_of(snap)
         kinds: dict[str, list[str]] | None = finding_kinds(found)
     else:
         from portscope.core.inventory import build_inventory
 
-        snap = load_snapshot(args, scope="nat")
         inv, found, kinds = build_inventory(snap, catches=False), {}, None
     bindings = filter_bindings(inv.bindings, container=args.container, port=args.port, proto=args.proto)
-    _warn(snap.warnings)
+    code = 4 if args.strict and snap.warnings else 0
     if args.output == "json":
         from portscope.cli.render_json import list_json
 
-        _dump(list_json(snap, inv, bindings, kinds))
+        return list_json(snap, inv, bindings, kinds), code
     else:
         from portscope.cli.console import make_console
         from portscope.cli.render_table import print_bindings
@@ -172,30 +201,47 @@ def cmd_list(args: argparse.Namespace) -> int:
 
         marks = {bid: worst(fs) for bid, fs in found.items()} if args.findings else None
         print_bindings(bindings, make_console(), marks, wide=args.output == "wide")
-    return 4 if args.strict and snap.warnings else 0
+    return None, code
 
 
 def cmd_conflicts(args: argparse.Namespace) -> int:
+    if fleet_requested(args):
+        from portscope.cli.fleet_cmd import run_fleet
+
+        return run_fleet(args, "all", lambda snap: _conflicts_output(args, snap), "findings", _dump)
+    snap = load_snapshot(args)
+    _warn(snap.warnings)
+    doc, code = _conflicts_output(args, snap)
+    if doc is not None:
+        _dump(doc)
+    return code
+
+
+def _conflicts_output(args: argparse.Namespace, snap: Snapshot) -> tuple[dict | None, int]:
+    """`conflicts`'s JSON document of a snapshot (or None: the table is printed) and its exit status."""
     from portscope.core.diagnose.run import diagnose
     from portscope.core.inventory import build_inventory
 
-    snap = load_snapshot(args)
     findings = diagnose(snap, build_inventory(snap))
-    _warn(snap.warnings)
+    code = 1 if any(f.severity == "error" for f in findings) else 0
     if args.output == "json":
         from portscope.cli.render_json import conflicts_json
 
-        _dump(conflicts_json(snap, findings))
-    else:
-        from portscope.cli.console import make_console
-        from portscope.cli.render_table import print_findings
+        return conflicts_json(snap, findings), code
+    from portscope.cli.console import make_console
+    from portscope.cli.render_table import print_findings
 
-        print_findings(findings, make_console())
-    return 1 if any(f.severity == "error" for f in findings) else 0
+    print_findings(findings, make_console())
+    return None, code
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
     from portscope.core.snapshot import snapshot_to_dict, write_capture
+
+    if fleet_requested(args):
+        from portscope.cli.fleet_cmd import write_fleet_capture
+
+        return write_fleet_capture(args)
 
     snap = load_snapshot(args)
     _warn(snap.warnings)
@@ -206,6 +252,23 @@ def cmd_capture(args: argparse.Namespace) -> int:
         write_capture(snap, args.output)
         print(f"portscope: wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def _fleet_options_after_command(argv: Sequence[str]) -> list[str]:
+    """Fleet options given before the command (`portscope --host h1 list`) are moved after it, where each
+    command's parser takes them; then `_default_to_tui`."""
+    argv = list(argv)
+    before: list[str] = []
+    while argv:
+        name = argv[0].split("=", 1)[0]
+        if name in FLEET_FLAGS or (name in FLEET_VALUE_OPTIONS and "=" in argv[0]):
+            before.append(argv.pop(0))
+        elif name in FLEET_VALUE_OPTIONS and len(argv) > 1:
+            before += [argv.pop(0), argv.pop(0)]
+        else:
+            break
+    rest = _default_to_tui(argv)
+    return [rest[0], *before, *rest[1:]] if before else rest
 
 
 def _default_to_tui(argv: Sequence[str]) -> list[str]:
@@ -231,12 +294,17 @@ def add_tui_command(sub: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         type=_seconds,
         default=None,
-        help="live refresh interval (default 5; 0 = only when you press r)",
+        help="seconds between full reads of the host (default 60; changes are shown as they happen, whatever "
+        "this says; 0 = no periodic full read, r reads everything)",
     )
+    add_fleet_options(p)
     p.set_defaults(func=cmd_tui)
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
+    if fleet_requested(args):  # hosts, or a fleet capture
+        print("portscope: --host is not supported by the TUI yet: use `portscope list --host ...`", file=sys.stderr)
+        return 2
     from portscope.tui.app import run_app  # lazy: no other command pays for Textual
 
     return run_app(snapshot=args.snapshot, refresh=args.refresh)

@@ -51,7 +51,9 @@ def _rules_json(rules: list[Rule], memo: dict[int, dict[str, Any]]) -> list[dict
 def binding_json(
     b: Binding, memo: dict[int, dict[str, Any]] | None = None, kinds: dict[str, list[str]] | None = None
 ) -> dict[str, Any]:
-    """`kinds`: binding id -> the kinds of the findings that name it (`findings`; null without a diagnosis)."""
+    """`kinds`: binding id -> the kinds of the findings that name it (`findings`; null without a diagnosis).
+
+    The document shares the binding's lists (it is written out, never changed)."""
     return {
         "id": b.id,
         "family": b.family,
@@ -63,8 +65,8 @@ def binding_json(
         "target_port": b.target_port,
         "target_port_last": b.target_port_last,
         "owner": b.owner,
-        "carriers": list(b.carriers),
-        "hooks": list(b.hooks),
+        "carriers": b.carriers,
+        "hooks": b.hooks,
         "reported_by_engine": b.reported_by_engine,
         "container": {"id": b.container_id, "name": b.container_name} if b.container_id else None,
         "container_port": b.container_port,
@@ -72,7 +74,7 @@ def binding_json(
         "findings": None if kinds is None else list(kinds.get(b.id, ())),
         "evidence": {
             "rules": _rules_json(b.rules, {} if memo is None else memo),
-            "processes": [process_json(s) for s in b.sockets],
+            "processes": list(map(process_json, b.sockets)),
         },
     }
 

@@ -20,6 +20,64 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: The fleet options that take a value, and those that do not (main.py also accepts them before the command).
+FLEET_VALUE_OPTIONS = ("--host", "--hosts", "--inventory", "--timeout")
+FLEET_FLAGS = ("--sudo",)
+
+
+def add_fleet_options(parser: argparse.ArgumentParser) -> None:
+    """--host/--hosts/--inventory, --sudo and --timeout: read other hosts over ssh (cli.fleet_cmd)."""
+    group = parser.add_argument_group("fleet (read other hosts over ssh; also before the command)")
+    group.add_argument(
+        "--host",
+        metavar="DEST",
+        action="append",
+        default=[],
+        help="read this host over ssh (user@host, host:port, ssh://user@host:port, an ssh alias; `local` is this "
+        "one); repeatable",
+    )
+    group.add_argument("--hosts", metavar="FILE", help="read the hosts listed in FILE (one a line, # comments)")
+    group.add_argument(
+        "--inventory", metavar="FILE", help="read the hosts of an Ansible inventory (needs ansible-inventory)"
+    )
+    group.add_argument("--sudo", action="store_true", help="run the remote collector through `sudo -n`")
+    group.add_argument(
+        "--timeout", metavar="SECONDS", type=_positive_seconds, default=20.0, help="each host's read (default 20)"
+    )
+
+
+def fleet_requested(args: argparse.Namespace) -> bool:
+    """True when the command reads a fleet: hosts were named, or --snapshot is a fleet capture."""
+    named = bool(getattr(args, "host", None) or getattr(args, "hosts", None) or getattr(args, "inventory", None))
+    if named and (getattr(args, "snapshot", None) or getattr(args, "rules", None)):
+        from portscope.core.fleet.destinations import DestinationError  # only a fleet needs it
+
+        raise DestinationError("--host/--hosts/--inventory read live hosts: leave out --snapshot and --rules")
+    return named or _is_fleet_capture(getattr(args, "snapshot", None))
+
+
+def _is_fleet_capture(path: str | None) -> bool:
+    """A fleet capture is a JSON list (a host's capture is an object): its first character says which."""
+    if not path:
+        return False
+    try:
+        with open(path, encoding="utf-8") as f:
+            head = f.read(4096).lstrip()
+    except (OSError, UnicodeDecodeError):
+        return False  # read_capture says what is wrong with it
+    return head.startswith("[")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
 def load_snapshot(args: argparse.Namespace, scope: str = "all") -> Snapshot:
     """The snapshot the options ask for; the live host when neither --snapshot nor --rules is given.
 

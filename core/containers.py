@@ -30,12 +30,11 @@ def read_containers(docker_host: str | None = None, timeout: float = 5.0) -> tup
         try:
             os.stat(path)
         except PermissionError:
-            return EngineInfo(reachable=False, endpoint=endpoint, reason=_permission_reason(path)), []
+            return EngineInfo(reachable=False, endpoint=endpoint, reason=permission_reason(path)), []
         except OSError:
-            hint = "set DOCKER_HOST to use another engine" if endpoint == DEFAULT_DOCKER_HOST else "check DOCKER_HOST"
-            return EngineInfo(reachable=False, endpoint=endpoint, reason=f"no Docker socket at {path} ({hint})"), []
+            return EngineInfo(reachable=False, endpoint=endpoint, reason=missing_socket_reason(endpoint, path)), []
         if not os.access(path, os.R_OK | os.W_OK):
-            return EngineInfo(reachable=False, endpoint=endpoint, reason=_permission_reason(path)), []
+            return EngineInfo(reachable=False, endpoint=endpoint, reason=permission_reason(path)), []
     elif not endpoint.startswith(_REMOTE_SCHEMES):
         return EngineInfo(reachable=False, endpoint=endpoint, reason=f"unsupported DOCKER_HOST {endpoint!r}"), []
     return _read_from_engine(endpoint, timeout)
@@ -64,21 +63,30 @@ def _read_from_engine(endpoint: str, timeout: float) -> tuple[EngineInfo, list[C
             return EngineInfo(
                 reachable=False, endpoint=endpoint, reason=engine_failure_reason(endpoint, err, timeout)
             ), []
-        containers: list[Container] = []
+        inspects: list[Mapping[str, Any]] = []
         try:
             for summary in client.containers(all=True):
                 try:
-                    data = client.inspect_container(summary["Id"])
+                    inspects.append(client.inspect_container(summary["Id"]))
                 except docker.errors.NotFound:
                     continue  # removed between listing and inspecting
-                containers.append(container_from_inspect(data))
         except Exception as err:
             reason = "the engine answered but listing containers failed: " + engine_failure_reason(
                 endpoint, err, timeout
             )
             return EngineInfo(reachable=False, endpoint=endpoint, version=version, name=name, reason=reason), []
-    containers.sort(key=lambda c: (c.name, c.id))
-    return EngineInfo(reachable=True, endpoint=endpoint, version=version, name=name), containers
+    return EngineInfo(reachable=True, endpoint=endpoint, version=version, name=name), containers_from_inspects(inspects)
+
+
+def containers_from_inspects(inspects: Iterable[Mapping[str, Any]]) -> list[Container]:
+    """Containers from `GET /containers/{id}/json` answers (this engine's or another host's), sorted by name."""
+    return sorted((container_from_inspect(data) for data in inspects), key=lambda c: (c.name, c.id))
+
+
+def missing_socket_reason(endpoint: str, path: str) -> str:
+    """Why an engine whose socket does not exist was not read, with what to do."""
+    hint = "set DOCKER_HOST to use another engine" if endpoint == DEFAULT_DOCKER_HOST else "check DOCKER_HOST"
+    return f"no Docker socket at {path} ({hint})"
 
 
 def engine_name_version(data: Mapping[str, Any]) -> tuple[str, str | None]:
@@ -161,7 +169,7 @@ def _mapping_key(m: PortMapping) -> tuple[int, str, str, int, str]:
     return (m.container_port, m.protocol, m.host_ip, port, m.host_port)
 
 
-def _permission_reason(path: str) -> str:
+def permission_reason(path: str) -> str:
     return f"permission denied on {path}: run as root or join the docker group"
 
 
@@ -176,7 +184,7 @@ def engine_failure_reason(endpoint: str, err: BaseException, timeout: float) -> 
     names = {type(e).__name__ for e in chain}
     if any(isinstance(e, PermissionError) for e in chain) or "permission denied" in text:
         path = endpoint.removeprefix("unix://")
-        return _permission_reason(path)
+        return permission_reason(path)
     if (
         any(isinstance(e, TimeoutError) for e in chain)
         or names & {"Timeout", "ReadTimeout", "ConnectTimeout"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from collections.abc import Iterable
 
 import psutil
 
@@ -20,20 +21,37 @@ def read_host_facts(proc: str = "/proc") -> HostFacts:
     `proc` is where procfs is mounted; files that are missing, unreadable or
     malformed give None / ().
     """
-    text = _read_text(os.path.join(proc, PORT_RANGE_FILE))
-    ephemeral = parse_port_range(text) if text is not None else None
-    text = _read_text(os.path.join(proc, RESERVED_PORTS_FILE))
-    reserved = parse_reserved_ports(text) if text is not None else ()
-    networks = read_networks()
-    return HostFacts(
+    return host_facts_from(
         hostname=socket.gethostname(),
         kernel=os.uname().release,
         is_root=os.geteuid() == 0,
-        addresses=tuple(sorted({cidr.split("/")[0] for _, cidr in networks}, key=_address_order)),
-        ephemeral_range=ephemeral,
-        reserved_ports=reserved,
-        networks=networks,
+        port_range=_read_text(os.path.join(proc, PORT_RANGE_FILE)),
+        reserved_ports=_read_text(os.path.join(proc, RESERVED_PORTS_FILE)),
+        networks=read_networks(),
         route_localnet=read_route_localnet(proc),
+    )
+
+
+def host_facts_from(
+    *,
+    hostname: str,
+    kernel: str,
+    is_root: bool,
+    port_range: str | None,
+    reserved_ports: str | None,
+    networks: tuple[tuple[str, str], ...],
+    route_localnet: tuple[str, ...],
+) -> HostFacts:
+    """HostFacts from what was read (here or on another host): the port range files' text (None: unreadable)."""
+    return HostFacts(
+        hostname=hostname,
+        kernel=kernel,
+        is_root=is_root,
+        addresses=tuple(sorted({cidr.split("/")[0] for _, cidr in networks}, key=_address_order)),
+        ephemeral_range=parse_port_range(port_range) if port_range is not None else None,
+        reserved_ports=parse_reserved_ports(reserved_ports) if reserved_ports is not None else (),
+        networks=networks,
+        route_localnet=route_localnet,
     )
 
 
@@ -48,16 +66,24 @@ def read_networks() -> tuple[tuple[str, str], ...]:
         ifaces = psutil.net_if_addrs()
     except (psutil.Error, OSError):
         return ()
+    return networks_from(
+        (name, addr.address, _prefix(addr.netmask))
+        for name, addrs in ifaces.items()
+        for addr in addrs
+        if addr.family in (socket.AF_INET, socket.AF_INET6)
+    )
+
+
+def networks_from(addresses: Iterable[tuple[str, str, int | str]]) -> tuple[tuple[str, str], ...]:
+    """(interface, CIDR), sorted and each once, from (interface, address, prefix length); a `%zone` suffix is
+    dropped and what is not an address skipped."""
     found = set()
-    for name, addrs in ifaces.items():
-        for addr in addrs:
-            if addr.family not in (socket.AF_INET, socket.AF_INET6):
-                continue
-            try:
-                iface = ipaddress.ip_interface(f"{addr.address.partition('%')[0]}/{_prefix(addr.netmask)}")
-            except ValueError:
-                continue
-            found.add((name, str(iface)))
+    for name, address, prefix in addresses:
+        try:
+            iface = ipaddress.ip_interface(f"{address.partition('%')[0]}/{prefix}")
+        except ValueError:
+            continue
+        found.add((name, str(iface)))
     return tuple(sorted(found))
 
 

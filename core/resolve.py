@@ -19,7 +19,18 @@ from portscope.core.owners import owner_of_chain, owner_of_path
 from portscope.core.reach.describe import Reach, addresses_text, host_ip
 from portscope.core.reach.firstmatch import ENTRY_HOOKS, NAT_VERDICTS, DnatReach, FirstMatch, post_order
 from portscope.core.reach.matches import Space, build_space
-from portscope.core.reach.space import DADDR, DPORT, PROTO, Packed, PacketSet, intersect, pack, subtract_sets
+from portscope.core.reach.space import (
+    DADDR,
+    DPORT,
+    PROTO,
+    Packed,
+    PacketSet,
+    intersect,
+    intersect_sets,
+    pack,
+    subtract_sets,
+    unpack,
+)
 from portscope.core.reach.winners import Winners, WinnerSearch
 
 _LOOPBACK: dict[str, str] = {"ipv4": "127.0.0.1", "ipv6": "::1"}
@@ -101,13 +112,14 @@ class _Bindings:
         self.shadows: list[Shadow] = []
         self._hosts: dict[tuple[str, int, bool], str] = {}  # host_ip() of (family, destinations, specific)
         self._names: dict[int, list[tuple[str, int]]] = {}  # _protocols() of a mask
+        self._came: dict[int, PacketSet] = {}  # id(reach.came) -> its packets to this host (a chain's, shared)
 
     def add(self, reaches: list[DnatReach]) -> None:
         rule = reaches[0].rule
         parts: list[_Part] = []
         shadows: list[Shadow] = []
         for r in reaches:
-            caught = intersect(r.actual, self.to_host)
+            caught = self._caught(r)
             nominal = r.nominal
             if nominal is not None:
                 wanted = intersect(nominal, self.to_host)
@@ -129,7 +141,8 @@ class _Bindings:
                     )
             if caught:
                 parts.extend(self._parts(r, caught))
-        self.shadows.extend(s for s in shadows if s.winners.verdicts)
+        if shadows:
+            self.shadows.extend(s for s in shadows if s.winners.verdicts)
         if parts:
             self._bind(parts)
         elif shadows:
@@ -146,6 +159,13 @@ class _Bindings:
         else:
             reason = "no packet can meet every condition on the path to this rule"
             self.unreachable.append(UnreachableDnat(rule, reason))
+
+    def _caught(self, r: DnatReach) -> PacketSet:
+        """`r.actual` ∩ packets to this host: the chain's entering set is cut to this host once, not per DNAT."""
+        came = self._came.get(id(r.came))
+        if came is None:
+            came = self._came[id(r.came)] = intersect(r.came, self.to_host)
+        return intersect_sets(came, unpack(r.step.reach)) if came else []
 
     def _parts(self, r: DnatReach, caught: PacketSet) -> list[_Part]:
         """The bindings one hook's catch carries: one per protocol and port range; none when the DNAT

@@ -41,8 +41,13 @@ def write_capture(snap: Snapshot, path: str) -> None:
     Only a new file or an existing regular file is written: a directory, a device, a FIFO, a symlink,
     a missing folder or an empty name is refused (SnapshotError, exit 2) before anything is written.
     """
+    write_json_file(snapshot_to_dict(snap), path)
+
+
+def write_json_file(doc: Any, path: str) -> None:
+    """`doc` as indented JSON, written as `write_capture` writes (atomically, to a new or regular file only)."""
     folder = _capture_folder(path)
-    data = json.dumps(snapshot_to_dict(snap), indent=1, sort_keys=True)
+    data = json.dumps(doc, indent=1, sort_keys=True)
     try:
         fd, tmp = tempfile.mkstemp(prefix=".portscope-", dir=folder)
     except OSError as exc:
@@ -81,15 +86,21 @@ def _capture_folder(path: str) -> str:
     return folder
 
 
-def read_capture(path: str) -> Snapshot:
-    """Load a capture file; a missing, unreadable, foreign or damaged file raises SnapshotError (one line)."""
+def read_capture_json(path: str) -> Any:
+    """The JSON document of a capture file (a host's or a fleet's); SnapshotError (one line) when it cannot be
+    read or is not JSON."""
     try:
         with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+            return json.load(f)
     except OSError as exc:
         raise SnapshotError(f"cannot read capture {path}: {exc.strerror} (check the path)") from None
     except (ValueError, RecursionError) as exc:
         raise SnapshotError(f"{path} is not a portscope capture: {_one_line(exc)}") from None
+
+
+def read_capture(path: str) -> Snapshot:
+    """Load a capture file; a missing, unreadable, foreign or damaged file raises SnapshotError (one line)."""
+    data = read_capture_json(path)
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise SnapshotError(f"{path} is not a portscope capture (expected schema {SCHEMA})")
     try:

@@ -10,6 +10,8 @@ import contextlib
 import os
 import pwd
 import socket as _socket
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
 
 import psutil
 
@@ -27,8 +29,8 @@ ROOTLESS_CARRIERS = frozenset({"rootlessport", "slirp4netns", "pasta"})
 PORT_HOLDERS = ROOTLESS_CARRIERS | {"conmon"}
 
 #: (name, cmdline, docker-proxy args, user of a port holder) of one process, read once per pid.
-_ProcInfo = tuple[str | None, tuple[str, ...], ProxyArgs | None, str | None]
-_NO_PROCESS: _ProcInfo = (None, (), None, None)
+ProcInfo = tuple[str | None, tuple[str, ...], ProxyArgs | None, str | None]
+NO_PROCESS: ProcInfo = (None, (), None, None)
 
 
 def read_sockets() -> list[Socket]:
@@ -41,14 +43,38 @@ def read_sockets() -> list[Socket]:
     return read_endpoints()[0]
 
 
+class Address(NamedTuple):
+    ip: str
+    port: int
+
+
+class RawConnection(NamedTuple):
+    """One inet socket as psutil.net_connections() gives it (the fields `endpoints_from` reads)."""
+
+    family: int
+    type: int
+    laddr: Address | tuple[()]
+    raddr: Address | tuple[()]
+    status: str
+    pid: int | None
+
+
 def read_endpoints() -> tuple[list[Socket], list[Connection]]:
     """Listeners (as `read_sockets`) and every other socket's local port, in one pass over /proc."""
-    connections: list[Connection] = []
     try:
         conns = psutil.net_connections(kind="inet")
     except (psutil.Error, OSError) as err:
         raise PortscopeError(f"cannot read sockets from /proc/net: {err}") from err
-    procs: dict[int, _ProcInfo] = {}
+    return endpoints_from(conns, _process_info)
+
+
+def endpoints_from(
+    conns: Iterable[RawConnection | Any], process_info: Callable[[int], ProcInfo]
+) -> tuple[list[Socket], list[Connection]]:
+    """Listeners and other sockets' local ports from psutil's connections (or `parse_proc_net`'s, for another
+    host), each process described once by `process_info(pid)`."""
+    connections: list[Connection] = []
+    procs: dict[int, ProcInfo] = {}
     seen: set[tuple[Family, str, str, int, int | None]] = set()
     result: list[Socket] = []
     for conn in conns:
@@ -67,10 +93,11 @@ def read_endpoints() -> tuple[list[Socket], list[Connection]]:
         if key in seen:
             continue
         seen.add(key)
-        info = _NO_PROCESS if conn.pid is None else procs.get(conn.pid)
-        if info is None:
-            info = procs[conn.pid] = _process_info(conn.pid)
-        name, cmdline, proxy, user = info
+        pid: int | None = conn.pid
+        info = NO_PROCESS if pid is None else procs.get(pid)
+        if info is None and pid is not None:
+            info = procs[pid] = process_info(pid)
+        name, cmdline, proxy, user = info or NO_PROCESS
         result.append(
             Socket(
                 family=family,
@@ -88,7 +115,69 @@ def read_endpoints() -> tuple[list[Socket], list[Connection]]:
     return result, connections
 
 
-def _process_info(pid: int) -> _ProcInfo:
+#: /proc/net file name -> (address family, socket type), as psutil reads them.
+PROC_NET_FILES: dict[str, tuple[int, int]] = {
+    "tcp": (_socket.AF_INET, _socket.SOCK_STREAM),
+    "tcp6": (_socket.AF_INET6, _socket.SOCK_STREAM),
+    "udp": (_socket.AF_INET, _socket.SOCK_DGRAM),
+    "udp6": (_socket.AF_INET6, _socket.SOCK_DGRAM),
+}
+_TCP_STATES = {"0A": psutil.CONN_LISTEN, "06": psutil.CONN_TIME_WAIT}
+
+
+def parse_proc_net(name: str, text: str, inodes: Mapping[str, int]) -> list[RawConnection]:
+    """The sockets of a /proc/net/{tcp,tcp6,udp,udp6} text (`name`), decoded as psutil does; `inodes`: socket
+    inode -> pid. Malformed lines are skipped."""
+    family, kind = PROC_NET_FILES[name]
+    found = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10:
+            continue
+        try:
+            laddr = _decode_address(fields[1], family)
+            raddr = _decode_address(fields[2], family)
+        except ValueError:
+            continue
+        status = _TCP_STATES.get(fields[3], fields[3]) if kind == _socket.SOCK_STREAM else psutil.CONN_NONE
+        found.append(RawConnection(family, kind, laddr, raddr, status, inodes.get(fields[9])))
+    return found
+
+
+def _decode_address(text: str, family: int) -> Address | tuple[()]:
+    """ "0500000A:0016" -> ("10.0.0.5", 22): the kernel's words in host (little-endian) order; port 0 is ()."""
+    ip_hex, _, port_hex = text.partition(":")
+    port = int(port_hex, 16)
+    if not port:
+        return ()
+    raw = bytes.fromhex(ip_hex)
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    return Address(_socket.inet_ntop(family, words), port)
+
+
+def process_info_from(comm: str | None, cmdline: str | None, user: str | None) -> ProcInfo:
+    """A process's (name, cmdline, proxy args, user) from its raw /proc facts (another host's), as psutil
+    words them: the name from `stat` (extended from the command line when the kernel cut it at 15 characters),
+    the command line split on NULs (or spaces, for a process that rewrote it)."""
+    if comm is None:
+        return NO_PROCESS
+    args: tuple[str, ...] = ()
+    if cmdline:
+        sep = "\x00" if cmdline.endswith("\x00") else " "
+        data = cmdline[:-1] if cmdline.endswith(sep) else cmdline
+        parts = data.split(sep)
+        if sep == "\x00" and len(parts) == 1 and " " in data:
+            parts = data.split(" ")
+        args = tuple(parts)
+    name = comm
+    if len(name) >= 15 and args:
+        extended = os.path.basename(args[0])
+        if extended.startswith(name):
+            name = extended
+    return name, args, parse_proxy_cmdline(args), user if name in PORT_HOLDERS else None
+
+
+def _process_info(pid: int) -> ProcInfo:
     """(name, cmdline, proxy args, user of a port holder) of a process; what cannot be read is None / ()."""
     name: str | None = None
     cmdline: tuple[str, ...] = ()

@@ -7,7 +7,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Protocol
 
 #: Where system tools live; a non-root user's PATH often lacks the sbin directories.
 _SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/local/sbin"])
@@ -56,6 +56,17 @@ def which(name: str) -> str | None:
             if os.access(path, os.X_OK) and not os.path.isdir(path):
                 return path
     return None
+
+
+class RunAll(Protocol):
+    """`run_all`'s signature: what runs a stage of commands (this host's `run_all`, or another host's)."""
+
+    def __call__(
+        self,
+        commands: Sequence[Sequence[str]],
+        timeout: float = 10.0,
+        readers: dict[tuple[str, ...], Callable[[Iterable[str]], str]] | None = None,
+    ) -> list[ToolResult]: ...
 
 
 def run_all(

@@ -4,15 +4,19 @@ The data source is injected (`load`), so tests pass a capture loader, or one tha
 so are the changes (`apply_change`, `preview_change`, `read_state`: core.publish by default; `recreate`:
 core.recreate).
 Reads never overlap: the next one is armed with `set_timer` only after the last one finished.
+Live, a `LiveFeed` (core.changes) says what changed: rules, containers or listeners are read again then,
+and only those; a full read every `refresh` seconds is the safety net.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import ClassVar
@@ -26,7 +30,9 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
+from portscope.core.changes.feed import Feed, LiveFeed
 from portscope.core.errors import PortscopeError
+from portscope.core.live import PARTS, same_facts
 from portscope.core.model import Snapshot
 from portscope.core.printable import printable
 from portscope.core.publish.model import StoredBinding
@@ -63,6 +69,10 @@ from portscope.tui.widgets.table_view import TableView
 FULL_GC_EVERY = 10_000
 #: Seconds after a new model is shown before the old one is freed (in a worker, in chunks).
 RELEASE_DELAY = 0.5
+#: Seconds between two full reads when change notifications drive the refresh (the safety net)...
+FULL_READ_EVERY = 60.0
+#: ... or more on a large host: full reads take at most this share of the time.
+FULL_READ_SHARE = 0.01
 
 
 def describe_error(err: BaseException) -> str:
@@ -110,12 +120,14 @@ class PortscopeApp(App[None]):
         preview_change: Applier | None = None,
         read_state: Callable[[], list[StoredBinding]] | None = None,
         recreate: Recreator | None = None,
+        feed: Feed | None = None,
     ) -> None:
         """`load` reads one snapshot (it runs in a thread); `refresh` seconds between reads (0: only on `r`);
         `source` names a capture file (None: the live host); a read slower than `read_timeout` is reported.
         `apply_change` / `preview_change` make a publish/unpublish/block/unblock for real / as a dry run, and
         `read_state` reads portscope's stored bindings (each runs in a thread; default: core.publish);
-        `recreate` recreates a container with other ports, or dry-runs that (default: core.recreate)."""
+        `recreate` recreates a container with other ports, or dry-runs that (default: core.recreate);
+        `feed` (live only) tells what changed and reads only that, so `refresh` is then the full read's period."""
         super().__init__()
         self.load = load
         self.apply_change: Applier = apply_change or core_apply
@@ -138,7 +150,14 @@ class PortscopeApp(App[None]):
         self._read_started = 0.0
         self._gc_thresholds = gc.get_threshold()
         self._fresh: Model | None = None
+        self._same_at: str | None = None  # a read found the host as shown: its time
         self._retired: list[Model] = []
+        self.feed = feed
+        self.watching: list[str] | None = None  # None: not watching; else the sources that cannot be followed
+        self._reading_parts: frozenset[str] = PARTS
+        self._pending: set[str] = set()  # parts that changed during a read: read them when it ends
+        self.full_read_at: str | None = None  # local time of the last full read (the header shows it)
+        self._full_read_seconds = 0.0  # how long it took
 
     def notify(
         self,
@@ -183,8 +202,19 @@ class PortscopeApp(App[None]):
         self.current_view.table.focus()
         self.start_read()
 
+    def _start_watching(self) -> None:
+        """After the first read (so that `nft monitor` loading a large ruleset does not slow the first paint):
+        follow changes; a source that cannot be followed is said once."""
+        if self.feed is None or self.source is not None or self.watching is not None:
+            return
+        self.watching = self.feed.watch(self._host_changed)
+        for problem in self.watching:
+            self.notify(problem, title="Not followed", severity="warning", timeout=8)
+
     def on_unmount(self) -> None:
         gc.set_threshold(*self._gc_thresholds)
+        if self.feed is not None:
+            self.feed.stop()
 
     @property
     def views(self) -> list[TableView]:
@@ -202,9 +232,15 @@ class PortscopeApp(App[None]):
     def mode_text(self) -> str:
         if self.source is not None:
             return f"capture {os.path.basename(self.source)}"
+        if self.paused:
+            return "live, paused"
+        if self.watching is not None:
+            full = f"full read {self.full_read_at}" if self.full_read_at else "full read"
+            every = f" every {self.full_read_every:.0f} s" if self.refresh_interval > 0 else ""
+            return f"live, on change; {full}{every}"
         if self.refresh_interval <= 0:
             return "live, refresh with r"
-        return "live, paused" if self.paused else f"live, every {self.refresh_interval:g} s"
+        return f"live, every {self.refresh_interval:g} s"
 
     @property
     def closing_down(self) -> bool:
@@ -213,11 +249,13 @@ class PortscopeApp(App[None]):
 
     # ------------------------------------------------------------------ reading
 
-    def start_read(self) -> None:
-        """Start a read in the worker unless one is running."""
+    def start_read(self, parts: frozenset[str] = PARTS) -> None:
+        """Start a read (of `parts`; everything by default) in the worker unless one is running."""
         if self.reading or self.closing_down:
             return
-        self._cancel_next()
+        if parts == PARTS:
+            self._cancel_next()
+        self._reading_parts = parts if self.feed is not None else PARTS
         self.reading = True
         self._read_started = time.monotonic()
         self._watchdog = self.set_timer(self.read_timeout, self._read_is_slow)
@@ -232,7 +270,12 @@ class PortscopeApp(App[None]):
         reference cycles, and a model kept by one would only be freed by a full garbage collection —
         a long main-thread stall with a large host.
         """
-        self._fresh = build_model(self.load())
+        parts, previous = self._reading_parts, self.model
+        snap = self.load() if parts == PARTS or self.feed is None else self.feed.read(parts)
+        if previous is not None and same_facts(previous.snap, snap):
+            self._same_at = snap.taken_at  # nothing to analyse or redraw: only the time of the read is new
+        else:
+            self._fresh = build_model(snap, previous)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place a read ends: apply its data, or report its error and keep the last data."""
@@ -251,20 +294,48 @@ class PortscopeApp(App[None]):
             self._watchdog = None
         if event.state == WorkerState.SUCCESS:
             self.stale = None
+            if self._reading_parts == PARTS:
+                self.full_read_at = time.strftime("%H:%M:%S")
+                self._full_read_seconds = time.monotonic() - self._read_started
             fresh, self._fresh = self._fresh, None
+            same_at, self._same_at = self._same_at, None
             if fresh is not None:
                 self.apply(fresh)
+            elif same_at is not None and self.model is not None:
+                self.model.snap = replace(self.model.snap, taken_at=same_at)
         elif event.state == WorkerState.ERROR:
             message = describe_error(event.worker.error) if event.worker.error else "unknown error"
             self.stale = f"last read failed: {message}"
             keep = "showing the last good data" if self.model else "no data yet"
             self.notify(f"{message} — {keep}; r tries again", title="Read failed", severity="error", timeout=8)
+        self._start_watching()
         self._show_status()
         if self.read_again:
             self.read_again = False
+            self._pending.clear()
             self.start_read()
+        elif self._pending:
+            parts, self._pending = frozenset(self._pending), set()
+            self.start_read(parts)
+            self._arm_next()
         else:
             self._arm_next()
+
+    def _host_changed(self, kinds: frozenset[str]) -> None:
+        """From the watcher's thread: something changed; read those parts in the app's time."""
+        if self.closing_down:
+            return
+        with contextlib.suppress(RuntimeError):  # the app has stopped in between
+            self.call_from_thread(self.read_changed, kinds)
+
+    def read_changed(self, kinds: frozenset[str]) -> None:
+        """Read the parts that changed now, or right after the running read."""
+        if self.paused or self.closing_down:
+            return
+        if self.reading:
+            self._pending |= kinds
+        else:
+            self.start_read(frozenset(kinds))
 
     def _read_is_slow(self) -> None:
         """The read outlived `read_timeout`: say so; the UI keeps the last data and stays usable."""
@@ -293,8 +364,23 @@ class PortscopeApp(App[None]):
             release(self._retired.pop())
 
     def _arm_next(self) -> None:
-        if self.source is None and self.refresh_interval > 0 and not self.paused:
-            self._next_read = self.set_timer(self.refresh_interval, self.start_read)
+        if self.source is None and self.refresh_interval > 0 and not self.paused and self._next_read is None:
+            self._next_read = self.set_timer(self.full_read_every, self._full_read_due)
+
+    @property
+    def full_read_every(self) -> float:
+        """Seconds between two full reads: `refresh`, and while changes are followed at least FULL_READ_SHARE's
+        worth of the last full read's time (a large host's full read is the one cost left when nothing changes)."""
+        if self.watching is None:
+            return self.refresh_interval
+        return max(self.refresh_interval, self._full_read_seconds / FULL_READ_SHARE)
+
+    def _full_read_due(self) -> None:
+        self._next_read = None
+        if self.reading:
+            self.read_again = True
+        else:
+            self.start_read()
 
     def _cancel_next(self) -> None:
         if self._next_read is not None:
@@ -393,7 +479,7 @@ class PortscopeApp(App[None]):
 
     def action_pause(self) -> None:
         """Pause or resume the periodic refresh."""
-        if self.source is not None or self.refresh_interval <= 0:
+        if self.source is not None or (self.refresh_interval <= 0 and self.watching is None):
             self.notify("Live refresh is off here (a capture, or --refresh 0): r reads again", timeout=4)
             return
         self.paused = not self.paused
@@ -520,17 +606,17 @@ class PortscopeApp(App[None]):
 
 def run_app(snapshot: str | None = None, refresh: float | None = None) -> int:
     """Run the TUI on the live host, or read-only on a capture file. Returns an exit status."""
+    feed: Feed | None = None
     if snapshot is not None:
         from portscope.core.snapshot import read_capture
 
         load: Callable[[], Snapshot] = partial(read_capture, snapshot)
         interval = 0.0 if refresh is None else refresh
     else:
-        from portscope.core.live import read_live
-
-        load = read_live
-        interval = 5.0 if refresh is None else refresh
-    app = PortscopeApp(load, refresh=interval, source=snapshot)
+        feed = LiveFeed()
+        load = feed.read
+        interval = FULL_READ_EVERY if refresh is None else refresh
+    app = PortscopeApp(load, refresh=interval, source=snapshot, feed=feed)
     app.run()
     code = app.return_code or 0
     if app.reading:  # a read still hangs (e.g. on the Docker socket): do not wait for its thread at exit

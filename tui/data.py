@@ -6,6 +6,7 @@ worker thread, so the main thread only diffs rows into tables.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -17,6 +18,7 @@ from portscope.core.ephemeral_uses import RangeUse, range_uses
 from portscope.core.findings import SEVERITY_ORDER, Finding
 from portscope.core.inventory import Inventory, build_inventory
 from portscope.core.model import Binding, Container, PortMapping, Rule, Snapshot, Socket, bracket, port_text
+from portscope.core.resolve import Resolution, resolve
 from portscope.tui.cells import SEVERITY_MARK, Cell, Column, Row, clip, column_widths, mark_cell
 
 VIEWS: tuple[str, ...] = ("ports", "containers", "conflicts", "ephemeral", "listeners", "rules")
@@ -87,6 +89,7 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
 # --------------------------------------------------------------------------- small helpers
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the same few thousand addresses come back in every read
 def ip_key(ip: str) -> tuple[int, bytes]:
     """Sort addresses numerically (IPv4 before IPv6); anything else last."""
     try:
@@ -197,6 +200,8 @@ class Model:
     rules: dict[str, Rule] = field(default_factory=dict)
     findings_by_binding: dict[str, list[Finding]] = field(default_factory=dict)
     binding_rules: dict[str, frozenset[str]] = field(default_factory=dict)
+    resolution: Resolution | None = None  # the rules' own, before joining: the next model may reuse it
+    reach_texts: dict[int, tuple[str, str]] = field(default_factory=dict)  # id(Reach of `resolution`) -> text
 
     def count(self, view: str) -> int:
         return len(self.rows.get(view, ()))
@@ -211,12 +216,25 @@ class Model:
         return self.containers.get(b.container_id or "")
 
 
-def build_model(snap: Snapshot) -> Model:
-    """Run core's inventory, diagnosis and ephemeral report; build every view's rows."""
-    inv = build_inventory(snap)
+def build_model(snap: Snapshot, previous: Model | None = None) -> Model:
+    """Run core's inventory, diagnosis and ephemeral report; build every view's rows.
+
+    When `previous` was built from the very same tables (a read of only containers or sockets), what
+    depends on the rules alone — their resolution and the Rules view — is taken from it, not made again.
+    """
+    same_rules = (
+        previous is not None
+        and previous.snap.tables is snap.tables
+        and previous.snap.host.addresses == snap.host.addresses
+    )
+    kept = previous.resolution if same_rules and previous is not None else None
+    resolution = kept or resolve_tables(snap)
+    inv = build_inventory(snap, resolution=resolution)
     findings = diagnose(snap, inv)
     report = ephemeral_report(snap, inv.bindings)
-    model = Model(snap=snap, inventory=inv, findings=findings, ephemeral=report)
+    model = Model(snap=snap, inventory=inv, findings=findings, ephemeral=report, resolution=resolution)
+    if kept is not None and previous is not None:
+        model.reach_texts = previous.reach_texts  # keyed by the ids of `resolution`'s Reach objects, still alive
     by_binding: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
         for bid in dict.fromkeys(f.bindings):
@@ -228,9 +246,18 @@ def build_model(snap: Snapshot) -> Model:
     model.rows["conflicts"] = _conflict_rows(model)
     model.rows["ephemeral"] = _range_rows(model)
     model.rows["listeners"] = _listener_rows(model)
-    model.rows["rules"] = _rule_rows(model)
+    if kept is not None and previous is not None:  # copies: `release` empties the previous model's own
+        model.rules = dict(previous.rules)
+        model.rows["rules"] = list(previous.rows["rules"])
+    else:
+        model.rows["rules"] = _rule_rows(model)
     model.widths = {view: column_widths(COLUMNS[view], rows) for view, rows in model.rows.items()}
     return model
+
+
+def resolve_tables(snap: Snapshot) -> Resolution:
+    """What the snapshot's DNAT rules carry, before joining (kept whole so a later model can reuse it)."""
+    return resolve(snap.tables, snap.host.addresses)
 
 
 def release(model: Model, chunk: int = 500) -> None:
@@ -263,7 +290,12 @@ def _port_rows(model: Model) -> list[Row]:
         sev = worst(found)
         container = model.container_of(b)
         carried, carried_style = carried_text(b)
-        reach, reach_style = reach_text(b)
+        if b.reach is None:
+            reach, reach_style = "", ""
+        else:  # the same rules give the same Reach objects: describe each once (see build_model)
+            known = model.reach_texts.get(id(b.reach))
+            reach, reach_style = known if known is not None else reach_text(b)
+            model.reach_texts[id(b.reach)] = (reach, reach_style)
         if container is not None:
             state, state_style = container.state, "green" if container.state == "running" else "yellow"
         elif b.owner in ("docker", "podman") and b.container_id is None:

@@ -98,18 +98,19 @@ def resolve_backend(choice: str = "auto", stored: str | None = None, detected: D
 
 def engine_backend(nft_nat: str, legacy_nat: str, nft_tables: str) -> tuple[BackendName | None, str]:
     """The backend an engine's rules are in, from `iptables-nft-save -t nat`, `iptables-legacy-save -t nat` and
-    `nft list tables`, and the evidence; (None, "") when no engine's rules are there."""
+    `nft list tables` (or `nft list chains`: the same tables, without loading every rule), and the evidence;
+    (None, "") when no engine's rules are there."""
     if _DOCKER_CHAIN.search(nft_nat):
         return "iptables-nft", "Docker's DOCKER chain in iptables-nft"
     if _DOCKER_CHAIN.search(legacy_nat):
         return "iptables-legacy", "Docker's DOCKER chain in iptables-legacy"
-    if re.search(r"^table \w+ docker-bridges$", nft_tables, re.MULTILINE):
+    if re.search(r"^table \w+ docker-bridges(?: \{)?$", nft_tables, re.MULTILINE):
         return "nftables", "Docker's docker-bridges nftables table"
     flavours: tuple[tuple[BackendName, str], ...] = (("iptables-nft", nft_nat), ("iptables-legacy", legacy_nat))
     for name, nat in flavours:
         if _NETAVARK_CHAIN.search(nat):
             return name, f"netavark's NETAVARK chains in {name}"
-    netavark = re.search(r"^table inet netavark$", nft_tables, re.MULTILINE)
+    netavark = re.search(r"^table inet netavark(?: \{)?$", nft_tables, re.MULTILINE)
     if netavark and not _ENGINE_CHAIN.search(nft_nat) and not _ENGINE_CHAIN.search(legacy_nat):
         return "nftables", "netavark's nftables table"
     return None, ""
@@ -146,7 +147,7 @@ def detect(proc: str = "/proc", timeout: float = 20.0) -> Detection:
         commands.append([names["legacy_save"], "-t", "nat"])
         keys.append("legacy_nat")
     if names["nft"]:
-        commands.append([names["nft"], "list", "tables"])
+        commands.append([names["nft"], "list", "chains"])  # `list tables` loads every rule
         keys.append("nft_tables")
     if iptables:
         commands.append([iptables, "-V"])

@@ -1,13 +1,17 @@
 """Is a host address/port/protocol free? Existing bindings (any owner), listeners, our state, stopped
-containers that ask for it, and the errors `diagnose` finds for it."""
+containers that ask for it, and the errors `diagnose` finds for it.
+
+`verdict` checks a snapshot as it is given: the whole host's, or one narrowed to the port (`focus.py`)."""
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
 
+from portscope.core.diagnose.run import diagnose
 from portscope.core.findings import Finding
-from portscope.core.model import Binding, Container, Socket, bracket
+from portscope.core.inventory import build_inventory
+from portscope.core.model import Binding, Container, Snapshot, Socket, bracket
 from portscope.core.publish.model import StoredBinding
 
 #: Findings whose `port` is a host port (family-mismatch names a container port).
@@ -32,6 +36,15 @@ def overlaps(a: str, b: str) -> bool:
     if va.is_unspecified and (va.version == vb.version or va.version == 6):
         return True
     return vb.is_unspecified and (va.version == vb.version or vb.version == 6)
+
+
+def verdict(snap: Snapshot, host_ip: str, host_port: int, protocol: str, stored: list[StoredBinding]) -> Verdict:
+    """`check_free` on the bindings, sockets, containers and findings of `snap`."""
+    inv = build_inventory(snap)
+    return check_free(
+        host_ip, host_port, protocol, bindings=inv.bindings, sockets=snap.sockets, containers=snap.containers,
+        stored=stored, findings=diagnose(snap, inv),
+    )  # fmt: skip
 
 
 def check_free(

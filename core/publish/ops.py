@@ -17,13 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from portscope.core.diagnose.run import diagnose
 from portscope.core.inventory import build_inventory
 from portscope.core.model import Binding, Family, bracket
 from portscope.core.publish import audit, state
 from portscope.core.publish.commit import Outcome
-from portscope.core.publish.conflicts import check_free
 from portscope.core.publish.errors import ConflictError, InputError, RuleRefusedError
+from portscope.core.publish.focus import check_port, focus
 from portscope.core.publish.freeport import pick_port, taken_ports
 from portscope.core.publish.model import State, StoredBinding, binding_id
 from portscope.core.publish.placement import place_all
@@ -40,6 +39,8 @@ from portscope.core.publish.validate import (
 from portscope.core.publish.world import World, read_world, require_root, set_route_localnet
 
 _DOTTED = re.compile(r"[0-9]+(?:\.[0-9]+){3}")
+#: The protocol and (first) host port of a `portscope list` binding id: `ipv4/tcp/0.0.0.0:8080->...`.
+_LIST_ID = re.compile(r"ipv[46]/([a-z0-9]+)/(?:\[[^\]]*\]|[^/:\[\]]+):([0-9]+)(?:-[0-9]+)?->.*")
 #: Test hook: extra restore lines per table, appended to the IPv4 batch (to make the kernel refuse one).
 Inject = Mapping[str, Sequence[str]]
 Action = Literal["publish", "unpublish", "block", "unblock"]
@@ -152,16 +153,12 @@ def _plan_publish(request: PublishRequest, world: World, current: State) -> Plan
     host_ip = check_host_address(spec.host_ip, world.snap.host.addresses)
     family: Family = "ipv6" if ":" in host_ip else "ipv4"
     target = _target(request, world, family)
-    inv = build_inventory(world.snap)
-    findings = diagnose(world.snap, inv)
     host_port = spec.host_port
-    if host_port is None:
-        taken = taken_ports(spec.protocol, world.snap.sockets, inv.bindings, world.snap.containers, current.bindings)
+    if host_port is None:  # the lowest free port: every binding of the host counts
+        bindings = build_inventory(world.snap).bindings
+        taken = taken_ports(spec.protocol, world.snap.sockets, bindings, world.snap.containers, current.bindings)
         host_port = pick_port(world.snap.host.ephemeral_range, world.snap.host.reserved_ports, taken)
-    verdict = check_free(
-        host_ip, host_port, spec.protocol, bindings=inv.bindings, sockets=world.snap.sockets,
-        containers=world.snap.containers, stored=current.bindings, findings=findings,
-    )  # fmt: skip
+    verdict = check_port(world.snap, host_ip, host_port, spec.protocol, current.bindings)
     if verdict.errors and not request.force:
         raise ConflictError(f"{verdict.errors[0]}; choose another host port (or --force)")
     binding = StoredBinding(
@@ -184,7 +181,8 @@ def _plan_publish(request: PublishRequest, world: World, current: State) -> Plan
 
 
 def _plan_block(request: BindingRequest, world: World, current: State) -> Plan:
-    target = _blockable(build_inventory(world.snap).bindings, request)
+    on = _id_port(request.text) if request.ref is None else (request.ref.protocol, request.ref.host_port)
+    target = _blockable(_bindings_on(world, on), request)
     bid = binding_id("block", target.host_ip, target.host_port or 0, target.protocol)
     if current.find(bid):
         raise InputError(f"{request.text} is already blocked as {bid}: `portscope unblock {bid}` to undo")
@@ -367,11 +365,26 @@ def _not_stored(ref: BindingRef, kind: str, world: World) -> str:
 def _foreign(world: World, ref: BindingRef) -> Binding | None:
     if ref.host_port is None:
         return None
-    for b in build_inventory(world.snap).bindings:
+    for b in _bindings_on(world, (ref.protocol, ref.host_port)):
         same_port = b.host_port == ref.host_port and b.protocol == ref.protocol
         if b.owner != "portscope" and same_port and ref.host_ip in (None, b.host_ip):
             return b
     return None
+
+
+def _bindings_on(world: World, on: tuple[str, int | None] | None) -> list[Binding]:
+    """The bindings of the host, resolved from only the rules that packets to (protocol, host port) can meet;
+    every binding when the port is not known."""
+    protocol, port = on if on is not None else ("", None)
+    if port is None:
+        return build_inventory(world.snap).bindings
+    return build_inventory(focus(world.snap, protocol, port)).bindings
+
+
+def _id_port(text: str) -> tuple[str, int] | None:
+    """(protocol, first host port) of a `portscope list` binding id; None when it names no port."""
+    m = _LIST_ID.fullmatch(text)
+    return (m.group(1), int(m.group(2))) if m else None
 
 
 def _blockable(bindings: list[Binding], request: BindingRequest) -> Binding:

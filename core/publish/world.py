@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from portscope.core.errors import EngineError, NotRootError, PortscopeError
 from portscope.core.model import Family, Snapshot
 from portscope.core.publish import guard_io
-from portscope.core.publish.backend import Backend, resolve_backend
+from portscope.core.publish.backend import Backend, Detection, engine_backend, resolve_backend
 from portscope.core.publish.commit import FAMILIES, Outcome, commit, read_views
 from portscope.core.publish.guard import batch_lines
 from portscope.core.publish.guard import rule_lines as bridge_rule_lines
@@ -28,6 +28,8 @@ from portscope.core.tools import which
 #: The key of the guard's `nft -f` batch in `Outcome.batches` (iptables backends; native: in the one batch), and
 #: of `inject` (test hook) lines appended to it.
 BRIDGE_BATCH = "nft-bridge"
+#: nft's family names for the snapshot's table families.
+_NFT_FAMILY = {"ipv4": "ip", "ipv6": "ip6", "inet": "inet"}
 #: The one line a command prints when bindings cannot be guarded.
 UNGUARDED = (
     "{what}: such a binding keeps forwarding to its container's address after the container stops "
@@ -172,11 +174,32 @@ def read_world(docker_host: str | None = None, backend: str = "auto", current: S
     from portscope.core.live import read_live
 
     stored = current.backend if current is not None and current.bindings else None
-    chosen = resolve_backend(backend, stored)
-    chosen.check_writable()
     snap = read_live(docker_host)
+    chosen = resolve_backend(backend, stored, engine_in(snap))  # None: `detect` reads again
+    chosen.check_writable()
     previous = Backend(stored) if stored and stored != chosen.name else None  # type: ignore[arg-type]
     return World(backend=chosen, snap=snap, previous=previous, owned=owned_from(current))
+
+
+def engine_in(snap: Snapshot) -> Detection | None:
+    """Where the engine's rules are, found in the dumps the snapshot already holds (the nat table of each
+    iptables flavour, the native tables' names) by the test `detect` makes on its own reads; None when a
+    backend went unread or no engine's rules are there (then `detect` asks the kernel, and `iptables -V`)."""
+    if any(not b.read for b in snap.backends):
+        return None
+    nat = {s.backend: _nat_section(s.text) for s in snap.sources if s.family == "ipv4" and s.format == "iptables-save"}
+    names = "\n".join(f"table {_NFT_FAMILY[t.family]} {t.name}" for t in snap.tables if t.backend == "nftables")
+    engine, evidence = engine_backend(nat.get("iptables-nft", ""), nat.get("iptables-legacy", ""), names)
+    return Detection(engine, fallback=engine, evidence=evidence) if engine is not None else None
+
+
+def _nat_section(save: str) -> str:
+    """The `*nat` ... `COMMIT` part of an iptables-save dump (what `iptables-save -t nat` prints)."""
+    start = save.find("*nat\n")
+    if start < 0:
+        return ""
+    end = save.find("\nCOMMIT", start)
+    return save[start:] if end < 0 else save[start:end]
 
 
 def owned_from(current: State | None) -> Owned:

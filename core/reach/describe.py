@@ -115,7 +115,7 @@ class Reach:
         ports = next(iter(self.packets.values()))[0][DPORT]
         if ports == self.space.ports.every:
             return template  # type: ignore[return-value]
-        ranges = [list(r) for r in self.space.ports.run_ranges(ports)]
+        ranges = list(map(list, self.space.ports.run_ranges(ports)))
         out = dict(template)  # type: ignore[call-overload]
         out["packets"] = [{**box, "ports": ranges} for box in template["packets"]]  # type: ignore[index]
         return out
@@ -126,15 +126,16 @@ class Reach:
         parts = []
         for hook, packets in self.packets.items():
             wanted = self.wanted[hook]
-            for box in (*packets, *wanted):
+            for box in packets + wanted:
+                rest = box[PROTO:]
                 if common is None:
-                    common = box[PROTO:]
-                elif box[PROTO:] != common:
+                    common = rest
+                elif rest != common:
                     return None
-            parts.append((hook, tuple(b[:PROTO] for b in packets), tuple(b[:PROTO] for b in wanted)))
+            parts.append((hook, tuple([b[:PROTO] for b in packets]), tuple([b[:PROTO] for b in wanted])))
         if common is None:
             return None
-        return ("json", self.family, tuple(parts), common[0], tuple(id(r) for r in self.uncertain_rules))
+        return ("json", self.family, tuple(parts), common[0], tuple([id(r) for r in self.uncertain_rules]))
 
     def _json(self, rule_json) -> dict[str, object]:
         texts = self._texts()
@@ -233,7 +234,7 @@ def box_json(space: Space, hook: str, box: PackedBox) -> dict[str, object]:
     if box[DPORT] == space.ports.every:
         return rest  # type: ignore[return-value]
     out = dict(rest)  # type: ignore[call-overload]
-    out["ports"] = [list(r) for r in space.ports.run_ranges(box[DPORT])]
+    out["ports"] = list(map(list, space.ports.run_ranges(box[DPORT])))
     return out
 
 

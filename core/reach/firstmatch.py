@@ -39,7 +39,7 @@ from portscope.core.reach.space import (
     overlaps,
     pack,
     pack_box,
-    subtract,
+    split,
     subtract_sets,
     unpack,
     unpack_box,
@@ -150,7 +150,7 @@ class FirstMatch:
             if box is None or not rem:
                 continue
             if verdict in NAT_VERDICTS:
-                reach = intersect(rem, box)
+                reach, rest = self._cut(rem, box, uncertain)
                 clean = len(reach) == 1 and reach[0] == box
                 kept = pack_box(box)
                 out.steps.append(
@@ -164,9 +164,9 @@ class FirstMatch:
                         maybe_count=len(maybe),
                     )
                 )
-                rem = self._take(rem, box, reach, uncertain, rule, maybe)
+                rem = self._take(rest, reach, uncertain, rule, maybe)
             elif verdict == "accept" or verdict in STOPPING or verdict == "return":
-                taken = intersect(rem, box)
+                taken, rest = self._cut(rem, box, uncertain)
                 if not taken:
                     continue
                 out.steps.append(
@@ -184,7 +184,7 @@ class FirstMatch:
                     accepted = self._union(accepted, taken, maybe)
                 elif verdict == "return":
                     returned = self._union(returned, taken, maybe)
-                rem = self._take(rem, box, taken, uncertain, rule, maybe)
+                rem = self._take(rest, taken, uncertain, rule, maybe)
             elif verdict in ("jump", "goto") and rule.jump:
                 target = table.chains.get(rule.jump)
                 sub = self.summaries.get(id(target)) if target is not None else None
@@ -201,7 +201,7 @@ class FirstMatch:
                         maybe_count=len(maybe),
                     )
                 )
-                went = intersect(rem, box)
+                went, rest = self._cut(rem, box, uncertain)
                 back = intersect_sets(went, unpack(sub.returned))
                 accepted = self._union(accepted, intersect_sets(went, unpack(sub.accepted)), maybe)
                 for inner, may in sub.maybe:
@@ -210,23 +210,30 @@ class FirstMatch:
                         maybe.append((inner, shared))
                 if verdict == "goto":
                     returned = self._union(returned, back, maybe)
-                    rem = self._take(rem, box, went, uncertain, rule, maybe)
+                    rem = self._take(rest, went, uncertain, rule, maybe)
                 elif uncertain:
                     if len(maybe) < MAX_MAYBE:
                         maybe.append((rule, subtract_sets(went, back)))
                 else:
-                    rem = self._union(subtract(rem, box), back, maybe)
+                    rem = self._union(rest, back, maybe)
         out.returned = pack(self._union(returned, rem, maybe))
         out.accepted = pack(accepted)
         return out
 
-    def _take(self, rem: PacketSet, box: Box, taken: PacketSet, uncertain: bool, rule: Rule, maybe: list[Maybe]):
-        """`rem` after a terminal rule: less its packets, or (unmodelled matches) unchanged but noted."""
+    @staticmethod
+    def _cut(rem: PacketSet, box: Box, uncertain: bool) -> tuple[PacketSet, PacketSet]:
+        """(what a rule's box takes of `rem`, what is left): `rem` whole when its matches are uncertain."""
+        if uncertain:
+            return intersect(rem, box), rem
+        return split(rem, box)
+
+    def _take(self, rest: PacketSet, taken: PacketSet, uncertain: bool, rule: Rule, maybe: list[Maybe]) -> PacketSet:
+        """What goes on after a terminal rule (`rest`, from `_cut`), its packets noted if its matches are uncertain."""
         if uncertain:
             if taken and len(maybe) < MAX_MAYBE:
                 maybe.append((rule, taken))
-            return rem
-        return self._bounded(subtract(rem, box), maybe)
+            return rest
+        return self._bounded(rest, maybe)
 
     def _union(self, a: PacketSet, b: PacketSet, maybe: list[Maybe]) -> PacketSet:
         if not b:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from portscope.core.model import AddrMatch, IfaceMatch, Matches, Rule
+from portscope.core.model import IfaceMatch, Matches, Rule
 from portscope.core.reach.space import (
     ADDRESS_END,
     PORT_END,
@@ -27,6 +28,7 @@ LOOPBACK = ("127.0.0.0/8", "::1/128")
 FAMILY_RANGES = {"ipv4": (0, V6_BASE - 1), "ipv6": (V6_BASE, ADDRESS_END)}
 
 
+@lru_cache(maxsize=4096)
 def address_range(text: str) -> tuple[int, int] | None:
     """`10.0.0.0/8` -> its first and last place on the address axis; None if not an address or prefix."""
     try:
@@ -56,6 +58,7 @@ class Space:
     local: list[tuple[int, int]]  # addresses taken as this host's (see build_space), as address ranges
     _masks: dict[str, int] = field(default_factory=dict)
     _universes: dict[tuple[str, str], PacketSet] = field(default_factory=dict)
+    _interfaces: dict[tuple[str, str], int] = field(default_factory=dict)  # (name, backend) -> `interfaces.mask`
     memo: dict[tuple, object] = field(default_factory=dict)  # descriptions of packed masks, for core.reach.describe
 
     def family_mask(self, family: str) -> int:
@@ -111,35 +114,38 @@ class Space:
         """The packets a rule's matches take (None: none at all), and whether that is only an upper bound."""
         m = rule.matches
         uncertain = bool(m.other) or m.out_iface is not None
-        dst_local, iif, saddr, daddr, proto, dport = self.all
-        if m.dst_local is not None:
-            dst_local = 2 if m.dst_local else 1
+        dst_local = 3 if m.dst_local is None else 2 if m.dst_local else 1
+        iif = self.interfaces.all
         if m.in_iface is not None:
-            bits = self.interfaces.mask(*interface_pattern(m.in_iface, rule.backend))
+            bits = self._interface_mask(m.in_iface, rule.backend)
             iif = iif & ~bits if m.in_iface.negated else bits
+        saddr = daddr = self.addresses.all
         # A match on one family (`ip daddr`, an iptables table), and in an inet table `dnat ip to`:
         # the kernel's NAT expression does nothing to a packet of the other family.
         for family in (m.family, rule.family, rule.nat_family):
             if family in FAMILY_RANGES:
-                fam = self.addresses.mask(*FAMILY_RANGES[family])
+                fam = self.family_mask(family)
                 saddr &= fam
                 daddr &= fam
-        for attr, which in (("saddr", 2), ("daddr", 3)):
-            match: AddrMatch | None = getattr(m, attr)
-            if match is None:
-                continue
-            span = address_range(match.network)
+        if m.saddr is not None:
+            span = address_range(m.saddr.network)
             if span is None:
                 uncertain = True
-                continue
-            bits = self.addresses.mask(*span)
-            if which == 2:
-                saddr = saddr & ~bits if match.negated else saddr & bits
             else:
-                daddr = daddr & ~bits if match.negated else daddr & bits
+                bits = self.addresses.mask(*span)
+                saddr = saddr & ~bits if m.saddr.negated else saddr & bits
+        if m.daddr is not None:
+            span = address_range(m.daddr.network)
+            if span is None:
+                uncertain = True
+            else:
+                bits = self.addresses.mask(*span)
+                daddr = daddr & ~bits if m.daddr.negated else daddr & bits
+        proto = self.protocols.all
         if m.protocol is not None:
             bits = self.protocols.mask(m.protocol)
             proto = proto & ~bits if m.protocol_negated else bits
+        dport = self.ports.all
         if m.dports:
             bits = 0
             for r in m.dports:
@@ -149,6 +155,14 @@ class Space:
         if not all(box):
             return None, uncertain
         return box, uncertain
+
+    def _interface_mask(self, match: IfaceMatch, backend: str) -> int:
+        """The atoms an interface match names (before `!`), worked out once per name and backend."""
+        key = (match.name, backend)
+        found = self._interfaces.get(key)
+        if found is None:
+            found = self._interfaces[key] = self.interfaces.mask(*interface_pattern(match, backend))
+        return found
 
 
 def build_space(rules: Iterable[Rule], host_addresses: Iterable[str] = ()) -> Space:

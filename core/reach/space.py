@@ -69,7 +69,7 @@ class IntervalAxis:
         """The atoms of [first, last]; both ends must be cuts (`first`, `last + 1`) given to the axis."""
         i = bisect_right(self.starts, first) - 1
         j = bisect_right(self.starts, last) - 1
-        return ((1 << (j + 1)) - 1) ^ ((1 << i) - 1)
+        return 1 << i if i == j else ((1 << (j + 1)) - 1) ^ ((1 << i) - 1)
 
     def atom_of(self, value: int) -> int:
         """The atom index holding `value`."""
@@ -245,7 +245,8 @@ def one_atom(kept: Runs) -> int | None:
 
 
 def pack_box(box: Box) -> PackedBox:
-    return tuple(map(pack_mask, box))  # type: ignore[return-value]  # six masks
+    """A box as it is kept: only masks of more than `SMALL` atoms go through `pack_mask`."""
+    return tuple([m if m.bit_length() <= SMALL else pack_mask(m) for m in box])  # type: ignore[return-value]
 
 
 def unpack_box(box: PackedBox) -> Box:
@@ -292,6 +293,11 @@ def subtract_box(a: Box, b: Box) -> list[Box]:
     """The packets of `a` not in `b`, as disjoint boxes (one per dimension where `a` sticks out)."""
     if intersect_box(a, b) is None:
         return [a]
+    return _outside(a, b)
+
+
+def _outside(a: Box, b: Box) -> list[Box]:
+    """`subtract_box` for boxes known to overlap."""
     out: list[Box] = []
     kept = list(a)
     for dim in range(6):
@@ -333,8 +339,22 @@ def subtract(s: PacketSet, box: Box) -> PacketSet:
         if intersect_box(a, box) is None:
             out.append(a)
         else:
-            out.extend(subtract_box(a, box))
+            out.extend(_outside(a, box))
     return out
+
+
+def split(s: PacketSet, box: Box) -> tuple[PacketSet, PacketSet]:
+    """(`s` ∩ `box`, `s` minus `box`) in one pass: what a terminal rule takes, and what goes on."""
+    inside: PacketSet = []
+    outside: PacketSet = []
+    for a in s:
+        both = intersect_box(a, box)
+        if both is None:
+            outside.append(a)
+        else:
+            inside.append(both)
+            outside.extend(_outside(a, box))
+    return inside, outside
 
 
 def subtract_sets(s: PacketSet, t: PacketSet) -> PacketSet:

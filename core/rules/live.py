@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from portscope.core.errors import ParseError
@@ -26,13 +26,28 @@ from portscope.core.model import Backend, BackendStatus, Family, RuleSource, Tab
 from portscope.core.rules.iptables_text import parse_iptables_lines, parse_iptables_text
 from portscope.core.rules.native_nat import ChainListing, parse_chain_listing, read_nat_chains
 from portscope.core.rules.rule_tools import LEGACY_SAVE_TOOLS, NFT_SAVE_TOOLS, iptables_nft_command, legacy_tables
-from portscope.core.tools import ToolResult, run_all, which
+from portscope.core.tools import RunAll, ToolResult, run_all, which
 
 _NFT_FAMILIES = {"ip": "ipv4", "ip6": "ipv6", "inet": "inet"}
 #: iptables-nft on a table it cannot show as iptables rules, as a comment in its output
 #: ("# Table `nat' contains incompatible base-chains, ..." / "# Table `nat' is incompatible, ...")
 #: or, from `iptables-nft -S`, as its error ("table `nat' is incompatible, use 'nft' tool.").
 _INCOMPATIBLE = re.compile(r"[Tt]able `([^']+)' (?:is incompatible|contains incompatible)")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTools:
+    """Where the rule tools are found and run: this host by default, another one for core.fleet."""
+
+    which: Callable[[str], str | None] = which
+    run_all: RunAll = run_all
+    #: The legacy tables named in a /proc/net file (None: unreadable).
+    legacy_tables: Callable[[str], list[str] | None] = legacy_tables
+    #: python-iptables may read legacy tables when their save tool is missing (only on this host).
+    libiptc: bool = True
+
+
+LOCAL_TOOLS = RuleTools()
 
 
 @dataclass(slots=True)
@@ -44,48 +59,50 @@ class RuleRead:
     backends: list[BackendStatus] = field(default_factory=list)
 
 
-def read_rules(proc: str = "/proc", timeout: float = 10.0, scope: str = "all") -> RuleRead:
+def read_rules(
+    proc: str = "/proc", timeout: float = 10.0, scope: str = "all", tools: RuleTools = LOCAL_TOOLS
+) -> RuleRead:
     """Read every backend's rules; a backend that cannot be read is reported, never fatal.
 
     `scope="nat"`: read only what bindings need: iptables-nft's nat table, and of native nftables
     tables the nat chains that packets to this host go through (core.rules.native_nat).
+    `tools`: where the commands run (another host's, for core.fleet).
     """
     out = RuleRead()
     jobs: list[tuple[Backend, Family, list[str]]] = []
     for family, save, tool in NFT_SAVE_TOOLS:
-        command = iptables_nft_command(save, tool, scope)
+        command = iptables_nft_command(save, tool, scope, tools.which)
         if command is None:
             reason = f"{save} not found: install iptables"
             out.backends.append(BackendStatus("iptables-nft", family, read=False, reason=reason))
         else:
             jobs.append(("iptables-nft", family, list(command)))
     for family, names, tool in LEGACY_SAVE_TOOLS:
-        present = legacy_tables(os.path.join(proc, "net", names))
-        if present and which(tool) is None:
+        present = tools.legacy_tables(os.path.join(proc, "net", names))
+        if present and tools.libiptc and tools.which(tool) is None:
             _read_with_libiptc(out, family, present)
         elif present:
-            _plan(out, jobs, "iptables-legacy", family, tool)
+            _plan(out, jobs, "iptables-legacy", family, tools.which(tool), tool)
         elif present is None:
             reason = f"cannot read /proc/net/{names}: permission denied (run portscope as root, e.g. with sudo)"
             out.backends.append(BackendStatus("iptables-legacy", family, read=False, reason=reason))
         else:
             out.backends.append(BackendStatus("iptables-legacy", family, read=True, reason="no legacy tables"))
-    nft = which("nft")
+    nft = tools.which("nft")
     chains = [nft, "list", "chains"] if nft else None
     commands = [argv for *_, argv in jobs] + ([chains] if chains else [])
     streams = {tuple(argv): _Stream(backend, family, " ".join(argv), scope) for backend, family, argv in jobs}
-    results = run_all(commands, timeout, readers={k: s.read for k, s in streams.items()})
+    results = tools.run_all(commands, timeout, readers={k: s.read for k, s in streams.items()})
     for (backend, family, argv), result in zip(jobs, results, strict=False):
         _take_iptables(out, backend, family, result, streams[tuple(argv)])
     if nft is None:
         out.backends.append(BackendStatus("nftables", None, read=False, reason="nft not found: install nftables"))
         return out
-    _read_native(out, nft, results[-1], timeout, scope)
+    _read_native(out, nft, results[-1], timeout, scope, tools.run_all)
     return out
 
 
-def _plan(out: RuleRead, jobs: list, backend: Backend, family: Family, tool: str) -> None:
-    path = which(tool)
+def _plan(out: RuleRead, jobs: list, backend: Backend, family: Family, path: str | None, tool: str) -> None:
     if path is None:
         out.backends.append(BackendStatus(backend, family, read=False, reason=f"{tool} not found: install iptables"))
     else:
@@ -207,7 +224,9 @@ def _foreign(table: str) -> str:
     return f"iptables-nft cannot show its {table} table (native nft rules): read it with nft"
 
 
-def _read_native(out: RuleRead, nft: str, listing: ToolResult, timeout: float, scope: str = "all") -> None:
+def _read_native(
+    out: RuleRead, nft: str, listing: ToolResult, timeout: float, scope: str = "all", run: RunAll = run_all
+) -> None:
     """Read native nft tables (those iptables-nft does not own) as JSON."""
     if not listing.ok:
         out.backends.append(BackendStatus("nftables", None, read=False, reason=listing.reason()))
@@ -220,7 +239,7 @@ def _read_native(out: RuleRead, nft: str, listing: ToolResult, timeout: float, s
     count = 0
     reason = None if native else "no native nftables tables"
     if scope == "nat" and native:
-        nat = read_nat_chains(nft, native, timeout)
+        nat = read_nat_chains(nft, native, timeout, run)
         if nat.failure is not None:
             out.backends.append(BackendStatus("nftables", None, read=False, reason=nat.failure))
             return
@@ -230,7 +249,7 @@ def _read_native(out: RuleRead, nft: str, listing: ToolResult, timeout: float, s
         reason = None if nat.whole else "read: the nat chains that packets to this host go through"
         native = nat.whole
     wanted = [[nft, "-j", "list", "table", t.family, t.name] for t in native]
-    results = run_all(wanted, timeout) if wanted else []
+    results = run(wanted, timeout) if wanted else []
     if results:
         from portscope.core.rules.nft_json import parse_nft_json  # only when there are native tables
     for result in results:

@@ -19,7 +19,7 @@ from functools import partial
 from portscope.core.errors import ParseError
 from portscope.core.model import Chain, Rule, RuleSource, Table
 from portscope.core.rules.nft_chains import nat_entries, parse_chains
-from portscope.core.tools import ToolResult, run_all
+from portscope.core.tools import RunAll, ToolResult, run_all
 
 
 @dataclass(slots=True)
@@ -51,8 +51,9 @@ def parse_chain_listing(text: str) -> list[ChainListing]:
     return [ChainListing(family, name, chains) for family, name, chains in parse_chains(text)]
 
 
-def read_nat_chains(nft: str, listings: Iterable[ChainListing], timeout: float) -> NatRead:
-    """The chains reached from each table's nat entry chains, read level by level."""
+def read_nat_chains(nft: str, listings: Iterable[ChainListing], timeout: float, run: RunAll = run_all) -> NatRead:
+    """The chains reached from each table's nat entry chains, read level by level (`run`: core.tools.run_all
+    or another host's)."""
     out = NatRead()
     for listing in listings:
         todo = listing.entries
@@ -63,12 +64,12 @@ def read_nat_chains(nft: str, listings: Iterable[ChainListing], timeout: float) 
         while todo and not whole:
             argvs = [[nft, "list", "chain", listing.family, listing.name, c] for c in todo]
             todo = []
-            results = _listings(argvs, timeout)
+            results = _listings(argvs, timeout, run)
             if any("@" in r.stdout for r, _ in results if r.ok):
                 whole = True  # a named set or map: its elements come with the whole table only
                 break
             for result, parsed in results:
-                found = _one_chain(result, out, timeout, parsed)
+                found = _one_chain(result, out, timeout, parsed, run)
                 if found is None:
                     return out
                 if table is None:
@@ -86,14 +87,16 @@ def read_nat_chains(nft: str, listings: Iterable[ChainListing], timeout: float) 
     return out
 
 
-def _listings(argvs: list[list[str]], timeout: float) -> list[tuple[ToolResult, list[Table] | None]]:
+def _listings(
+    argvs: list[list[str]], timeout: float, run: RunAll = run_all
+) -> list[tuple[ToolResult, list[Table] | None]]:
     """Each listing with its tables, parsed while nft still prints it (tables None where the text parser gave
     up: the caller parses it again or lists the chain as JSON)."""
     parsed: dict[tuple[str, ...], list[Table] | None] = {}
     readers: dict[tuple[str, ...], Callable[[Iterable[str]], str]] = {
         tuple(argv): partial(_parse_listing, tuple(argv), parsed) for argv in argvs
     }
-    results = run_all(argvs, timeout, readers=readers)
+    results = run(argvs, timeout, readers=readers)
     return [(result, parsed.get(result.argv) if result.ok else None) for result in results]
 
 
@@ -122,7 +125,7 @@ def _parse_listing(
 
 
 def _one_chain(
-    result: ToolResult, out: NatRead, timeout: float, parsed: list[Table] | None = None
+    result: ToolResult, out: NatRead, timeout: float, parsed: list[Table] | None = None, run: RunAll = run_all
 ) -> tuple[Table, Chain] | None:
     """(table, chain) of one `nft list chain` listing (`parsed`: already parsed); None (and `out.failure`) when
     it cannot be read."""
@@ -144,14 +147,14 @@ def _one_chain(
             RuleSource(backend="nftables", family=None, format="nft-text", text=result.stdout, origin=origin)
         )
         return found
-    return _one_chain_json([result.argv[0], "-j", *result.argv[1:]], out, timeout)
+    return _one_chain_json([result.argv[0], "-j", *result.argv[1:]], out, timeout, run)
 
 
-def _one_chain_json(argv: list[str], out: NatRead, timeout: float) -> tuple[Table, Chain] | None:
+def _one_chain_json(argv: list[str], out: NatRead, timeout: float, run: RunAll = run_all) -> tuple[Table, Chain] | None:
     """The chain listed again as JSON, for a rule the text parser did not understand."""
     from portscope.core.rules.nft_json import parse_nft_json
 
-    (result,) = run_all([argv], timeout)
+    (result,) = run([argv], timeout)
     origin = " ".join(result.argv)
     if not result.ok:
         out.failure = result.reason()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from portscope.core.model import Family
 from portscope.core.tools import which
@@ -30,17 +31,20 @@ def legacy_tables(path: str) -> list[str] | None:
         return []  # the module is not loaded: no legacy tables
 
 
-def iptables_nft_command(save: str, tool: str, scope: str = "all") -> tuple[str, ...] | None:
+def iptables_nft_command(
+    save: str, tool: str, scope: str = "all", find: Callable[[str], str | None] = which
+) -> tuple[str, ...] | None:
     """The command that prints iptables-nft's rules of one family; None when neither tool is installed.
 
     `scope="nat"`: `iptables-nft -t nat -S`, which fetches only the nat table from the kernel
     (0.28 s against 0.45 s for `iptables-nft-save` with 10,000 published ports). Same rule lines.
+    `find` finds a tool (on another host, for core.fleet).
     """
     if scope == "nat":
-        path = which(tool)
+        path = find(tool)
         if path:
             return (path, "-t", "nat", "-S")
-    path = which(save)
+    path = find(save)
     return (path,) if path else None
 
 

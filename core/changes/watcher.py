@@ -1,0 +1,151 @@
+"""One watcher over every change source: it tells its caller what changed (rules, containers, sockets).
+
+- nf_tables (native nftables and iptables-nft): `nft monitor` notifications;
+- the container engine: its event stream (containers and networks);
+- iptables-legacy, which notifies nothing: its tables' shape every `poll` seconds, their whole content
+  (counters left out) as often as `legacy_share` of one core allows, at most every `poll` seconds;
+- listening sockets: a netlink sock_diag fingerprint every `poll` seconds.
+
+Changes are passed on in bursts: after the first, `settle` seconds without another (at most `settle_max`
+in all), so a `docker run` that writes a dozen rules costs one read, not twelve.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from portscope.core.changes import legacy_tables, listeners
+from portscope.core.changes.engine_events import EngineEvents
+from portscope.core.changes.nft_events import NftEvents
+
+Kind = Literal["rules", "containers", "sockets"]
+EVERYTHING: frozenset[Kind] = frozenset({"rules", "containers", "sockets"})
+
+
+@dataclass(slots=True)
+class WatchSettings:
+    poll: float = 0.5
+    legacy_share: float = 0.005  # of one core, for reading iptables-legacy's whole tables
+    settle: float = 0.1
+    settle_max: float = 0.4
+    engine_retry: float = 5.0
+
+
+@dataclass(slots=True)
+class ChangeWatcher:
+    """Calls `notify(kinds)` from its own thread whenever something changed; `start`, then `stop` once."""
+
+    notify: Callable[[frozenset[Kind]], None]
+    docker_host: str | None = None
+    proc: str = "/proc"
+    settings: WatchSettings = field(default_factory=WatchSettings)
+    #: One line per source that cannot be followed, and why (filled by `start` and as sources fail).
+    problems: list[str] = field(default_factory=list)
+    _changes: queue.SimpleQueue[Kind | None] = field(default_factory=queue.SimpleQueue)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _nft: NftEvents = field(default_factory=NftEvents)
+    _engine: EngineEvents | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> list[str]:
+        """Start following every source; returns the problems found so far (one line each)."""
+        problem = self._nft.start()
+        if problem:
+            self.problems.append(problem)
+        else:
+            self._spawn("nft", lambda: self._ended(self._nft.follow(lambda: self._changes.put("rules"))))
+        self._engine = EngineEvents(self.docker_host)
+        self._spawn("engine", self._follow_engine)
+        self._spawn("poll", self._poll)
+        self._spawn("notify", self._dispatch)
+        return list(self.problems)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._nft.stop()
+        if self._engine is not None:
+            self._engine.stop()
+        self._changes.put(None)
+
+    # ------------------------------------------------------------------ sources
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=f"portscope-watch-{name}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _ended(self, why: str | None) -> None:
+        if why and not self._stopping.is_set():
+            self.problems.append(why)
+
+    def _follow_engine(self) -> None:
+        """Follow the engine's events; when the stream breaks (the engine restarted), try again later."""
+        assert self._engine is not None
+        while not self._stopping.is_set():
+            why = self._engine.follow(lambda: self._changes.put("containers"))
+            if why is None:
+                return
+            self._changes.put("containers")
+            if self._stopping.wait(self.settings.engine_retry):
+                return
+            self._engine = EngineEvents(self.docker_host)
+
+    def _poll(self) -> None:
+        """The sources without notifications: listeners, and iptables-legacy."""
+        sockets = _quietly(listeners.fingerprint)
+        shape = _quietly(lambda: legacy_tables.shape(self.proc))
+        whole, every = self._legacy_fingerprint()
+        whole_at = time.monotonic()
+        while not self._stopping.wait(self.settings.poll):
+            now_sockets = _quietly(listeners.fingerprint)
+            if now_sockets != sockets:
+                sockets = now_sockets
+                self._changes.put("sockets")
+            now_shape = _quietly(lambda: legacy_tables.shape(self.proc))
+            due = time.monotonic() - whole_at >= every
+            if now_shape != shape or (due and now_shape is not None):
+                shape = now_shape
+                now_whole, every = self._legacy_fingerprint()
+                whole_at = time.monotonic()
+                if now_whole != whole:
+                    whole = now_whole
+                    self._changes.put("rules")
+
+    def _legacy_fingerprint(self) -> tuple[bytes | None, float]:
+        """The legacy tables' fingerprint, and how long to wait before the next one (its cost / the share)."""
+        started = time.thread_time()
+        whole = _quietly(lambda: legacy_tables.fingerprint(self.proc))
+        cost = time.thread_time() - started
+        return whole, max(self.settings.poll, cost / self.settings.legacy_share)
+
+    def _dispatch(self) -> None:
+        """Collect a burst of changes, then notify once."""
+        while True:
+            first = self._changes.get()
+            if first is None:
+                return
+            kinds: set[Kind] = {first}
+            deadline = time.monotonic() + self.settings.settle_max
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    more = self._changes.get(timeout=min(self.settings.settle, left))
+                except queue.Empty:
+                    break
+                if more is None:
+                    return
+                kinds.add(more)
+            if not self._stopping.is_set():
+                self.notify(frozenset(kinds))
+
+
+def _quietly(read: Callable[[], bytes | None]) -> bytes | None:
+    """A fingerprint, or None when it cannot be taken (the full read reports why)."""
+    try:
+        return read()
+    except OSError:
+        return None

@@ -1,0 +1,34 @@
+"""Run inside a test namespace (nsenter --net=...): print core.changes' view of it.
+
+`python -m tests.integration.change_probe legacy|shape|listeners` prints that fingerprint (hex, or
+`none`); `... watch` runs a ChangeWatcher (no engine) and prints the kinds of each notification, one
+line each, until stdin closes.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from portscope.core.changes import legacy_tables, listeners
+from portscope.core.changes.watcher import ChangeWatcher, WatchSettings
+
+
+def main(what: str) -> None:
+    if what == "watch":
+        watcher = ChangeWatcher(
+            lambda kinds: print(" ".join(sorted(kinds)), flush=True),
+            docker_host="unix:///nonexistent/portscope-test.sock",
+            settings=WatchSettings(poll=0.2, engine_retry=3600),
+        )
+        watcher.start()
+        print("watching", flush=True)
+        sys.stdin.read()
+        watcher.stop()
+        return
+    read = {"legacy": legacy_tables.fingerprint, "shape": legacy_tables.shape, "listeners": listeners.fingerprint}
+    value = read[what]()
+    print(value.hex() if value is not None else "none", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
