@@ -33,8 +33,8 @@ def summary(tables):
 saved = subprocess.run(["iptables-legacy-save"], capture_output=True, text=True, check=True).stdout
 via_tool = parse_iptables_text(saved, family="ipv4")
 via_lib = parse_iptables_text(legacy_save_text("ipv4", ["nat"]), family="ipv4")
-live.which = lambda name: None if "legacy" in name else shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin")
-read = live.read_rules()
+no_legacy_tools = lambda name: None if "legacy" in name else shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin")
+read = live.read_rules(tools=live.RuleTools(which=no_legacy_tools))
 legacy = [b for b in read.backends if b.backend == "iptables-legacy" and b.family == "ipv4"]
 print(json.dumps({"tool": summary([t for t in via_tool if t.name == "nat"]), "lib": summary(via_lib),
                   "status": [b.read for b in legacy], "origins": [s.origin for s in read.sources],
