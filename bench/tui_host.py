@@ -14,7 +14,8 @@ import termios
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+
+import psutil
 
 from bench.common import REPO_ROOT, fill, portscope_env
 from tests.sandbox.engine import Engine
@@ -77,7 +78,8 @@ class TuiProcess:
     def cpu_seconds(self) -> float:
         """User + system CPU of the app and every process under it, live or already reaped."""
         assert self.process is not None
-        return sum(_cpu(pid) for pid in [self.process.pid, *_descendants(self.process.pid)])
+        app = psutil.Process(self.process.pid)
+        return sum(_cpu(p) for p in [app, *app.children(recursive=True)])
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -92,28 +94,10 @@ class TuiProcess:
             os.close(self._master)
 
 
-def _cpu(pid: int) -> float:
-    """utime + stime + cutime + cstime of `pid` (reaped children included), in seconds; 0 if it is gone."""
+def _cpu(process: psutil.Process) -> float:
+    """User + system CPU of `process` and of its reaped children, in seconds; 0 if it is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+        t = process.cpu_times()
+    except psutil.NoSuchProcess:
         return 0.0
-    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every live process below `pid`."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
+    return t.user + t.system + t.children_user + t.children_system

@@ -7,21 +7,16 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
-import os
 import pwd
-import sys
-import tempfile
 from collections.abc import Iterator
 
 import pytest
 
+from tests.sandbox.as_user import run_cli_as
 from tests.sandbox.engine import IMAGE, Engine
 
 pytestmark = pytest.mark.integration
-
-CLONE_NEWNET = 0x40000000
 
 
 @pytest.fixture(scope="module")
@@ -73,55 +68,10 @@ def test_rules_dump_gives_the_kernels_dnat_bindings(web: Engine, tmp_path_factor
     assert any(i.startswith("ipv4/tcp/0.0.0.0:18080->") for i in live)
 
 
-def _setns(path: str) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "setns failed")
-    finally:
-        os.close(fd)
-
-
 def _run_as_nobody(engine: Engine, argv: list[str]) -> tuple[int, str, str]:
-    """Run `portscope ARGV` in a child that entered the engine's namespace and dropped to nobody.
-
-    Everything is imported before the fork: nobody cannot read this interpreter's files (site-packages,
-    even the stdlib's codecs when the interpreter lives under /root).
-    """
-    import encodings.ascii
-    import encodings.idna  # noqa: F401
-
-    import docker  # noqa: F401  (the engine reader imports it lazily)
-
-    import portscope.cli.filters
-    import portscope.cli.main
-    import portscope.cli.render_json
-    import portscope.core.inventory
-    import portscope.core.live
-    import portscope.core.snapshot
-
+    """Run `portscope ARGV` in a child that entered the engine's namespace and dropped to nobody."""
     nobody = pwd.getpwnam("nobody")
-    with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
-        pid = os.fork()
-        if pid == 0:  # child
-            code = 1
-            try:
-                _setns(engine.ns.path)
-                os.setgroups([])
-                os.setgid(nobody.pw_gid)
-                os.setuid(nobody.pw_uid)
-                os.environ["DOCKER_HOST"] = engine.docker_host
-                sys.stdout, sys.stderr = out, err
-                code = portscope.cli.main.main(argv)
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        out.seek(0)
-        err.seek(0)
-        return os.waitstatus_to_exitcode(status), out.read(), err.read()
+    return run_cli_as(engine.ns.path, nobody.pw_uid, nobody.pw_gid, {"DOCKER_HOST": engine.docker_host}, argv)
 
 
 def test_without_root_one_line_then_what_can_be_read(web: Engine) -> None:

@@ -21,12 +21,8 @@ not once per engine set-up.
 
 from __future__ import annotations
 
-import ctypes
 import json
-import os
 import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +31,7 @@ import pytest
 from tests.conftest import need_root_tools
 from tests.sandbox import engine as engine_sandbox
 from tests.sandbox import ssh_hosts
+from tests.sandbox.as_user import run_cli_as
 from tests.sandbox.engine import BUSYBOX, IMAGE, Setup, ensure_image, wait_for
 from tests.sandbox.ssh_hosts import Fleet, FleetHost, HostSpec, ssh_fleet
 
@@ -45,7 +42,6 @@ UNREACHABLE = "h4"
 USER_HOST = "h1-user"
 DESTINATIONS = ("h1", "h2", "h3", UNREACHABLE, USER_HOST)
 VOLATILE = ("taken_at",)
-CLONE_NEWNET = 0x40000000
 H3_RULES = """
 table ip fleet-test {
     chain prerouting {
@@ -217,54 +213,11 @@ def test_a_non_root_login_reports_what_a_local_non_root_read_does(fleet: Fleet, 
 
 
 def run_as_user(fleet: Fleet, host: FleetHost, argv: list[str]) -> tuple[int, str, str]:
-    """`portscope ARGV` in a child that entered the host's namespace and became the fleet's non-root user.
-
-    Everything is imported before the fork: the user cannot read this interpreter's files (it lives under /root).
-    """
-    import encodings.ascii
-    import encodings.idna  # noqa: F401
-
-    import docker  # noqa: F401  (the engine reader imports it lazily)
-
-    import portscope.cli.filters
-    import portscope.cli.main
-    import portscope.cli.render_json
-    import portscope.core.inventory
-    import portscope.core.live
-    import portscope.core.snapshot
-
+    """`portscope ARGV` in a child that entered the host's namespace and became the fleet's non-root user."""
     user = fleet.user
     assert user is not None
-    with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
-        pid = os.fork()
-        if pid == 0:  # child
-            code = 1
-            try:
-                _setns(host.ns.path)
-                os.setgroups([])
-                os.setgid(user.gid)
-                os.setuid(user.uid)
-                os.environ.update(DOCKER_HOST=host.docker_host, PORTSCOPE_STATE_DIR=str(host.state_dir))
-                sys.stdout, sys.stderr = out, err
-                code = portscope.cli.main.main(argv)
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        out.seek(0)
-        err.seek(0)
-        return os.waitstatus_to_exitcode(status), out.read(), err.read()
-
-
-def _setns(path: str) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "setns failed")
-    finally:
-        os.close(fd)
+    env = {"DOCKER_HOST": host.docker_host, "PORTSCOPE_STATE_DIR": str(host.state_dir)}
+    return run_cli_as(host.ns.path, user.uid, user.gid, env, argv)
 
 
 # --------------------------------------------------------------------------- teardown
