@@ -40,11 +40,14 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
 
 
-def read_views(backend: Backend, families: Sequence[Family] = FAMILIES) -> dict[Family, tuple[OurView, str]]:
-    """Our part of each family's dump, and the dump itself."""
+def read_views(
+    backend: Backend, families: Sequence[Family] = FAMILIES, dumps: Mapping[Family, str] | None = None
+) -> dict[Family, tuple[OurView, str]]:
+    """Our part of each family's dump, and the dump itself; a family in `dumps` (read just before, under the
+    same lock) is not dumped again."""
     out: dict[Family, tuple[OurView, str]] = {}
     for family in families:
-        text = _run(backend.save_argv(family), None).stdout
+        text = dumps[family] if dumps and family in dumps else _run(backend.save_argv(family), None).stdout
         out[family] = (parse_save(text), text)
     return out
 
@@ -82,6 +85,7 @@ def commit(
     dry_run: bool = False,
     owned: Owned | None = None,
     after: Callable[[], None] | None = None,
+    saved: Mapping[Family, str] | None = None,
 ) -> Outcome:
     """Make the kernel hold exactly `wanted` of ours, for every family; RuleRefusedError leaves all as it was.
 
@@ -89,9 +93,10 @@ def commit(
     chains are recognised by content (see `owned`). A wanted chain whose name another object has is refused.
     `after` is the second step of the same change (the guard's nftables table): when it raises, the
     batches already written are rolled back and its error raised with what the roll-back left.
+    `saved`: the families' save dumps when the caller has just read them under the lock (else they are read).
     """
     owned = owned if owned is not None else Owned(adopt=True)
-    dumps = {f: view for f, (view, _) in read_views(backend).items()}
+    dumps = {f: view for f, (view, _) in read_views(backend, dumps=saved).items()}
     before: dict[Family, OurView] = {}
     outcome = Outcome()
     for family in FAMILIES:

@@ -50,11 +50,13 @@ def nft_path() -> str:
     return path
 
 
-def read_state(nft: str | None = None) -> NftState:
-    """List our tables (the guard's bridge table too) and Docker's, all five at once."""
+def read_state(nft: str | None = None, docker_tables: Mapping[Family, str | None] | None = None) -> NftState:
+    """List our tables (the guard's bridge table too) and Docker's, all at once; `docker_tables`: Docker's
+    tables as `nft -j` text (None: no table) when the caller has just read them under the lock."""
     nft = nft or nft_path()
     commands = [[nft, "list", "table", NFT_FAMILY[f], TABLE] for f in FAMILIES]
-    commands += [[nft, "-j", "list", "table", NFT_FAMILY[f], "docker-bridges"] for f in FAMILIES]
+    if docker_tables is None:
+        commands += [[nft, "-j", "list", "table", NFT_FAMILY[f], "docker-bridges"] for f in FAMILIES]
     commands.append([nft, "list", "table", "bridge", TABLE])
     results = run_all(commands, timeout=60)
     texts: list[str | None] = []
@@ -65,6 +67,8 @@ def read_state(nft: str | None = None) -> NftState:
             texts.append(None)
         else:
             raise ToolError(f"{result.reason()} (run portscope as root)")
+    if docker_tables is not None:
+        texts[2:2] = [docker_tables.get(f) for f in FAMILIES]
     ours = {f: None if t is None else parse_listing(t) for f, t in zip(FAMILIES, texts[:2], strict=True)}
     docker = {f: None if t is None else _json(t) for f, t in zip(FAMILIES, texts[2:4], strict=True)}
     bridge = None if texts[4] is None else parse_listing(texts[4])
@@ -111,16 +115,18 @@ def commit_nft(
     dry_run: bool = False,
     owned: Owned | None = None,
     guard: bool = True,
+    docker_tables: Mapping[Family, str | None] | None = None,
 ) -> Outcome:
     """Make the kernel hold exactly the rendered tables; RuleRefusedError leaves the ruleset as it was.
 
     Only a `portscope` table that `owned` records (updated in place) is portscope's: a foreign one is left
     alone and reported, and refused when portscope needs its name. With `guard`, the guard's bridge table
-    (for the bindings of `placed` that carry their veth) is replaced in the same transaction.
+    (for the bindings of `placed` that carry their veth) is replaced in the same transaction. `docker_tables`:
+    see `read_state`.
     """
     owned = owned if owned is not None else Owned(adopt=True)
     nft = nft_path()
-    state = read_state(nft)
+    state = read_state(nft, docker_tables)
     outcome = Outcome()
     state.ours, foreign = claim_tables(state.ours, owned)
     wanted = wanted_views(placed, state)

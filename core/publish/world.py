@@ -45,11 +45,36 @@ class World:
     owned: Owned = field(default_factory=Owned)  # what portscope created (updated by every commit)
     _guard_why: str | None = None  # why the guard cannot be written ("" once checked and fine)
     _links: dict[tuple[str, str], int | None] = field(default_factory=dict)  # (container id, address) -> veth
+    _dumps_current: bool = True  # no commit of this world yet: the snapshot's dumps still show the kernel
 
     def tables_present(self, family: Family) -> dict[str, set[str]]:
         return {
             t.name: set(t.chains) for t in self.snap.tables if t.backend == self.backend.name and t.family == family
         }
+
+    def saved_dumps(self) -> dict[Family, str]:
+        """This backend's iptables-save dumps that the snapshot read (under the same lock), per family, until this
+        world commits: the commit then dumps only what is missing instead of reading every rule again."""
+        if not self._dumps_current or self.backend.native:
+            return {}
+        return {
+            s.family: s.text
+            for s in self.snap.sources
+            if s.backend == self.backend.name and s.format == "iptables-save" and s.family in FAMILIES
+        }
+
+    def docker_tables(self) -> dict[Family, str | None] | None:
+        """Docker's `docker-bridges` tables as the snapshot read them (`nft -j`; None: no such table), until this
+        world commits; None when the snapshot cannot say (native tables unread)."""
+        if not self._dumps_current or not any(b.backend == "nftables" and b.read for b in self.snap.backends):
+            return None
+        found: dict[Family, str | None] = dict.fromkeys(FAMILIES)
+        for family in FAMILIES:
+            origin = f" -j list table {_NFT_FAMILY[family]} docker-bridges"
+            for source in self.snap.sources:
+                if source.format == "nft-json" and source.origin.endswith(origin):
+                    found[family] = source.text
+        return found
 
     def wanted(self, placed: list[Placed]) -> dict[Family, OurView]:
         return {f: render(placed, f, self.tables_present(f)) for f in FAMILIES}
@@ -67,9 +92,14 @@ class World:
         if self.backend.native:
             from portscope.core.publish.nft_commit import commit_nft
 
-            outcome = commit_nft(placed, inject, dry_run, self.owned, guard=guard and self.nft is not None)
+            docker = self.docker_tables()
+            outcome = commit_nft(
+                placed, inject, dry_run, self.owned, guard=guard and self.nft is not None, docker_tables=docker
+            )
         else:
             outcome = self._commit_iptables(placed, inject, dry_run, guard)
+        if not dry_run:
+            self._dumps_current = False
         outcome.warnings += warnings
         if self.previous is not None and not dry_run:
             outcome.notes.append(self._clear_previous())
@@ -92,7 +122,9 @@ class World:
             self.owned.set_bridge(bool(change.want))
 
         after = write_bridge if change is not None and change.lines and not dry_run else None
-        outcome = commit(self.backend, self.wanted(placed), inject, dry_run, self.owned, after=after)
+        outcome = commit(
+            self.backend, self.wanted(placed), inject, dry_run, self.owned, after=after, saved=self.saved_dumps()
+        )
         if change is not None:
             outcome.warnings += [change.warning] if change.warning else []
             if change.lines:
