@@ -1,4 +1,5 @@
-"""`list`, `conflicts` and `capture` over a fleet: --host/--hosts/--inventory, or a fleet capture (--snapshot).
+"""`list`, `conflicts` and `capture` over a fleet: --host/--hosts/--inventory, or a fleet capture (--snapshot);
+and the one host a change is made on (`publish --host DEST`).
 
 Each host's document is exactly what the command prints on that host, with `"host": DEST` added to each of its
 bindings (list) or findings (conflicts); the whole is `{"fleet": [{"host", "reachable", "error", "read_seconds",
@@ -40,6 +41,16 @@ def fleet_destinations(args: argparse.Namespace) -> list[Destination]:
     if not texts:
         raise DestinationError("no hosts given: name them with --host DEST, --hosts FILE or --inventory FILE")
     return destinations(texts)
+
+
+def change_destination(args: argparse.Namespace) -> Destination:
+    """The one host a change is made on (--host, --hosts, --inventory); DestinationError when they name none,
+    or several: a change is made on one host at a time."""
+    dests = fleet_destinations(args)
+    if len(dests) > 1:
+        named = ", ".join(printable(dest.text) for dest in dests[:3]) + (", ..." if len(dests) > 3 else "")
+        raise DestinationError(f"a change is made on one host at a time ({named} given): name one with --host DEST")
+    return dests[0]
 
 
 def fleet_reads(args: argparse.Namespace, scope: str = "all") -> tuple[list[str], Iterator[HostRead]]:

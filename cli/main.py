@@ -294,8 +294,8 @@ def add_tui_command(sub: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         type=_seconds,
         default=None,
-        help="seconds between full reads of the host (default 60; changes are shown as they happen, whatever "
-        "this says; 0 = no periodic full read, r reads everything)",
+        help="seconds between full reads of the host (default 60, a fleet's hosts 30; changes on this host are "
+        "shown as they happen, whatever this says; 0 = no periodic full read, r reads everything)",
     )
     add_fleet_options(p)
     p.set_defaults(func=cmd_tui)
@@ -303,8 +303,24 @@ def add_tui_command(sub: argparse._SubParsersAction) -> None:
 
 def cmd_tui(args: argparse.Namespace) -> int:
     if fleet_requested(args):  # hosts, or a fleet capture
-        print("portscope: --host is not supported by the TUI yet: use `portscope list --host ...`", file=sys.stderr)
-        return 2
+        return _fleet_tui(args)
     from portscope.tui.app import run_app  # lazy: no other command pays for Textual
 
     return run_app(snapshot=args.snapshot, refresh=args.refresh)
+
+
+def _fleet_tui(args: argparse.Namespace) -> int:
+    """The TUI over a fleet: live over ssh, or read-only on a fleet capture (checked before the screen opens)."""
+    from functools import partial
+
+    from portscope.cli.fleet_cmd import fleet_destinations, read_fleet_capture
+    from portscope.tui.fleet_app import capture_reader, live_changes, live_reader, run_fleet_app
+
+    if args.snapshot:
+        hosts = [read.host for read in read_fleet_capture(args.snapshot)]
+        reader = capture_reader(partial(read_fleet_capture, args.snapshot))
+        return run_fleet_app(reader, hosts, source=args.snapshot, refresh=args.refresh)
+    dests = fleet_destinations(args)
+    options = {"timeout": args.timeout, "sudo": args.sudo}
+    return run_fleet_app(live_reader(dests, **options), [d.text for d in dests], refresh=args.refresh,
+                         read_timeout=args.timeout + 10, changes=live_changes(dests, **options))  # fmt: skip

@@ -1,7 +1,8 @@
 """`portscope publish|unpublish|block|unblock|apply|status|reconcile|watch`.
 
 Only argparse is imported here: `core.publish` is imported by each command when it runs, so
-`portscope list` pays nothing for these commands.
+`portscope list` pays nothing for these commands. publish, unpublish, block and unblock also work on another
+host (`--host DEST`): the request is checked here, then portscope on that host makes it (core.fleet.change).
 """
 
 from __future__ import annotations
@@ -13,17 +14,19 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from portscope.cli.output import add_output_option
+from portscope.cli.sources import positive_seconds
 from portscope.core.printable import printable
 
 if TYPE_CHECKING:
+    from portscope.core.fleet.destinations import Destination
     from portscope.core.publish.commit import Outcome
-    from portscope.core.publish.ops import Change, ChangeAction
+    from portscope.core.publish.ops import Change, ChangeAction, Request
 
 #: `--backend` values (core.publish.backend.CHOICES, repeated so that `portscope list` imports no core.publish).
 BACKEND_CHOICES = ("auto", "iptables-nft", "iptables-legacy", "nftables")
 EXIT_CODES = """exit status:
   0  done (status: no drift)
-  1  status: stored bindings and the kernel differ (drift)
+  1  status: stored bindings and the kernel differ (drift); --host: that host could not run the change
   2  bad input, or the host port is taken (--force to publish anyway)
   4  not root
   5  the container engine cannot be reached
@@ -42,28 +45,33 @@ def add_publish_commands(sub: Any) -> None:
                        help="firewall backend (default auto: the stored bindings' one, else the engine's)")  # fmt: skip
         return p
 
-    p = add("publish", "publish a port of a running container with portscope's own rules", cmd_publish)
+    def add_change(name: str, help_text: str, func: Any) -> argparse.ArgumentParser:
+        p = add(name, help_text, func)
+        p.add_argument("--dry-run", action="store_true", help="print the exact rules that would be written")
+        p.add_argument("--json", action="store_true", help="print what was done (or would be) as one JSON object")
+        add_host_options(p)
+        return p
+
+    p = add_change("publish", "publish a port of a running container with portscope's own rules", cmd_publish)
     # A spec starting with '-' and a digit (`-1:80`) is the spec, not an option: the command parses it and
     # names what is wrong in one line (argparse would print its usage). `-- SPEC` works too.
     p._negative_number_matcher = re.compile(r"^-[0-9]")
     p.add_argument("container", metavar="CONTAINER", help="container name, id prefix, or a plain IP address")
     p.add_argument("spec", metavar="[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]", help="as docker run -p")
-    p.add_argument("--dry-run", action="store_true", help="print the exact rules that would be written")
     p.add_argument("--force", action="store_true", help="publish although the host port is in use")
     p.add_argument("--reason", metavar="TEXT", help="why (kept in the state and the audit log)")
 
-    p = add("unpublish", "remove one of portscope's bindings", cmd_unpublish)
+    p = add_change("unpublish", "remove one of portscope's bindings", cmd_unpublish)
     p.add_argument("binding", metavar="BINDING", help="binding id (ps-xxxxxxxx) or HOST_PORT[/PROTO]")
-    p.add_argument("--dry-run", action="store_true", help="print the exact rules that would be written")
 
-    p = add("block", "drop outside traffic to a port published by Docker (the container keeps running)", cmd_block)
+    p = add_change(
+        "block", "drop outside traffic to a port published by Docker (the container keeps running)", cmd_block
+    )
     p.add_argument("binding", metavar="BINDING", help="a `portscope list` binding id or HOST_PORT[/PROTO]")
-    p.add_argument("--dry-run", action="store_true", help="print the exact rules that would be written")
     p.add_argument("--reason", metavar="TEXT", help="why (kept in the state and the audit log)")
 
-    p = add("unblock", "remove a block", cmd_unblock)
+    p = add_change("unblock", "remove a block", cmd_unblock)
     p.add_argument("binding", metavar="BINDING", help="block id (ps-xxxxxxxx) or HOST_PORT[/PROTO]")
-    p.add_argument("--dry-run", action="store_true", help="print the exact rules that would be written")
 
     p = add("apply", "re-create every stored binding (after a reboot, a flush, a daemon restart)", cmd_apply)
     p.add_argument("--dry-run", action="store_true", help="print the exact rules that would be written")
@@ -75,6 +83,24 @@ def add_publish_commands(sub: Any) -> None:
     add_output_option(p, "portscope.status/1")
 
     add("watch", "reconcile on every container start/restart/die until SIGTERM or SIGINT", cmd_watch)
+
+
+def add_host_options(parser: argparse.ArgumentParser) -> None:
+    """--host DEST (one host; also --hosts/--inventory naming one), --sudo and --timeout: make the change on
+    another host, with portscope installed there (the names are the fleet reads', cli.sources)."""
+    group = parser.add_argument_group("another host (over ssh, portscope installed there; also before the command)")
+    group.add_argument(
+        "--host", metavar="DEST", action="append", default=[],
+        help="make the change on this host (user@host, host:port, ssh://user@host:port, an ssh alias; `local` is "
+        "this one); one host only",
+    )  # fmt: skip
+    group.add_argument("--hosts", metavar="FILE", help="the host listed in FILE (one destination)")
+    group.add_argument("--inventory", metavar="FILE", help="the host of an Ansible inventory (one host)")
+    group.add_argument("--sudo", action="store_true", help="run portscope there through `sudo -n`")
+    group.add_argument(
+        "--timeout", metavar="SECONDS", type=positive_seconds, default=20.0,
+        help="how long portscope there may take (default 20)",
+    )  # fmt: skip
 
 
 def _err(line: str) -> None:
@@ -118,7 +144,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from portscope.core.publish import ops
 
     request = ops.parse_publish(args.container, args.spec, reason=args.reason, force=args.force)
-    return _print_change("published", ops.run(request, dry_run=args.dry_run, backend=args.backend), args.dry_run)
+    return _make("published", request, args)
 
 
 def cmd_unpublish(args: argparse.Namespace) -> int:
@@ -138,7 +164,56 @@ def _change(action: ChangeAction, verb: str, args: argparse.Namespace, reason: s
     from portscope.core.publish import ops
 
     request = ops.parse_change(action, args.binding, reason=reason)
-    return _print_change(verb, ops.run(request, dry_run=args.dry_run, backend=args.backend), args.dry_run)
+    return _make(verb, request, args)
+
+
+def _make(verb: str, request: Request, args: argparse.Namespace) -> int:
+    """Make (or preview) a checked request: here, or with portscope on the one host `--host` names."""
+    from portscope.core.publish import ops
+
+    if args.host or args.hosts or args.inventory:  # after the request's checks: bad input never connects
+        from portscope.cli.fleet_cmd import change_destination
+
+        dest = change_destination(args)
+        if not dest.local:
+            return _make_there(dest, request, args)
+    change = ops.run(request, dry_run=args.dry_run, backend=args.backend)
+    if args.json:
+        from portscope.core.fleet.change import change_document
+
+        _dump(change_document(request.action, change, dry_run=args.dry_run))
+        return 0
+    return _print_change(verb, change, args.dry_run)
+
+
+def _make_there(dest: Destination, request: Request, args: argparse.Namespace) -> int:
+    """The request made by portscope on `dest`: its JSON document with "host" added, or its text with each
+    stderr line naming the host; its exit status. One line when it failed or the host cannot run it."""
+    from portscope.core.fleet.change import remote_change, request_argv, run_on_host
+
+    argv = request_argv(request, dry_run=args.dry_run, output_json=args.json, backend=args.backend)
+    run = run_on_host(dest, argv, sudo=args.sudo, timeout=args.timeout)
+    if args.json:
+        result = remote_change(dest.text, run)
+        if result.document is None:
+            _err(result.message)
+            return result.returncode
+        _dump({**result.document, "host": dest.text})
+        return 0
+    if not run.ok:
+        _err(run.message)
+        return run.returncode
+    for line in run.stderr.splitlines():
+        if line.strip():
+            _err(f"{dest.text}: {line.removeprefix('portscope: ')}")
+    for line in run.stdout.splitlines():
+        print("\t".join(printable(part) for part in line.split("\t")))  # the nft batches' tabs are kept
+    return 0
+
+
+def _dump(doc: dict[str, Any]) -> None:
+    json.dump(doc, sys.stdout, indent=1)
+    sys.stdout.write("\n")
 
 
 def _converge(action: str, args: argparse.Namespace) -> int:

@@ -42,7 +42,7 @@ def add_fleet_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--sudo", action="store_true", help="run the remote collector through `sudo -n`")
     group.add_argument(
-        "--timeout", metavar="SECONDS", type=_positive_seconds, default=20.0, help="each host's read (default 20)"
+        "--timeout", metavar="SECONDS", type=positive_seconds, default=20.0, help="each host's read (default 20)"
     )
 
 
@@ -68,7 +68,7 @@ def _is_fleet_capture(path: str | None) -> bool:
     return head.startswith("[")
 
 
-def _positive_seconds(text: str) -> float:
+def positive_seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:

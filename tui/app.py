@@ -92,6 +92,9 @@ class PortscopeApp(App[None]):
 
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses elsewhere (bench) find it too
     TITLE = "portscope"
+    #: The views, in tab order, and whether they show a fleet (tui.fleet_app adds the Hosts view and a HOST column).
+    view_classes: ClassVar[tuple[type[TableView], ...]] = VIEW_CLASSES
+    fleet: ClassVar[bool] = False
     COMMANDS = App.COMMANDS | {PortscopeCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="quit", tooltip="Leave portscope"),
@@ -183,11 +186,11 @@ class PortscopeApp(App[None]):
         yield StatusLine(id="status")
         yield Banner(id="banner")
         with TabbedContent(id="views", initial=VIEW_CLASSES[0].VIEW):
-            for cls in VIEW_CLASSES:
-                with TabPane(TITLES[cls.VIEW], id=cls.VIEW):
-                    yield cls()
+            for cls in self.view_classes:
+                with TabPane(cls.view_title(), id=cls.VIEW):
+                    yield cls(self.fleet)
         yield DetailPane(id="detail")
-        yield FilterBar(id="filter")
+        yield FilterBar(id="filter", fleet=self.fleet)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -409,8 +412,12 @@ class PortscopeApp(App[None]):
 
     # ------------------------------------------------------------------ keeping the chrome in step
 
+    def status_parts(self) -> list[str]:
+        """The header's parts: the host, rules read, engine, root or not, time of the read."""
+        return header_parts(self.model.snap) if self.model else ["no data yet"]
+
     def _show_status(self) -> None:
-        parts = header_parts(self.model.snap) if self.model else ["no data yet"]
+        parts = self.status_parts()
         self.query_one(StatusLine).show(parts, self.mode_text, stale=self.stale, reading=self.reading)
         self.screen.set_class(bool(self.stale), "-stale")
 
@@ -521,8 +528,7 @@ class PortscopeApp(App[None]):
         if key is None or self.model is None:
             self.notify("Nothing selected", severity="warning", timeout=3)
             return
-        row = view.table.row_data(key)
-        title = f"{view.title}: {row.cells[1].text if row and len(row.cells) > 1 else key}"
+        title = f"{view.title}: {view.row_title(key)}"
         self.push_screen(DetailScreen(title, view.detail_text(), view.copy_text()))
 
     def action_copy(self) -> None:

@@ -68,6 +68,7 @@ class Column:
 class Row:
     """A table row: a stable key, its cells, the lower-case text `/` searches, and its default order.
 
+    `host` is the fleet host the row comes from (what a `host:NAME` filter term matches; "" for one host).
     `sig` (a hash of the cells, computed where the row is built: in the worker) lets a refresh find
     the rows that changed without comparing every cell on the main thread.
     """
@@ -76,6 +77,7 @@ class Row:
     cells: tuple[Cell, ...]
     search: str
     order: tuple[Any, ...] = ()
+    host: str = ""
     sig: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
@@ -103,9 +105,21 @@ def mark_cell(severity: str | None) -> Cell:
     return Cell(mark, style, sort=(SEVERITY_ORDER[severity],))
 
 
+HOST_TERM = "host:"
+
+
 def filter_rows(rows: Sequence[Row], query: str) -> list[Row]:
-    """Rows whose search text holds every word of `query` (case-insensitive)."""
+    """Rows whose search text holds every word of `query` (case-insensitive).
+
+    A `host:NAME` term keeps the rows of the fleet host NAME; when no host is called exactly that, of every
+    host whose name holds NAME (so `host:h` narrows as you type, and `host:h1` is not also `h10`)."""
     words = query.casefold().split()
-    if not words:
+    hosts = [w.removeprefix(HOST_TERM) for w in words if w.startswith(HOST_TERM) and w != HOST_TERM]
+    words = [w for w in words if not w.startswith(HOST_TERM)]
+    if not words and not hosts:
         return list(rows)
-    return [r for r in rows if all(w in r.search for w in words)]
+    keep = list(rows)
+    for name in hosts:
+        exact = [r for r in keep if r.host.casefold() == name]
+        keep = exact or [r for r in keep if name in r.host.casefold()]
+    return [r for r in keep if all(w in r.search for w in words)]

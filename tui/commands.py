@@ -19,8 +19,11 @@ class PortscopeCommands(Provider):
         def run(action: str, *args: str) -> Callable[[], object]:
             return partial(getattr(app, f"action_{action}"), *args)
 
+        views = [(cls.VIEW, cls.view_title()) for cls in getattr(app, "view_classes", ())] or [
+            (v, TITLES[v]) for v in VIEWS
+        ]
         out: list[tuple[str, Callable[[], object], str]] = [
-            (f"Show {TITLES[v]}", run("show_view", v), f"Switch to the {TITLES[v]} view") for v in VIEWS
+            (f"Show {title}", run("show_view", v), f"Switch to the {title} view") for v, title in views
         ]
         paused = getattr(app, "paused", False)
         out += [

@@ -58,7 +58,8 @@ def _rows(app: App, bindings: Iterable[Binding]) -> list[tuple[str, str, str]]:
 
 def help_sections(app: App) -> Sections:
     """(title, rows) for the help screen: global keys, table keys, each view's keys, filter, detail, mouse."""
-    everywhere = _rows(app, Binding.make_bindings(type(app).BINDINGS))
+    own = [k for k in reversed(type(app).__mro__) if issubclass(k, App) and not k.__module__.startswith("textual")]
+    everywhere = _rows(app, _merged(*own))  # the app's keys and its subclasses' (a fleet's Hosts view)
     everywhere.append((app.get_key_display(Binding(app.COMMAND_PALETTE_BINDING, "")), "Command palette",
                        "Every view and action, by name"))  # fmt: skip
     table = _rows(app, _merged(KeyedTable))
@@ -66,7 +67,7 @@ def help_sections(app: App) -> Sections:
         app, [b for b in Binding.make_bindings(DataTable.BINDINGS) if b.key not in ("enter", "left", "right")]
     )
     sections: Sections = [("Everywhere", everywhere), ("In a table", table)]
-    for cls in VIEW_CLASSES:
+    for cls in getattr(app, "view_classes", VIEW_CLASSES):
         sections.append((f"{cls.VIEW.capitalize()} view", _rows(app, _merged(TableView, cls))))
     sections.append(("Filter bar", _rows(app, _merged(FilterBar))))
     sections.append(("Detail (enter)", _rows(app, _merged(DetailScreen))))

@@ -84,8 +84,22 @@ class BindingChange:
 
 
 ChangeRequest = PublishRequest | BindingChange
-#: Runs one change (for real, or as a dry run) and reports it as core does.
-Applier = Callable[[ChangeRequest], Change]
+
+
+@dataclass(frozen=True, slots=True)
+class Reported:
+    """A change as another host's portscope reported it (its `--json` document): what `preview_text` and
+    `done_text` show of a core `Change` made here."""
+
+    subject: str  # `ps-1a2b3c4d 0.0.0.0:8081/tcp → web:80`
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+#: Runs one change (for real, or as a dry run) and reports it: core's `Change` here, `Reported` from another host.
+Applier = Callable[[ChangeRequest], "Change | Reported"]
 
 
 # --------------------------------------------------------------------------- the real changes (run in a worker)
@@ -133,6 +147,17 @@ def change_refusal(source: str | None, snap: Snapshot | None) -> str | None:
     if not snap.host.is_root:
         return "Publishing, unpublishing and blocking write the firewall: run portscope as root (sudo portscope)"
     return None
+
+
+def host_refusal(host: str, snap: Snapshot | None, error: str | None, *, local: bool) -> str | None:
+    """Why a fleet's host cannot be changed from here (not read, not root there), or None."""
+    if snap is None:
+        return f"{host} is not read ({error or 'no answer yet'}): r reads it again"
+    if snap.host.is_root:
+        return None
+    if local:
+        return change_refusal(None, snap)
+    return f"{host}: the ssh login there is not root: log in as root, or give --sudo, to change its rules"
 
 
 # --------------------------------------------------------------------------- the form's choices and checks
@@ -351,14 +376,28 @@ def explanation(change: BindingChange) -> list[str]:
 # --------------------------------------------------------------------------- what a dry run / a change reports
 
 
-def preview_text(change: Change, action: str) -> Text:
+def reported(change: Change | Reported) -> Reported:
+    """What the TUI shows of a change, made here (core's `Change`) or on another host (`Reported` already)."""
+    if isinstance(change, Reported):
+        return change
+    return Reported(
+        subject=change.binding.describe() if change.binding is not None else "",
+        added=tuple(change.outcome.added),
+        removed=tuple(change.outcome.removed),
+        warnings=tuple(change.warnings),
+        notes=tuple(change.notes),
+    )
+
+
+def preview_text(change: Change | Reported, action: str) -> Text:
     """A dry run's report: the binding, every rule line removed and added, core's warnings and notes."""
+    change = reported(change)
     out = Text()
-    if change.binding is not None:
+    if change.subject:
         out.append(f"would {action}: ", style="bold")
-        out.append(printable(change.binding.describe()))
+        out.append(printable(change.subject))
         out.append("\n")
-    removed, added = change.outcome.removed, change.outcome.added
+    removed, added = change.removed, change.added
     if not removed and not added:
         out.append("no rule changes: the firewall already holds exactly this\n", style="dim")
     for line in removed:
@@ -380,9 +419,10 @@ def refused_text(message: str) -> Text:
     return out
 
 
-def rule_lines(change: Change) -> list[str]:
+def rule_lines(change: Change | Reported) -> list[str]:
     """The preview's rule lines, as `preview_text` shows them."""
-    return [f"- {line}" for line in change.outcome.removed] + [f"+ {line}" for line in change.outcome.added]
+    change = reported(change)
+    return [f"- {line}" for line in change.removed] + [f"+ {line}" for line in change.added]
 
 
 def error_line(err: BaseException | None) -> str:
@@ -398,7 +438,11 @@ def error_line(err: BaseException | None) -> str:
     return (text.strip().splitlines() or [type(err).__name__])[0]
 
 
-def done_text(action: str, change: Change, fallback: str) -> str:
-    """The notification after a change: `Published ps-1a2b3c4d publish 0.0.0.0:8081/tcp -> web:80`."""
-    what = change.binding.describe() if change.binding is not None else fallback
-    return f"{VERBS[action]} {what}"
+def done_text(action: str, change: Change | Reported, fallback: str) -> str:
+    """The notification after a change: `Published ps-1a2b3c4d publish 0.0.0.0:8081/tcp -> web:80`, then the
+    warnings and notes of a change another host's portscope made."""
+    shown = reported(change)
+    text = f"{VERBS[action]} {shown.subject or fallback}"
+    if isinstance(change, Reported):
+        text = "\n".join([text, *(f"⚠ {line}" for line in change.warnings), *change.notes])
+    return text

@@ -4,12 +4,14 @@ It is sent over ssh's stdin (transport.py) and answers requests, one JSON line e
 line each: which tools exist, file contents, the output of commands (run at once, as core.tools.run_all does),
 the sockets and processes of /proc, the engine's API answers and the host's names. It decides nothing: the
 commands come from portscope (core.rules.live) and every answer is parsed locally by the code that parses a
-local read. It imports nothing of portscope, so it runs where portscope is not installed.
+local read. It imports nothing of portscope, so it runs where portscope is not installed. One request runs
+portscope there, when it is installed, for a change (core.fleet.change).
 """
 
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import json
 import os
 import socket
@@ -259,6 +261,36 @@ def facts(request: dict) -> dict:
     return answers
 
 
+def portscope(args: list, timeout: float) -> dict:
+    """`portscope ARGS` on this host, without a shell, a terminal or input: the `portscope` command on the search
+    path, else `python3 -m portscope` when it is importable; {"error": "missing"} when neither is there.
+    A run that takes longer than `timeout` is killed and answered with 124 (as run_all)."""
+    if not isinstance(args, list) or not all(isinstance(arg, str) for arg in args):
+        return {"error": "the arguments must be a list of strings"}
+    command = which("portscope")
+    if command is not None:
+        argv = [command]
+    elif importlib.util.find_spec("portscope") is not None:
+        argv = [sys.executable, "-m", "portscope"]
+    else:
+        return {"error": "missing"}
+    try:
+        done = subprocess.run(
+            argv + args,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="surrogateescape",
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"returncode": 124, "stdout": "", "stderr": f"timed out after {timeout:g} s"}
+    except OSError as exc:
+        return {"returncode": 127, "stdout": "", "stderr": exc.strerror or str(exc)}
+    return {"returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
+
+
 def answer(request: dict) -> dict:
     op = request.get("op")
     if op == "facts":
@@ -267,6 +299,8 @@ def answer(request: dict) -> dict:
         return {"results": run_all(request["commands"], request.get("timeout", 10.0))}
     if op == "which":
         return {"which": {name: which(name) for name in request["names"]}}
+    if op == "portscope":
+        return portscope(request["args"], request.get("timeout", 20.0))
     return {"error": f"unknown request {op!r}"}
 
 
@@ -284,4 +318,6 @@ def serve(requests: Any, replies: Any) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1]:  # the login's DOCKER_HOST (sudo does not pass it on)
         os.environ["DOCKER_HOST"] = sys.argv[1]
+    if len(sys.argv) > 2 and sys.argv[2]:  # the login's PATH, searched last (sudo puts its secure_path in PATH)
+        SEARCH_PATH = os.pathsep.join([SEARCH_PATH, sys.argv[2]])
     serve(sys.stdin, sys.stdout)

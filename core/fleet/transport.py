@@ -24,10 +24,11 @@ from portscope.core.fleet.destinations import Destination
 
 COLLECTOR = Path(__file__).with_name("collector.py")
 #: Reads a length line, then that many bytes of Python, and runs them (as __main__: the collector serves).
-#: The login's DOCKER_HOST goes as an argument, expanded by the remote shell: `sudo` resets the environment.
+#: The login's DOCKER_HOST and PATH go as arguments, expanded by the remote shell: `sudo` resets the environment
+#: (and sets PATH to its secure_path), and a change runs the portscope found on the login's PATH.
 BOOTSTRAP = (
     "python3 -c 'import sys;s=sys.stdin.buffer;"
-    'exec(compile(s.read(int(s.readline())),"portscope-collector","exec"))\' "$DOCKER_HOST"'
+    'exec(compile(s.read(int(s.readline())),"portscope-collector","exec"))\' "$DOCKER_HOST" "$PATH"'
 )
 SUDO = "sudo -n "
 #: What the remote shell says when there is no python3, and sudo when it wants a password.
@@ -117,7 +118,15 @@ class Session:
             pass  # ssh ended: the answer's absence says why
 
     def request(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """One request and its answer; HostError (one line) when the host cannot answer."""
+        """One request and its answer; HostError (one line) when the host cannot answer or the request failed."""
+        reply = self.exchange(payload)
+        if "error" in reply and len(reply) == 1:
+            raise HostError(f"{self.dest.text}: the collector failed: {reply['error']}")
+        return reply
+
+    def exchange(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """One request and the collector's answer as it is (an `{"error": ...}` answer too); HostError (one
+        line) when the host cannot answer."""
         assert self.process.stdout is not None
         self._send(json.dumps(payload).encode() + b"\n")
         line = self.process.stdout.readline()
@@ -126,11 +135,9 @@ class Session:
         try:
             reply = json.loads(line)
         except ValueError:
-            raise HostError(
-                f"{self.dest.text}: the collector's answer is not JSON (is python3 >= 3.9 there?)"
-            ) from None
-        if not isinstance(reply, dict) or ("error" in reply and len(reply) == 1):
-            raise HostError(f"{self.dest.text}: the collector failed: {reply.get('error')}")
+            reply = None
+        if not isinstance(reply, dict):
+            raise HostError(f"{self.dest.text}: the collector's answer is not a JSON object (is python3 >= 3.9 there?)")
         return reply
 
     def _failure(self) -> str:

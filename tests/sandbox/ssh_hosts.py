@@ -12,15 +12,24 @@ destination without a host fails at once and nothing leaves the machine. No name
 
 sshd (Debian's openssh-server) runs in the host's namespace through `nsenter --net=...`: key-based login only,
 its own config, host key and pid file, `SetEnv DOCKER_HOST=...` (the host's engine, else a socket that does not
-exist, so nothing ever reads the machine's own engine) and `PORTSCOPE_STATE_DIR` (a folder of the host's own).
+exist, so nothing ever reads the machine's own engine), `PORTSCOPE_STATE_DIR` (a folder of the host's own) and
+`PATH`: by default this checkout's venv bin folder (sys.executable's: its `portscope` and `python3`) comes first,
+so portscope is "installed" there; a spec with `portscope=False` leaves it out (the standard folders only).
 The generated ssh_config names the hosts `h1`, `h2`, ... (as root), `ALIAS-user` (as a non-root user made for
 the fleet, with `login_user=True`) and any `unreachable` aliases (addresses in the blackholed range), with
 `BatchMode yes` and a known_hosts file filled with the hosts' keys beforehand (strict checking stays on).
 Commands of the client run in the client namespace with `PORTSCOPE_SSH_COMMAND="ssh -F <ssh_config>"` and
 XDG_RUNTIME_DIR in the temp dir (where portscope keeps its ssh control sockets: each fleet has its own).
 
+`grant_sudo(fleet)` (or `login_sudo=True`) lets the non-root user run `sudo -n python3` without a password: a
+sudoers drop-in /etc/sudoers.d/portscope-test-<temp dir name> (mode 0440, checked with `visudo -cf` before it is
+moved in place) naming only that user, only the python3 that `sudo python3` finds on Debian's secure_path, and
+keeping PORTSCOPE_STATE_DIR (so portscope run by that root collector uses the host's state folder, never the
+machine's /var/lib/portscope). `revoke_sudo` removes it. The grant is root for that user in effect (python3 runs
+anything); the user exists only for the fleet and only the fleet's key logs in as it.
+
 Teardown (try/finally, at exit, and for a run that died without it, through `reap_stale`) ends the sshds and
-their sessions, stops the engines, deletes every namespace, removes the user and the temp dir.
+their sessions, stops the engines, deletes every namespace, removes the sudoers drop-in, the user and the temp dir.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,12 +56,19 @@ SSH = "/usr/bin/ssh"
 SSH_KEYGEN = "/usr/bin/ssh-keygen"
 #: Binaries the fleet needs, for `need_root_tools` (the engines' own come from engine.TOOLS).
 TOOLS = ("ip", "nsenter", SSHD, SSH, SSH_KEYGEN, "useradd", "userdel")
+SUDO = "/usr/bin/sudo"
+VISUDO = "/usr/sbin/visudo"
+#: Binaries `grant_sudo` needs (Debian's sudo package).
+SUDO_TOOLS = (SUDO, VISUDO)
+SUDOERS_DIR = Path("/etc/sudoers.d")
+SUDOERS_PREFIX = "portscope-test-"  # then the fleet's temp dir name: no '.', which sudo's includedir would skip
 TMP_PREFIX = "psh-"
 NETWORK = "198.51.100"  # TEST-NET-2 (RFC 5737): documentation addresses, never routed anywhere
 CLIENT_IP = f"{NETWORK}.1"
 FIRST_HOST = 10  # host N (from 0) is 198.51.100.(10+N)
 UNREACHABLE_FIRST = 250  # unreachable aliases point at 198.51.100.250 onwards: blackholed
 HOST_IF = "psfleet0"
+STANDARD_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 PRIVSEP_DIR = Path("/run/sshd")  # sshd refuses to start without it (the package's service makes it)
 #: In PRIVSEP_DIR when a fleet made it: the last fleet to end (in any process) removes both.
 PRIVSEP_MARK = PRIVSEP_DIR / "made-by-portscope-tests"
@@ -59,10 +76,12 @@ PRIVSEP_MARK = PRIVSEP_DIR / "made-by-portscope-tests"
 
 @dataclass(frozen=True, slots=True)
 class HostSpec:
-    """One host: its ssh alias, and the engine set-up it runs (None: no engine, only what is loaded into it)."""
+    """One host: its ssh alias, the engine set-up it runs (None: no engine, only what is loaded into it), and
+    whether portscope is installed there (this checkout's venv bin folder first on its PATH)."""
 
     alias: str
     engine: Setup | None = None
+    portscope: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +104,13 @@ class FleetHost:
     root: Path
     engine: Engine | None = None
     sshd: subprocess.Popen[bytes] | None = None
+    portscope_installed: bool = True
+
+    @property
+    def path(self) -> str:
+        """The PATH of a login: this checkout's venv bin folder first when portscope is installed there."""
+        venv_bin = [str(Path(sys.executable).parent)] if self.portscope_installed else []
+        return ":".join([*venv_bin, *STANDARD_PATH])
 
     @property
     def docker_host(self) -> str:
@@ -141,6 +167,11 @@ class Fleet:
         return self.root / "run"
 
     @property
+    def sudoers(self) -> Path:
+        """The fleet's sudoers drop-in (there only while `grant_sudo` is in force)."""
+        return sudoers_path(self.root)
+
+    @property
     def ssh_command(self) -> str:
         """The value of PORTSCOPE_SSH_COMMAND."""
         return f"{SSH} -F {self.ssh_config}"
@@ -178,8 +209,11 @@ class Fleet:
 _LIVE: daemon.Live[Fleet] = daemon.Live(lambda fleet: _teardown(fleet))
 
 
-def start_fleet(specs: Sequence[HostSpec], *, login_user: bool = False, unreachable: Sequence[str] = ()) -> Fleet:
-    """Start the client, the hosts of `specs` (in order) and their sshds; on any failure everything is removed."""
+def start_fleet(
+    specs: Sequence[HostSpec], *, login_user: bool = False, login_sudo: bool = False, unreachable: Sequence[str] = ()
+) -> Fleet:
+    """Start the client, the hosts of `specs` (in order) and their sshds; on any failure everything is removed.
+    `login_sudo` grants the non-root user `sudo -n python3` (`grant_sudo`; implies `login_user`)."""
     aliases = [s.alias for s in specs] + list(unreachable)
     if len(set(aliases)) != len(aliases) or len(specs) > UNREACHABLE_FIRST - FIRST_HOST:
         raise ValueError(f"distinct aliases and at most {UNREACHABLE_FIRST - FIRST_HOST} hosts: {aliases}")
@@ -195,9 +229,11 @@ def start_fleet(specs: Sequence[HostSpec], *, login_user: bool = False, unreacha
         _route_client(fleet)
         _ssh_keygen(root / "client_key")
         fleet.runtime_dir.mkdir(mode=0o700)
-        if login_user:
+        if login_user or login_sudo:
             fleet.user = _add_user(root)
             _write_state(fleet)
+        if login_sudo:
+            grant_sudo(fleet)
         for index, spec in enumerate(specs):
             _start_host(fleet, spec, index)
             _write_state(fleet)
@@ -217,10 +253,10 @@ def stop_fleet(fleet: Fleet) -> list[str]:
 
 @contextlib.contextmanager
 def ssh_fleet(
-    specs: Sequence[HostSpec], *, login_user: bool = False, unreachable: Sequence[str] = ()
+    specs: Sequence[HostSpec], *, login_user: bool = False, login_sudo: bool = False, unreachable: Sequence[str] = ()
 ) -> Iterator[Fleet]:
     """A fleet for the duration of the block."""
-    fleet = start_fleet(specs, login_user=login_user, unreachable=unreachable)
+    fleet = start_fleet(specs, login_user=login_user, login_sudo=login_sudo, unreachable=unreachable)
     try:
         yield fleet
     finally:
@@ -234,10 +270,12 @@ def _start_host(fleet: Fleet, spec: HostSpec, index: int) -> None:
     address = f"{NETWORK}.{FIRST_HOST + index}"
     if spec.engine is not None:
         engine = start_engine(spec.engine)
-        host = FleetHost(spec.alias, engine.ns, address, folder, engine=engine)
+        host = FleetHost(spec.alias, engine.ns, address, folder, engine=engine, portscope_installed=spec.portscope)
         fleet.hosts[spec.alias] = host  # torn down with the fleet if the rest fails
     else:
-        host = FleetHost(spec.alias, NetNs(f"{fleet.root.name}-{spec.alias}"), address, folder)
+        host = FleetHost(
+            spec.alias, NetNs(f"{fleet.root.name}-{spec.alias}"), address, folder, portscope_installed=spec.portscope
+        )
         fleet.hosts[spec.alias] = host
         netns.create(name=host.ns.name)
     client_if = f"psf{index}"
@@ -318,7 +356,7 @@ def _sshd_config(fleet: Fleet, host: FleetHost) -> str:
             "PrintLastLog no",
             "MaxSessions 50",
             "MaxStartups 100",
-            f"SetEnv DOCKER_HOST={host.docker_host} PORTSCOPE_STATE_DIR={host.state_dir}",
+            f"SetEnv DOCKER_HOST={host.docker_host} PORTSCOPE_STATE_DIR={host.state_dir} PATH={host.path}",
             "",
         ]
     )
@@ -367,6 +405,7 @@ def _teardown(fleet: Fleet) -> list[str]:
             notes += stop_engine(host.engine)
         else:
             netns.delete(host.ns)
+    _remove_sudoers(fleet.sudoers, notes)
     if fleet.user is not None:
         _remove_user(fleet.user, notes)
     daemon.remove_root(fleet.client_ns, fleet.root, notes)
@@ -405,11 +444,16 @@ def reap_stale() -> list[str]:
             if name.startswith(root.name):
                 netns.delete(NetNs(name))
         daemon.end_processes(client, root, notes)
+        _remove_sudoers(sudoers_path(root), notes)
         if state.get("user"):
             user = LoginUser(**state["user"])
             _remove_user(user, notes)
         daemon.remove_root(client, root, notes)
         reaped.append(root.name)
+    for path in SUDOERS_DIR.glob(f"{SUDOERS_PREFIX}*"):  # a drop-in whose fleet's temp dir is already gone
+        if not Path("/tmp", path.name.removeprefix(SUDOERS_PREFIX)).exists():
+            _remove_sudoers(path, [])
+            reaped.append(path.name)
     if reaped:
         _release_privsep_dir()
     return reaped
@@ -424,6 +468,79 @@ def _write_state(fleet: Fleet) -> None:
         if fleet.user is not None
         else None,
     )
+
+
+# --------------------------------------------------------------------------- sudo for the non-root user
+
+
+def sudoers_path(root: Path) -> Path:
+    """The sudoers drop-in of the fleet whose temp dir is `root`."""
+    return SUDOERS_DIR / f"{SUDOERS_PREFIX}{root.name}"
+
+
+def sudo_python() -> str:
+    """The python3 that `sudo python3` runs: the first on Debian's secure_path (the standard folders)."""
+    found = shutil.which("python3", path=os.pathsep.join(STANDARD_PATH))
+    if found is None:
+        raise RuntimeError("no python3 in the standard folders for sudo to run")
+    return found
+
+
+def sudoers_text(user: str, python: str) -> str:
+    """The drop-in: `user` may run `python` (any arguments) as root without a password, keeping
+    PORTSCOPE_STATE_DIR; nothing else."""
+    return (
+        "# portscope tests (tests/sandbox/ssh_hosts.py): removed with the fleet\n"
+        f'Defaults:{user} env_keep += "PORTSCOPE_STATE_DIR"\n'
+        f"{user} ALL=(root) NOPASSWD: {python}\n"
+    )
+
+
+def grant_sudo(fleet: Fleet) -> Path:
+    """Let the fleet's non-root user run `sudo -n python3` (sudoers_text): written 0440 beside its place under
+    a name sudo skips, checked with `visudo -cf`, then renamed into place. Returns the drop-in's path."""
+    if fleet.user is None:
+        raise ValueError("the fleet has no non-root user (start it with login_user=True)")
+    if not SUDOERS_DIR.is_dir():
+        raise RuntimeError(f"{SUDOERS_DIR} is missing: install sudo")
+    final = fleet.sudoers
+    staged = SUDOERS_DIR / f".{final.name}.new"  # a name with a '.': sudo's includedir ignores it
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o440)
+    with os.fdopen(fd, "w") as f:
+        f.write(sudoers_text(fleet.user.name, sudo_python()))
+    os.chmod(staged, 0o440)
+    check = subprocess.run([VISUDO, "-cf", str(staged)], capture_output=True, text=True, check=False)
+    if check.returncode != 0:
+        staged.unlink()
+        raise RuntimeError(f"visudo -cf refused the drop-in: {(check.stdout + check.stderr).strip()}")
+    os.replace(staged, final)
+    return final
+
+
+def revoke_sudo(fleet: Fleet) -> None:
+    """Remove the grant of `grant_sudo` (nothing when there is none)."""
+    notes: list[str] = []
+    _remove_sudoers(fleet.sudoers, notes)
+    if notes:
+        raise RuntimeError("; ".join(notes))
+
+
+@contextlib.contextmanager
+def sudo_granted(fleet: Fleet) -> Iterator[Path]:
+    """`grant_sudo` for the duration of the block."""
+    path = grant_sudo(fleet)
+    try:
+        yield path
+    finally:
+        revoke_sudo(fleet)
+
+
+def _remove_sudoers(path: Path, notes: list[str]) -> None:
+    for leftover in (path, path.with_name(f".{path.name}.new")):
+        try:
+            leftover.unlink(missing_ok=True)
+        except OSError as exc:
+            notes.append(f"cannot remove {leftover}: {exc.strerror}")
 
 
 # --------------------------------------------------------------------------- user, keys, links
@@ -477,10 +594,13 @@ def _ip(ns: NetNs, *args: str) -> None:
 
 
 def leftovers(fleet: Fleet) -> list[str]:
-    """What is still there after `stop_fleet`: namespaces, the temp dir, the user, processes naming the dir."""
+    """What is still there after `stop_fleet`: namespaces, the temp dir, the sudoers drop-in, the user, processes
+    naming the dir."""
     found = [ns.name for ns in (fleet.client_ns, *(h.ns for h in fleet.hosts.values())) if ns.inode() is not None]
     if fleet.root.exists():
         found.append(str(fleet.root))
+    if fleet.sudoers.exists():
+        found.append(str(fleet.sudoers))
     if fleet.user is not None:
         with contextlib.suppress(KeyError):
             found.append(f"user {pwd.getpwnam(fleet.user.name).pw_name}")

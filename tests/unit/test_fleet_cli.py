@@ -107,9 +107,15 @@ def test_hosts_with_a_snapshot_or_dumps_are_refused(capsys: pytest.CaptureFixtur
     assert code == 2 and "leave out --snapshot and --rules" in err
 
 
-def test_the_tui_refuses_hosts_for_now(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(capsys, "--host", "h1")
-    assert code == 2 and "--host is not supported by the TUI yet" in err
+def test_the_tui_over_a_fleet_refuses_bad_options_before_it_opens(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = _run(capsys, "--host", "h1", "--snapshot", str(tmp_path / "x.json"))
+    assert code == 2 and "leave out --snapshot and --rules" in err and len(err.splitlines()) == 1
+    damaged = tmp_path / "fleet.json"
+    damaged.write_text('[{"host": "h1", "capture": {"schema": "nope"}}]')
+    code, _, err = _run(capsys, "--snapshot", str(damaged))
+    assert code == 2 and "entry 1 is not a portscope capture" in err and len(err.splitlines()) == 1
 
 
 def test_inventory_without_ansible_says_so(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

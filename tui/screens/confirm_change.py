@@ -73,11 +73,14 @@ class ConfirmChange(ModalScreen[bool]):
         apply: Applier,
         recreate: Recreator | None = None,
         container: Container | None = None,
+        host: str | None = None,
     ) -> None:
         """`binding` is the Ports view's, `container` its container (as read); `read_state`, `preview`,
-        `apply` and `recreate` run in a worker (without `recreate`, block is the only way for a Docker port)."""
+        `apply` and `recreate` run in a worker (without `recreate`, block is the only way for a Docker port);
+        `host` names a fleet's host."""
         super().__init__()
         self.binding = binding
+        self.host = host
         self.read_state = read_state
         self.preview = preview
         self.apply = apply
@@ -100,7 +103,8 @@ class ConfirmChange(ModalScreen[bool]):
         with Vertical(id="change-box") as box:
             box.border_title = literal(f"Unpublish / block {subject(self.binding)}")
             box.border_subtitle = "y confirm · esc cancel"
-            yield Static(literal(f"owner {self.binding.owner} · {self.binding.id}", "dim"), id="change-subject")
+            on = f"on {self.host} · " if self.host else ""
+            yield Static(literal(f"{on}owner {self.binding.owner} · {self.binding.id}", "dim"), id="change-subject")
             yield Static(Text("Reading portscope's state…", style="dim italic"), id="change-explain")
             with RadioSet(id="change-way", compact=True):
                 for way, label, tip in CLOSE_WAYS:

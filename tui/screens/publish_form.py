@@ -85,12 +85,14 @@ class PublishForm(ModalScreen[PublishRequest | None]):
         recreate: Recreator | None = None,
         container_id: str | None = None,
         note: str | None = None,
+        host: str | None = None,
     ) -> None:
         """`snap` gives the containers and the host's addresses; `preview`, `apply` and `recreate` run in a
         worker (without `recreate` the form offers portscope's rules only). `container_id` preselects a
-        running container; `note` says why the one asked for is not offered."""
+        running container; `note` says why the one asked for is not offered; `host` names a fleet's host."""
         super().__init__()
         self.snap = snap
+        self.host = host
         self.preview = preview
         self.apply = apply
         self.recreate = recreate
@@ -115,7 +117,7 @@ class PublishForm(ModalScreen[PublishRequest | None]):
         ids = {value for _, value in container_options(self.snap)}
         chosen = self.container_id if self.container_id in ids else Select.NULL
         with Vertical(id="publish-box") as box:
-            box.border_title = "Publish a port"
+            box.border_title = literal(f"Publish a port on {self.host}") if self.host else "Publish a port"
             box.border_subtitle = self.subtitle
             with Horizontal(classes="field"):
                 yield Label("Container", classes="field-label")

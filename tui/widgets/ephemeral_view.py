@@ -11,9 +11,9 @@ from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
 from portscope.core.printable import printable
-from portscope.tui.data import COLUMNS, Model
+from portscope.tui.fleet_model import FleetModel
 from portscope.tui.widgets.keyed_table import KeyedTable
-from portscope.tui.widgets.table_view import TableView
+from portscope.tui.widgets.table_view import TableView, ViewModel
 
 
 class EphemeralView(TableView):
@@ -27,9 +27,13 @@ class EphemeralView(TableView):
             yield Static(id="range-text")
             yield ProgressBar(total=1, show_eta=False, id="range-fill")
         yield Static(id="range-next")
-        yield KeyedTable(COLUMNS[self.VIEW], id=f"{self.VIEW}-table")
+        yield KeyedTable(self.columns, id=f"{self.VIEW}-table")
 
-    def show(self, model: Model) -> None:
+    def show(self, model: ViewModel) -> None:
+        if isinstance(model, FleetModel):
+            self._show_fleet(model)
+            super().show(model)
+            return
         rep = model.ephemeral
         text, nxt = Text(), Text()
         if rep.range is None:
@@ -52,3 +56,30 @@ class EphemeralView(TableView):
         bar = self.query_one("#range-fill", ProgressBar)
         bar.update(total=max(rep.size, 1), progress=rep.used_ports)
         super().show(model)
+
+    def _show_fleet(self, model: FleetModel) -> None:
+        """Each reachable host's range and fill on one line, its next picks on the next; the bar: all of them."""
+        text, nxt = Text(), Text()
+        size = used = 0
+        for n, part in enumerate(model.reachable):
+            assert part.model is not None
+            rep = part.model.ephemeral
+            for line in (text, nxt):
+                line.append("    " if n else "")
+                line.append(printable(part.host), style="bold cyan")
+                line.append(" ")
+            if rep.range is None:
+                text.append("range unknown", style="yellow")
+            else:
+                text.append(f"{rep.range.first}-{rep.range.last}", style="dim")
+                text.append(" ")
+                text.append(f"{rep.used_ports:,} in use", style="bold")
+                size, used = size + rep.size, used + rep.used_ports
+            nxt.append("next", style="dim")
+            nxt.append(" ")
+            nxt.append(" ".join(str(p) for p in rep.next_docker_ports[:3]) or "-", style="bold cyan")
+        if not model.reachable:
+            text.append("no host read yet", style="dim")
+        self.query_one("#range-text", Static).update(text)
+        self.query_one("#range-next", Static).update(nxt)
+        self.query_one("#range-fill", ProgressBar).update(total=max(size, 1), progress=used)

@@ -20,5 +20,6 @@ class FilterBar(Input):
                 tooltip="Go back to the table"),
     ]  # fmt: skip
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(placeholder="filter: port, container, address, process…", id=id)
+    def __init__(self, *, id: str | None = None, fleet: bool = False) -> None:
+        hosts = ", host:NAME for a host's rows" if fleet else ""
+        super().__init__(placeholder=f"filter: port, container, address, process…{hosts}", id=id)

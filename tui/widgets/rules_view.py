@@ -7,7 +7,7 @@ from typing import ClassVar
 from textual.binding import Binding, BindingType
 
 from portscope.tui.cells import Row
-from portscope.tui.data import Model, mark_rules
+from portscope.tui.data import mark_rules
 from portscope.tui.widgets.table_view import TableView
 
 
@@ -19,12 +19,12 @@ class RulesView(TableView):
                 tooltip="Move to the next rule behind the selected binding (marked ▶)"),
     ]  # fmt: skip
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, fleet: bool = False) -> None:
+        super().__init__(fleet)
         self.marked: frozenset[str] = frozenset()
 
-    def rows_for(self, model: Model) -> list[Row]:
-        return mark_rules(model.rows.get(self.VIEW, []), self.marked)
+    def styled(self, rows: list[Row]) -> list[Row]:
+        return mark_rules(rows, self.marked)
 
     def mark(self, keys: frozenset[str]) -> None:
         """Mark the rules with these keys (the selected binding's path)."""

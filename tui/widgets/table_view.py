@@ -9,14 +9,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 
-from portscope.tui.cells import Row, filter_rows
+from portscope.tui.cells import Column, Row, filter_rows
 from portscope.tui.data import COLUMNS, TITLES, Model
 from portscope.tui.details import copy_text, detail
+from portscope.tui.fleet_details import fleet_copy_text, fleet_detail
+from portscope.tui.fleet_model import FleetModel, fleet_columns, host_at
 from portscope.tui.widgets.keyed_table import KeyedTable
+
+#: What a view shows: one host's model, or a fleet's.
+ViewModel = Model | FleetModel
 
 
 class TableView(Vertical):
-    """One tab: a table of `model.rows[VIEW]`, filtered by `query`."""
+    """One tab: a table of `model.rows[VIEW]`, filtered by `query`; in a fleet (`fleet`), with a HOST column."""
 
     VIEW: ClassVar[str] = ""
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -25,29 +30,38 @@ class TableView(Vertical):
                 tooltip="Drop this view's filter"),
     ]  # fmt: skip
 
-    def __init__(self) -> None:
+    def __init__(self, fleet: bool = False) -> None:
         super().__init__(id=f"view-{self.VIEW}", classes="view")
-        self.model: Model | None = None
+        self.fleet = fleet
+        self.model: ViewModel | None = None
         self.query_text = ""
         self.dirty = False
         self._shown: list[Row] | None = None  # the filtered rows of `model`, computed once
 
+    @classmethod
+    def view_title(cls) -> str:
+        return TITLES[cls.VIEW]
+
     @property
     def title(self) -> str:
-        return TITLES[self.VIEW]
+        return self.view_title()
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        return fleet_columns(self.VIEW) if self.fleet else COLUMNS[self.VIEW]
 
     def compose(self) -> ComposeResult:
-        yield KeyedTable(COLUMNS[self.VIEW], id=f"{self.VIEW}-table")
+        yield KeyedTable(self.columns, id=f"{self.VIEW}-table")
 
     @property
     def table(self) -> KeyedTable:
         return self.query_one(KeyedTable)
 
-    def rows_for(self, model: Model) -> list[Row]:
-        """This view's rows of `model` (views may restyle them)."""
-        return model.rows.get(self.VIEW, [])
+    def styled(self, rows: list[Row]) -> list[Row]:
+        """The rows the filter kept, as this view shows them (views may restyle them)."""
+        return rows
 
-    def show(self, model: Model) -> None:
+    def show(self, model: ViewModel) -> None:
         """Show a new model: rows are diffed into the table (now if this view is on screen, else when it is)."""
         self.model = model
         self._shown = None
@@ -75,7 +89,7 @@ class TableView(Vertical):
         if self.model is None:
             return []
         if self._shown is None:
-            self._shown = filter_rows(self.rows_for(self.model), self.query_text)
+            self._shown = self.styled(filter_rows(self.model.rows.get(self.VIEW, []), self.query_text))
         return self._shown
 
     @property
@@ -86,17 +100,35 @@ class TableView(Vertical):
         total = self.model.count(self.VIEW)
         return (len(self.visible_rows()) if self.query_text else total), total
 
+    def row_title(self, key: str) -> str:
+        """A row's name for the detail screen's title: its second cell (after the mark, or the severity); in a
+        fleet, the host and the same cell of the host's own row."""
+        row = self.table.row_data(key)
+        if row is None:
+            return key
+        cells = list(row.cells)
+        host = ""
+        if self.fleet and self.VIEW in COLUMNS:
+            host = cells.pop(host_at(self.VIEW)).text + " "
+        return host + cells[1].text if len(cells) > 1 else key
+
     def detail_text(self) -> Text:
         key = self.table.selected_key
         if self.model is None:
             return Text("no data yet", style="dim")
         if key is None:
             return Text("nothing matches the filter" if self.query_text else "nothing to show", style="dim")
+        if isinstance(self.model, FleetModel):
+            return fleet_detail(self.model, self.VIEW, key)
         return detail(self.model, self.VIEW, key)
 
     def copy_text(self) -> str | None:
         key = self.table.selected_key
-        return None if self.model is None or key is None else copy_text(self.model, self.VIEW, key)
+        if self.model is None or key is None:
+            return None
+        if isinstance(self.model, FleetModel):
+            return fleet_copy_text(self.model, self.VIEW, key)
+        return copy_text(self.model, self.VIEW, key)
 
     def action_copy(self) -> None:
         text = self.copy_text()
