@@ -22,7 +22,7 @@ def backends_text(snap: Snapshot) -> str:
             totals[b.backend] = totals.get(b.backend, 0) + b.rules
     shown = [f"{name} {n}" for name, n in totals.items() if n]
     if shown:
-        return ", ".join(shown) + " rules"
+        return ", ".join(shown) + (" rule" if sum(totals.values()) == 1 else " rules")
     return "no rules read" if not totals else "no NAT rules"
 
 
