@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from portscope.core.errors import PortscopeError
 from portscope.core.fleet.destinations import Destination
-from portscope.core.fleet.remote import read_remote
+from portscope.core.fleet.remote import Turns, read_remote
 from portscope.core.fleet.transport import Session
 from portscope.core.model import Snapshot
 from portscope.core.printable import printable
@@ -38,16 +38,23 @@ def read_fleet(
     dests = list(destinations)
     if not dests:
         return
+    turns = Turns()
     with ThreadPoolExecutor(max_workers=len(dests), thread_name_prefix="portscope-host") as pool:
-        futures = [pool.submit(read_host, dest, timeout=timeout, sudo=sudo, scope=scope) for dest in dests]
+        futures = [pool.submit(read_host, dest, timeout=timeout, sudo=sudo, scope=scope, turns=turns) for dest in dests]
         for future in as_completed(futures):
             yield future.result()
 
 
 def read_host(
-    dest: Destination, *, timeout: float = DEFAULT_TIMEOUT, sudo: bool = False, scope: str = "all"
+    dest: Destination,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    sudo: bool = False,
+    scope: str = "all",
+    turns: Turns | None = None,
 ) -> HostRead:
-    """One host's read; never raises: a host that cannot be read gives its reason."""
+    """One host's read; never raises: a host that cannot be read gives its reason. The reads of one fleet share
+    `turns`: they wait on their hosts together and parse one at a time."""
     started = time.monotonic()
     try:
         if dest.local:
@@ -56,7 +63,7 @@ def read_host(
             snapshot = read_live(timeout=min(timeout, 10.0), scope=scope)
         else:
             with Session(dest, timeout, sudo=sudo) as session:
-                snapshot = read_remote(session, scope)
+                snapshot = read_remote(session, scope, turns)
     except PortscopeError as exc:
         return HostRead(dest.text, None, printable(str(exc)), time.monotonic() - started)
     except Exception as exc:  # one host's failure (an answer of the wrong shape, say) never ends the others'

@@ -7,10 +7,12 @@ through the parse halves of core.sockets, core.host and core.containers.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from portscope.core.containers import (
@@ -40,17 +42,45 @@ ENGINE_TIMEOUT = 5.0
 TOOL_TIMEOUT = 10.0
 
 
+class Turns:
+    """Hosts' reads parse one at a time: a thread holds the turn while it parses and gives it up while it waits on
+    its host. The parsing is Python's, under one interpreter lock, so taking turns costs the fleet nothing, while
+    twenty threads parsing at once would make each host (and the TUI's own thread) wait for all of them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        with self._lock:
+            yield
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Inside `turn()`: give the turn up while waiting on the host, and take it back after."""
+        self._lock.release()
+        try:
+            yield
+        finally:
+            self._lock.acquire()
+
+
 class RemoteTools:
     """core.rules.live's tools, run on the other end of a session (which/legacy answers come with the facts)."""
 
-    def __init__(self, session: Session, found: Mapping[str, str | None], files: Mapping[str, Any]) -> None:
+    def __init__(
+        self, session: Session, found: Mapping[str, str | None], files: Mapping[str, Any], turns: Turns
+    ) -> None:
         self.session = session
         self.found = dict(found)
         self.files = files
+        self.turns = turns
 
     def which(self, name: str) -> str | None:
         if name not in self.found:
-            self.found.update(self.session.request({"op": "which", "names": [name]})["which"])
+            with self.turns.waiting():
+                answer = self.session.request({"op": "which", "names": [name]})
+            self.found.update(answer["which"])
         return self.found[name]
 
     def legacy_tables(self, path: str) -> list[str] | None:
@@ -68,7 +98,9 @@ class RemoteTools:
         """Run a stage remotely; each output with a reader is fed to it as a local run's would be."""
         request = {"op": "run", "commands": [list(argv) for argv in commands], "timeout": timeout}
         results = []
-        for raw in self.session.request(request)["results"]:
+        with self.turns.waiting():
+            answer = self.session.request(request)
+        for raw in answer["results"]:
             argv = tuple(raw["argv"])
             stdout = raw["stdout"]
             reader = readers.get(argv) if readers else None
@@ -81,18 +113,21 @@ class RemoteTools:
         return RuleTools(which=self.which, run_all=self.run_all, legacy_tables=self.legacy_tables, libiptc=False)
 
 
-def read_remote(session: Session, scope: str = "all") -> Snapshot:
-    """One read of the host at the other end of `session`, as core.live.read_live reads this one."""
+def read_remote(session: Session, scope: str = "all", turns: Turns | None = None) -> Snapshot:
+    """One read of the host at the other end of `session`, as core.live.read_live reads this one; with `turns`
+    (shared by a fleet's reads), it parses in its turn."""
+    turns = turns or Turns()
     taken_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     facts = session.request(
         {"op": "facts", "tools": list(RULE_TOOLS), "files": list(LEGACY_FILES), "engine_timeout": ENGINE_TIMEOUT}
     )
-    host = host_from(facts["host"])
-    sockets, connections = sockets_from(facts["sockets"])
-    engine, containers = engine_from(facts["engine"])
-    tools = RemoteTools(session, facts["which"], facts["files"])
-    rules = read_rules("/proc", TOOL_TIMEOUT, scope, tools.rule_tools())
-    return assemble(host, rules, sockets, connections, engine, containers, taken_at)
+    with turns.turn():
+        host = host_from(facts["host"])
+        sockets, connections = sockets_from(facts["sockets"])
+        engine, containers = engine_from(facts["engine"])
+        tools = RemoteTools(session, facts["which"], facts["files"], turns)
+        rules = read_rules("/proc", TOOL_TIMEOUT, scope, tools.rule_tools())
+        return assemble(host, rules, sockets, connections, engine, containers, taken_at)
 
 
 def host_from(raw: Mapping[str, Any]) -> HostFacts:
