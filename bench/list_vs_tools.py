@@ -17,7 +17,9 @@ of portscope in-process.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -43,6 +45,7 @@ from bench.common import (
     measure,
     missing_prerequisites,
     portscope_cmd,
+    portscope_env,
     ratio,
     render_table,
     run_probe,
@@ -91,6 +94,7 @@ class Cell:
     tools: list[str]
     checks: dict[str, Any] = field(default_factory=dict)
     breakdown: dict[str, Any] | None = None
+    baseline_breakdown: dict[str, Any] | None = None  # the --baseline checkout's bench/probe.py, same namespace
     reference_tools: list[str] = field(default_factory=list)  # iptables-nft's save tools, same N, same rounds
 
     def median(self, label: str) -> float | None:
@@ -149,6 +153,7 @@ class Cell:
             "timings": {k: v.to_json() for k, v in self.timings.items()},
             "checks": self.checks,
             "breakdown": self.breakdown,
+            "baseline_breakdown": self.baseline_breakdown,
         }
 
 
@@ -214,6 +219,8 @@ def bench_cell(
         cell = Cell(backend, n, load_s, timings, tools, check_outputs(outputs, n), reference_tools=reference)
         if args.breakdown and n == max(args.sizes):
             cell.breakdown = breakdown(ns, engine, args.runs)
+            if args.baseline:
+                cell.baseline_breakdown = baseline_probe(ns, engine, args.baseline)
     log(f"{backend} N={n}: portscope {cell.portscope:.3f} s, plain tools {cell.plain:.3f} s ({cell.runs} runs)")
     if args.baseline:
         log(f"{backend} N={n}: baseline {args.baseline}: {baseline_text(cell)}")
@@ -237,6 +244,19 @@ def breakdown(ns: NetNs, engine: Engine | None, runs: int) -> dict[str, Any]:
     imported = time_python(ns, IMPORTS, runs)
     probe = run_probe(ns, "list", engine.docker_host if engine else MISSING_DOCKER_HOST)
     return {"python_startup_s": startup, "site_s": site, "imports_s": max(imported - startup, 0.0), **probe}
+
+
+def baseline_probe(ns: NetNs, engine: Engine | None, checkout: str) -> dict[str, Any] | None:
+    """The --baseline checkout's own bench/probe.py, run from it in `ns` (None when it has none or it fails)."""
+    if not os.path.exists(os.path.join(checkout, "bench", "probe.py")):
+        return None
+    argv = ns.argv([sys.executable, "-m", "bench.probe", "list"])
+    env = portscope_env(engine.docker_host if engine else MISSING_DOCKER_HOST)
+    proc = subprocess.run(argv, env=env, cwd=checkout, capture_output=True, text=True, timeout=900, check=False)
+    if proc.returncode != 0:
+        log(f"baseline bench.probe exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
+        return None
+    return json.loads(proc.stdout)
 
 
 # --------------------------------------------------------------------------- one backend
@@ -399,26 +419,34 @@ def tools_table(results: dict[str, dict[str, Any]]) -> str:
 
 
 def breakdown_table(results: dict[str, dict[str, Any]]) -> str:
-    """Stages of portscope at the largest N, one column per backend."""
-    columns = {b: r["cells"][-1].breakdown for b, r in results.items() if r["cells"][-1].breakdown}
+    """Stages of portscope at the largest N, one column per backend (and one for the --baseline checkout's
+    own probe beside it, when there is one)."""
+    columns: list[tuple[str, dict[str, Any], Cell, bool]] = []
+    for backend, res in results.items():
+        top = res["cells"][-1]
+        if top.breakdown:
+            columns.append((backend, top.breakdown, top, False))
+        if top.baseline_breakdown:
+            columns.append((f"{backend} baseline", top.baseline_breakdown, top, True))
     if not columns:
         return "(no breakdown)"
-    stages = stage_labels(list(columns.values()))
-    labels = [STARTUP_ROW, SITE_ROW, IMPORTS_ROW, *stages]
-    labels.append(MEASURED_ROW)
-    rows = [[label, *(_stage(bd, label, results[b]["cells"][-1]) for b, bd in columns.items())] for label in labels]
-    return render_table(["stage (s)", *columns], rows)
+    stages = stage_labels([bd for _, bd, _, _ in columns])
+    labels = [STARTUP_ROW, SITE_ROW, IMPORTS_ROW, *stages, MEASURED_ROW]
+    rows = [[label, *(_stage(bd, label, cell, base) for _, bd, cell, base in columns)] for label in labels]
+    return render_table(["stage (s)", *(name for name, _, _, _ in columns)], rows)
 
 
-def _stage(bd: dict[str, Any], label: str, cell: Cell) -> float | None:
+def _stage(bd: dict[str, Any], label: str, cell: Cell, baseline: bool = False) -> float | None:
+    if label == MEASURED_ROW:
+        if not baseline:
+            return cell.portscope
+        return cell.median(PS_BASELINE if PS_ENGINE in cell.timings else PS_BASELINE_NO_DOCKER)
     if label == STARTUP_ROW:
-        return bd["python_startup_s"]
+        return bd.get("python_startup_s")
     if label == SITE_ROW:
         return bd.get("site_s")
     if label == IMPORTS_ROW:
-        return bd["imports_s"]
-    if label == MEASURED_ROW:
-        return cell.portscope
+        return bd.get("imports_s")
     return stage_value(bd, label)
 
 

@@ -9,8 +9,8 @@ Every other option is kept verbatim in `Matches.other` (the rule is then conditi
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from portscope.core.model import (
     AddrMatch,
@@ -41,8 +41,9 @@ _BUILTIN_TARGETS: dict[str, Verdict] = {
 _EXTENSION_TARGETS = frozenset({"LOG", "NFLOG", "CT", "TPROXY", "NETMAP", "CLASSIFY", "TCPMSS", "NOTRACK", "TRACE"})
 
 
-@dataclass(slots=True, frozen=True)
-class ParsedRule:
+class ParsedRule(NamedTuple):
+    """What the options of one rule say."""
+
     matches: Matches
     verdict: Verdict
     jump: str | None
@@ -53,10 +54,17 @@ class ParsedRule:
 def tokenize(line: str) -> list[str]:
     """Split a rule line on blanks, honouring iptables-save's double quotes and backslash escapes.
 
-    Plain `str.split` for the common line without quotes (it is 50x faster than shlex).
+    The common line (no quote, no backslash, no blank but spaces) is split by `str.split`, which then
+    gives exactly what `tokenize_quoted` gives (tests/unit/test_rule_tokens.py holds them equal).
     """
-    if '"' not in line:
+    if '"' not in line and "\\" not in line and line.isprintable():
         return line.split()
+    return tokenize_quoted(line)
+
+
+def tokenize_quoted(line: str) -> list[str]:
+    """`tokenize` for any line: tokens end at spaces and tabs outside double quotes; a backslash keeps a
+    following quote, apostrophe or backslash as it is."""
     tokens: list[str] = []
     buf: list[str] = []
     in_quotes = False
@@ -93,10 +101,9 @@ def parse_rule_line(
     line: str, backend: Backend, family: TableFamily, table: str, chain: str, position: int, number: int | None
 ) -> Rule:
     """One `-A CHAIN …` line as a Rule. Raises ValueError for malformed options."""
-    tokens = tokenize(line)
-    parsed = parse_rule_tokens(tokens[2:])
-    _same_family(family, parsed.nat, None)
-    for match in (parsed.matches.daddr, parsed.matches.saddr):
+    matches, verdict, jump, nat, comment = parse_rule_tokens(tokenize(line), start=2)
+    _same_family(family, nat, None)
+    for match in (matches.daddr, matches.saddr):
         if match is not None:
             _same_family(family, None, match.network)
     return Rule(
@@ -106,11 +113,11 @@ def parse_rule_line(
         chain=chain,
         position=position,
         text=line,
-        matches=parsed.matches,
-        verdict=parsed.verdict,
-        jump=parsed.jump,
-        nat=parsed.nat,
-        comment=parsed.comment,
+        matches=matches,
+        verdict=verdict,
+        jump=jump,
+        nat=nat,
+        comment=comment,
         line=number,
     )
 
@@ -209,97 +216,121 @@ def parse_nat_target(text: str) -> NatTarget:
         addr, _, ports = text.partition(":")
     else:
         addr, ports = text, ""
-    port_range = parse_ports(ports.split("/")[0])[0] if ports else None
+    port_range = parse_ports(ports.partition("/")[0])[0] if ports else None
     return NatTarget(address=_ip(addr) if addr else None, ports=port_range)
 
 
-class _Builder:
-    """Accumulates options into `Matches` fields while walking the tokens."""
+#: Each option portscope reads, in either spelling, by its short name.
+_OPTIONS = {
+    "-p": "-p", "--protocol": "-p",
+    "-d": "-d", "--destination": "-d",
+    "-s": "-s", "--source": "-s",
+    "-i": "-i", "--in-interface": "-i",
+    "-o": "-o", "--out-interface": "-o",
+    "-m": "-m", "--match": "-m",
+    "--dport": "--dport", "--destination-port": "--dport",
+    "--dports": "--dports", "--destination-ports": "--dports",
+    "--comment": "--comment",
+    "--dst-type": "--dst-type",
+    "-j": "-j", "--jump": "-j",
+    "-g": "-g", "--goto": "-g",
+}  # fmt: skip
+#: The option that takes a module's values -> the modules it belongs to (None: no `-m` before it).
+_MODULE_OPTIONS: dict[str, frozenset[str | None]] = {
+    "--dport": _PORT_MODULES | {None},
+    "--dports": frozenset({"multiport"}),
+    "--comment": frozenset({"comment"}),
+    "--dst-type": frozenset({"addrtype"}),
+}
+#: Modules whose options portscope reads; the options of any other module are kept in `Matches.other`.
+_MODELLED_MODULES = _PORT_MODULES | {"multiport", "comment", "addrtype"}
 
-    def __init__(self) -> None:
-        self.fields: dict[str, object] = {}
-        self.other: list[list[str]] = []
-        self.module: str | None = None
-        self.module_unmodelled = False
-        self.comment: str | None = None
 
-    def note_other(self, tokens: list[str]) -> None:
-        """Keep an option we do not model, grouped under the unmodelled module that introduced it."""
-        if self.module_unmodelled and self.other:
-            self.other[-1].extend(tokens)
-        else:
-            self.other.append(list(tokens))
-
-    def matches(self) -> Matches:
-        other = tuple(" ".join(group) for group in self.other)
-        return Matches(**self.fields, other=other)  # type: ignore[arg-type]  # keys: Matches fields
-
-
-def parse_rule_tokens(tokens: list[str]) -> ParsedRule:
-    """Parse the tokens after `-A CHAIN`. Raises ValueError for malformed options."""
-    b = _Builder()
+def parse_rule_tokens(tokens: list[str], start: int = 0) -> ParsedRule:
+    """Parse the options in `tokens[start:]` (the tokens after `-A CHAIN`). Raises ValueError for malformed
+    options."""
+    protocol: str | None = None
+    protocol_negated = dports_negated = False
+    dports: tuple[PortRange, ...] = ()
+    daddr = saddr = None
+    in_iface = out_iface = None
+    dst_local: bool | None = None
+    other: list[list[str]] = []  # the options portscope does not model, grouped by their module
+    module: str | None = None
+    module_unmodelled = False
+    comment: str | None = None
     verdict: Verdict = "other"
     jump: str | None = None
     nat: NatTarget | None = None
-    i = 0
+    i = start
     n = len(tokens)
-
-    def value(at: int) -> str:
-        if at >= n:
-            raise ValueError(f"option {tokens[at - 1]} needs a value")
-        return tokens[at]
-
     while i < n:
         tok = tokens[i]
-        negated = False
-        if tok == "!":
-            negated = True
+        negated = tok == "!"
+        if negated:
             i += 1
             if i >= n:
                 raise ValueError("'!' at the end of the rule")
             tok = tokens[i]
-        if tok in ("-p", "--protocol"):
-            b.fields["protocol"] = value(i + 1).lower()
-            b.fields["protocol_negated"] = negated
-            i += 2
-        elif tok in ("-d", "--destination", "-s", "--source"):
-            key = "daddr" if tok in ("-d", "--destination") else "saddr"
-            b.fields[key] = _addr(value(i + 1), negated)
-            i += 2
-        elif tok in ("-i", "--in-interface", "-o", "--out-interface"):
-            key = "in_iface" if tok in ("-i", "--in-interface") else "out_iface"
-            b.fields[key] = IfaceMatch(value(i + 1), negated)
-            i += 2
-        elif tok in ("-m", "--match"):
-            b.module = value(i + 1)
-            b.module_unmodelled = b.module not in _PORT_MODULES and b.module not in ("multiport", "comment", "addrtype")
-            if b.module_unmodelled:
-                b.other.append(["-m", b.module])
-            i += 2
-        elif (tok in ("--dport", "--destination-port") and b.module in _PORT_MODULES | {None}) or (
-            tok in ("--dports", "--destination-ports") and b.module == "multiport"
+        option = _OPTIONS.get(tok)
+        modules = _MODULE_OPTIONS.get(option) if option is not None else None
+        if modules is not None and (
+            module not in modules or (option == "--dst-type" and i + 1 < n and tokens[i + 1] != "LOCAL")
         ):
-            b.fields["dports"] = parse_ports(value(i + 1))
-            b.fields["dports_negated"] = negated
-            i += 2
-        elif tok == "--comment" and b.module == "comment":
-            b.comment = value(i + 1)
-            i += 2
-        elif tok == "--dst-type" and b.module == "addrtype" and value(i + 1) == "LOCAL":
-            b.fields["dst_local"] = not negated
-            i += 2
-        elif tok in ("-j", "--jump", "-g", "--goto"):
-            name = value(i + 1)
-            i += 2
-            verdict, jump, nat, i = _target(tok in ("-g", "--goto"), name, tokens, i)
-        else:
-            # An option we do not model: keep it and its arguments up to the next option.
-            start = i
+            option = None  # another module's option of that name, or another address type
+        if option is None:
+            # An option we do not model: keep it and its arguments up to the next option, grouped under
+            # the unmodelled module that introduced it.
+            first = i
             i += 1
             while i < n and not tokens[i].startswith("-") and tokens[i] != "!":
                 i += 1
-            b.note_other((["!"] if negated else []) + tokens[start:i])
-    return ParsedRule(matches=b.matches(), verdict=verdict, jump=jump, nat=nat, comment=b.comment)
+            group = ["!", *tokens[first:i]] if negated else tokens[first:i]
+            if module_unmodelled and other:
+                other[-1].extend(group)
+            else:
+                other.append(group)
+            continue
+        if i + 1 >= n:
+            raise ValueError(f"option {tok} needs a value")
+        arg = tokens[i + 1]
+        i += 2
+        if option == "-p":
+            protocol, protocol_negated = arg.lower(), negated
+        elif option == "-d":
+            daddr = _addr(arg, negated)
+        elif option == "-s":
+            saddr = _addr(arg, negated)
+        elif option == "-i":
+            in_iface = _iface(arg, negated)
+        elif option == "-o":
+            out_iface = _iface(arg, negated)
+        elif option == "-m":
+            module = arg
+            module_unmodelled = arg not in _MODELLED_MODULES
+            if module_unmodelled:
+                other.append(["-m", arg])
+        elif option == "--dport" or option == "--dports":
+            dports, dports_negated = parse_ports(arg), negated
+        elif option == "--comment":
+            comment = arg
+        elif option == "--dst-type":
+            dst_local = not negated
+        else:  # -j or -g
+            verdict, jump, nat, i = _target(option == "-g", arg, tokens, i)
+    matches = Matches(
+        protocol=protocol,
+        protocol_negated=protocol_negated,
+        dports=dports,
+        dports_negated=dports_negated,
+        daddr=daddr,
+        saddr=saddr,
+        in_iface=in_iface,
+        out_iface=out_iface,
+        dst_local=dst_local,
+        other=tuple(" ".join(group) for group in other) if other else (),
+    )
+    return ParsedRule(matches, verdict, jump, nat, comment)
 
 
 def _target(goto: bool, name: str, tokens: list[str], i: int) -> tuple[Verdict, str | None, NatTarget | None, int]:

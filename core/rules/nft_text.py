@@ -123,9 +123,13 @@ def rule_text(line: str) -> str:
 
 
 def tokenize(line: str) -> list[str]:
-    """Tokens of one rule: words, `"quoted strings"`, `{ anonymous, sets }`."""
+    """Tokens of one rule: words, `"quoted strings"`, `{ anonymous, sets }`.
+
+    A line without braces is cut with `str.split` (around its quoted strings), which gives exactly what
+    `tokenize_any` gives (tests/unit/test_rule_tokens.py holds them equal).
+    """
     if "{" in line:
-        return _TOKEN.findall(line)
+        return tokenize_any(line)
     if '"' not in line:
         return line.split()
     tokens: list[str] = []
@@ -134,7 +138,12 @@ def tokenize(line: str) -> list[str]:
             tokens.append(f'"{part}"')
         else:
             tokens.extend(part.split())
-    return tokens if line.count('"') % 2 == 0 else _TOKEN.findall(line)
+    return tokens if line.count('"') % 2 == 0 else tokenize_any(line)
+
+
+def tokenize_any(line: str) -> list[str]:
+    """`tokenize` of any line, by one regular expression."""
+    return _TOKEN.findall(line)
 
 
 def terms_from_tokens(tokens: list[str]) -> list[Term]:
@@ -200,7 +209,7 @@ def _read_expression(t: list[str], i: int, n: int) -> tuple[Term | None, int]:
         return Match(key=key, op=op, value=value, text=f"{key} {value}"), j + 3
     value = split_elements(token[1:-1]) if token[0] == "{" and token[-1] == "}" else token
     text = f"{key} {op} {token}" if op else f"{key} {token}"
-    return Match(key=key, op=op, value=value, text=text), j + 1
+    return Match(key, op, value, text), j + 1
 
 
 def _read_complex_expression(t: list[str], i: int, j: int, n: int) -> tuple[Term | None, int]:
@@ -278,7 +287,7 @@ def _read_nat(t: list[str], i: int, n: int) -> tuple[Term | None, int]:
             j += 1
     while j < n and t[j] not in _READERS and _is_nat_flags(t[j]):
         j += 1
-    return NatStmt(kind=t[i], family=family, target=target, text=" ".join(t[i:j])), j
+    return NatStmt(t[i], family, target, " ".join(t[i:j])), j
 
 
 def _is_nat_flags(token: str) -> bool:
