@@ -150,7 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated backends")
     parser.add_argument("--sizes", type=int, nargs="+", default=[0, 10000], help="published ports per host")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per change (default 3)")
-    parser.add_argument("--warmup", type=float, default=5.0, help="seconds after the first paint (default 5)")
+    parser.add_argument("--warmup", type=float, default=20.0,
+                        help="seconds after the first paint (default 20: an app that follows `nft monitor` must "
+                             "have loaded the ruleset, or it misses the first change)")  # fmt: skip
     parser.add_argument("--baseline", help="another checkout to run beside this one, e.g. a worktree of main")
     parser.add_argument("--out", default="bench/results/change_latency.json")
     args = parser.parse_args(argv)

@@ -12,6 +12,10 @@ bench/common.py's `measure` does): the fleet read from the client namespace over
 reads started at once (the same work on the same CPUs, without ssh); and the first host alone over ssh.
 Goal: the fleet read's median is at most 1.5 times the slowest host's own. All hosts share this machine's
 CPUs, which real hosts would not: the all-at-once figure says what the fleet read costs beyond that.
+
+Then (unless --no-tui), on the same fleet, the fleet TUI once (bench/fleet_tui_driver.py, headless in the client
+namespace): when the first host and all hosts are on screen, and how long a view switch sent every --pace seconds
+takes to reach the screen while the hosts arrive, against the same keys once the read has ended.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -41,6 +46,7 @@ from bench.common import (
     portscope_env,
     render_table,
     restore,
+    run_once,
     write_json,
 )
 from tests.sandbox import daemon, ssh_hosts
@@ -126,6 +132,39 @@ def check_fleet(output: str, fleet: Fleet, ports: int) -> dict[str, Any]:
     return checks
 
 
+def run_tui(fleet: Fleet, args: argparse.Namespace) -> dict[str, Any]:
+    """The fleet TUI over every host, once (bench/fleet_tui_driver.py): arrivals and key latencies, summed up."""
+    log(f"the fleet TUI over {len(fleet.hosts)} hosts, a view switch every {args.pace} s")
+    cmd = fleet_cmd(fleet, list(fleet.hosts), args.timeout, "fleet TUI")
+    argv = fleet.client_ns.argv([sys.executable, "-m", "bench.fleet_tui_driver", "--pace", str(args.pace),
+                                 "--timeout", str(args.timeout), *fleet.hosts])  # fmt: skip
+    _, _, output = run_once(Cmd(cmd.label, tuple(argv), cmd.env), capture=True)
+    doc = json.loads(output)
+    short = {h: v for h, v in doc["hosts"].items() if not v["reachable"] or v["ports"] < args.ports}
+    if short:
+        raise BenchError(f"the fleet TUI did not show all {args.ports} ports of every host: {short}")
+    arrivals = doc["arrivals"]
+    return {
+        "reads_ended_s": [min(a["read_s"] for a in arrivals), max(a["read_s"] for a in arrivals)],
+        "applied_s": [arrivals[0]["applied"], arrivals[-1]["applied"]],
+        "first_shown_s": arrivals[0]["shown"],
+        "all_shown_s": arrivals[-1]["shown"],
+        "during": key_summary(doc["during"]),
+        "idle": key_summary(doc["idle"]),
+        "pace_s": args.pace,
+        "raw": doc,
+    }
+
+
+def key_summary(keys: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Median and worst of key -> view switch run (`handled`) and key -> screen showing it (`shown`), seconds."""
+    out: dict[str, Any] = {"keys": len(keys)}
+    for stage in ("handled", "shown"):
+        waits = [k[stage] - k["sent"] for k in keys]
+        out[stage] = {"median_s": statistics.median(waits), "worst_s": max(waits)} if waits else None
+    return out
+
+
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Timing]]:
     """Build the fleet and load it, then time in interleaved rounds: the fleet read, every host's own read, all of
     those at once, and the first host alone over ssh; (results, timings)."""
@@ -156,6 +195,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Timing]]:
             if found != args.ports:
                 raise BenchError(f"{cmd.label} listed {found} of the {args.ports} synthetic ports")
         checks = check_fleet(outputs[FLEET], fleet, args.ports)
+        tui = run_tui(fleet, args) if args.tui else None
         slowest = max(own_reads, key=lambda alias: timings[own_reads[alias].label].median)
         result = {
             "hosts": loads,
@@ -167,6 +207,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Timing]]:
             "first_label": own_reads[first].label,
             "own_labels": {alias: cmd.label for alias, cmd in own_reads.items()},
             "checks": checks,
+            "tui": tui,
         }
         return result, timings
 
@@ -202,7 +243,34 @@ def report(result: dict[str, Any], timings: dict[str, Timing], args: argparse.Na
         "The hosts share this machine's CPUs: the fleet read does all the hosts' work at once, which real hosts "
         "would each do on their own CPUs.",
     ]
+    if result["tui"] is not None:
+        lines += tui_report(result["tui"], fleet.median, args)
     return "\n".join(lines), goal
+
+
+def tui_report(tui: dict[str, Any], fleet_median: float, args: argparse.Namespace) -> list[str]:
+    """The fleet TUI's part of the report: arrivals on screen, and key latencies during the read and idle."""
+    ms = 1000
+    rows = []
+    for label, summary in (("while the hosts arrive", tui["during"]), ("idle, after the read", tui["idle"])):
+        handled, shown = summary["handled"], summary["shown"]
+        rows.append([label, summary["keys"], round(handled["median_s"] * ms), round(handled["worst_s"] * ms),
+                     round(shown["median_s"] * ms), round(shown["worst_s"] * ms)])  # fmt: skip
+    return [
+        "",
+        f"The fleet TUI (FleetApp headless in the client namespace, as `portscope --host h1 ... --host h{args.hosts}`"
+        " wires it), one run, seconds from the start of its read:",
+        f"  the hosts' reads ended (ssh, collection, parsing: a thread each) {tui['reads_ended_s'][0]:.2f} to "
+        f"{tui['reads_ended_s'][1]:.2f} s; their models built and applied (one worker, host after host) "
+        f"{tui['applied_s'][0]:.2f} to {tui['applied_s'][1]:.2f} s",
+        f"  on screen: the first host {tui['first_shown_s']:.2f} s, all {args.hosts} hosts {tui['all_shown_s']:.2f} s "
+        f"(the fleet's list --json: {fleet_median:.2f} s, median)",
+        "",
+        f"View switches (7, 1, 7, ... one every {tui['pace_s']} s), ms from the key event to the switch running "
+        "(key -> run) and to the screen showing it (key -> shown):",
+        "",
+        render_table(["keys sent", "keys", "run median", "run worst", "shown median", "shown worst"], rows),
+    ]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -215,6 +283,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=7, help="timed rounds (after one warm-up)")
     parser.add_argument("--budget", type=float, default=180.0,
                         help="seconds after which no new round starts (at least 3 rounds)")  # fmt: skip
+    parser.add_argument("--no-tui", dest="tui", action="store_false", help="skip the fleet TUI's part")
+    parser.add_argument("--pace", type=float, default=0.25, help="seconds between two keys sent to the fleet TUI")
     args = parser.parse_args(argv)
     if not 1 <= args.engines <= args.hosts:
         parser.error("--engines must be between 1 and --hosts")

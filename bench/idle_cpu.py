@@ -3,8 +3,8 @@
 For each backend and each N (`--sizes`, default 0 and 10,000 Docker-shaped ports, beside the 3 running
 containers of a sandboxed engine), the TUI of this checkout — change notifications, a full read every
 60 s — and, with `--baseline CHECKOUT`, another checkout's TUI run at once in the same namespace on
-pseudo-terminals. After `--warmup` seconds (first read, first paint, `nft monitor` loading the ruleset),
-the CPU seconds each used in `--window` seconds (default 60) are shown as % of one core.
+pseudo-terminals. After `--warmup` seconds (first read, first paint), the CPU seconds each used in
+`--window` seconds (default 60) are shown as % of one core.
 Everything runs in namespaces made here and deleted afterwards.
 
     python -m bench.idle_cpu [--baseline /tmp/base] [--backends iptables-nft,nftables] [--window 60]

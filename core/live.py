@@ -11,6 +11,7 @@ from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from portscope.core.changes.kept_tables import keep_unchanged
 from portscope.core.containers import read_containers
 from portscope.core.host import read_host_facts
 from portscope.core.model import Connection, Container, EngineInfo, HostFacts, RuleSource, Snapshot, Socket
@@ -46,7 +47,8 @@ def read_live(
 class LiveReader:
     """Reads the live host, then again only what changed: a part not named in `read(changed)` is the last
     read's. Rules read again with exactly the same text keep the last parsed tables (the same objects), so
-    analysis can tell they did not change."""
+    analysis can tell they did not change; otherwise each iptables chain that reads as before is the last
+    read's, parsed already (`core.changes.kept_tables`)."""
 
     def __init__(
         self, docker_host: str | None = None, proc: str = "/proc", timeout: float = 10.0, scope: str = "all"
@@ -74,6 +76,8 @@ class LiveReader:
         rules = rules_part or last.rules
         if rules is not last.rules and same_rules(rules.sources, last.rules.sources):
             rules = last.rules
+        elif rules is not last.rules:
+            rules = keep_unchanged(rules, last.rules)
         return self._keep(_Parts(host, rules, sockets, connections, engine, containers), taken_at)
 
     def _keep(self, parts: _Parts, taken_at: str) -> Snapshot:

@@ -206,8 +206,7 @@ class PortscopeApp(App[None]):
         self.start_read()
 
     def _start_watching(self) -> None:
-        """After the first read (so that `nft monitor` loading a large ruleset does not slow the first paint):
-        follow changes; a source that cannot be followed is said once."""
+        """After the first read: follow changes; a source that cannot be followed is said once."""
         if self.feed is None or self.source is not None or self.watching is not None:
             return
         self.watching = self.feed.watch(self._host_changed)

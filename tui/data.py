@@ -11,6 +11,7 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from portscope.core.diagnose.run import diagnose
 from portscope.core.ephemeral import EphemeralReport, ephemeral_report
@@ -182,6 +183,48 @@ def _search(*parts: object) -> str:
 # --------------------------------------------------------------------------- the model
 
 
+class PortInputs(NamedTuple):
+    """What a Ports row shows of its binding, findings and container. A row whose inputs equal the last
+    model's is that model's row: after a rule change the binding's Rule and Reach objects are new, but
+    what the row shows of them (no rule, the reach's text) is compared."""
+
+    id: str
+    family: str
+    protocol: str
+    host_ip: str
+    host_port: int | None
+    host_port_last: int | None
+    target_ip: str
+    target_port: int | None
+    target_port_last: int | None
+    owner: str
+    carriers: tuple[str, ...]
+    container_id: str | None
+    container_name: str | None
+    processes: tuple[tuple[str | None, int | None], ...]
+    hooks: tuple[str, ...]
+    reach: tuple[str, str]  # text, style
+    severity: str | None
+    issues: str
+    state: str
+    state_style: str
+
+
+class ConflictInputs(NamedTuple):
+    """What a Conflicts row shows of its finding (not its rules or fix: after a rule change a finding may
+    name other Rule objects, or the same rules at other positions, and still show the same)."""
+
+    order: tuple
+    severity: str
+    kind: str
+    port: int | None
+    protocol: str | None
+    container: str | None
+    title: str
+    bindings: tuple[str, ...]
+    processes: tuple[tuple[str | None, int | None], ...]
+
+
 @dataclass(slots=True)
 class Model:
     """Everything the views show for one snapshot, indexed by row key."""
@@ -202,6 +245,8 @@ class Model:
     binding_rules: dict[str, frozenset[str]] = field(default_factory=dict)
     resolution: Resolution | None = None  # the rules' own, before joining: the next model may reuse it
     reach_texts: dict[int, tuple[str, str]] = field(default_factory=dict)  # id(Reach of `resolution`) -> text
+    port_inputs: dict[str, PortInputs] = field(default_factory=dict)  # Ports row key -> what its row shows
+    conflict_inputs: dict[str, ConflictInputs] = field(default_factory=dict)  # the same for Conflicts rows
 
     def count(self, view: str) -> int:
         return len(self.rows.get(view, ()))
@@ -221,6 +266,8 @@ def build_model(snap: Snapshot, previous: Model | None = None) -> Model:
 
     When `previous` was built from the very same tables (a read of only containers or sockets), what
     depends on the rules alone — their resolution and the Rules view — is taken from it, not made again.
+    A Ports or Conflicts row whose inputs equal `previous`'s (same binding, findings and container state;
+    same finding at the same place) is `previous`'s row: a change rebuilds only the rows it touches.
     """
     same_rules = (
         previous is not None
@@ -241,17 +288,21 @@ def build_model(snap: Snapshot, previous: Model | None = None) -> Model:
             by_binding[bid].append(f)
     model.findings_by_binding = dict(by_binding)
     model.containers = {c.id: c for c in snap.containers}
-    model.rows["ports"] = _port_rows(model)
+    model.rows["ports"] = _port_rows(model, previous)
     model.rows["containers"] = _container_rows(model)
-    model.rows["conflicts"] = _conflict_rows(model)
+    model.rows["conflicts"] = _conflict_rows(model, previous)
     model.rows["ephemeral"] = _range_rows(model)
     model.rows["listeners"] = _listener_rows(model)
     if kept is not None and previous is not None:  # copies: `release` empties the previous model's own
         model.rules = dict(previous.rules)
         model.rows["rules"] = list(previous.rows["rules"])
     else:
-        model.rows["rules"] = _rule_rows(model)
-    model.widths = {view: column_widths(COLUMNS[view], rows) for view, rows in model.rows.items()}
+        model.rows["rules"] = _rule_rows(model, previous)
+    model.widths = {
+        view: previous.widths[view] if view == "rules" and kept is not None and previous is not None
+        else column_widths(COLUMNS[view], rows)
+        for view, rows in model.rows.items()
+    }  # fmt: skip
     return model
 
 
@@ -272,7 +323,7 @@ def release(model: Model, chunk: int = 500) -> None:
         while part:
             del part[-chunk:]
     maps = [model.bindings, model.containers, model.conflicts, model.range_uses, model.listeners, model.rules,
-            model.findings_by_binding, model.binding_rules]  # fmt: skip
+            model.findings_by_binding, model.binding_rules, model.port_inputs, model.conflict_inputs]  # fmt: skip
     for mapping in maps:
         keys = list(mapping)
         for start in range(0, len(keys), chunk):
@@ -280,46 +331,89 @@ def release(model: Model, chunk: int = 500) -> None:
                 del mapping[key]
 
 
-def _port_rows(model: Model) -> list[Row]:
+def _port_rows(model: Model, previous: Model | None = None) -> list[Row]:
+    old = _rows_by_key(previous, "ports")
+    same_rules = previous is not None and previous.resolution is model.resolution
     rows, seen = [], set()
     for b in model.inventory.bindings:
-        key = _unique(b.id, seen)
+        bid = b.id
+        key = _unique(bid, seen)
         model.bindings[key] = b
-        model.binding_rules[key] = frozenset(rule_key(r) for r in b.rules)
-        found = model.findings_by_binding.get(b.id, [])
-        sev = worst(found)
-        container = model.container_of(b)
-        carried, carried_style = carried_text(b)
-        if b.reach is None:
-            reach, reach_style = "", ""
-        else:  # the same rules give the same Reach objects: describe each once (see build_model)
-            known = model.reach_texts.get(id(b.reach))
-            reach, reach_style = known if known is not None else reach_text(b)
-            model.reach_texts[id(b.reach)] = (reach, reach_style)
-        if container is not None:
-            state, state_style = container.state, "green" if container.state == "running" else "yellow"
-        elif b.owner in ("docker", "podman") and b.container_id is None:
-            state, state_style = "no container", "yellow"
+        inputs = model.port_inputs[key] = _port_inputs(model, b, bid)
+        if previous is not None and key in old and previous.port_inputs.get(key) == inputs:
+            rows.append(old[key])
+            if same_rules and key in previous.binding_rules:  # the very same Rule objects
+                model.binding_rules[key] = previous.binding_rules[key]
+                continue
         else:
-            state, state_style = "-", "dim"
-        issues = ", ".join(dict.fromkeys(f.kind for f in found))
-        name = b.container_name or "-"
-        cells = (
-            mark_cell(sev),
-            Cell(host_text(b), sort=(b.host_port if b.host_port is not None else -1, b.protocol, ip_key(b.host_ip))),
-            Cell(target_text(b), sort=(ip_key(b.target_ip), b.target_port or 0)),
-            Cell(name, "" if b.container_name else "dim"),
-            Cell(b.owner),
-            Cell(carried, carried_style),
-            Cell(state, state_style),
-            Cell(issues, SEVERITY_MARK[sev][1] if sev else "", sort=(SEVERITY_ORDER.get(sev or "", 9), issues)),
-            Cell(clip(reach, REACH_WIDTH), reach_style),
-        )
-        procs = " ".join(f"{s.process} {s.pid}" for s in b.sockets)
-        search = _search(*(c.text for c in cells), b.id, b.family, b.container_id, procs, " ".join(b.hooks), reach)
-        order = (b.host_port if b.host_port is not None else -1, b.protocol, ip_key(b.host_ip), b.family, key)
-        rows.append(Row(key=key, cells=cells, search=search, order=order))
+            rows.append(_port_row(key, b, inputs))
+        model.binding_rules[key] = frozenset(rule_key(r) for r in b.rules)
     return rows
+
+
+def _rows_by_key(model: Model | None, view: str) -> dict[str, Row]:
+    return {row.key: row for row in model.rows.get(view, ())} if model is not None else {}
+
+
+def _port_inputs(model: Model, b: Binding, bid: str) -> PortInputs:
+    found = model.findings_by_binding.get(bid, [])
+    container = model.container_of(b)
+    if container is not None:
+        state, state_style = container.state, "green" if container.state == "running" else "yellow"
+    elif b.owner in ("docker", "podman") and b.container_id is None:
+        state, state_style = "no container", "yellow"
+    else:
+        state, state_style = "-", "dim"
+    if b.reach is None:
+        reach = ("", "")
+    else:  # the same rules give the same Reach objects: describe each once (see build_model)
+        known = model.reach_texts.get(id(b.reach))
+        reach = known if known is not None else reach_text(b)
+        model.reach_texts[id(b.reach)] = reach
+    return PortInputs(
+        id=bid,
+        family=b.family,
+        protocol=b.protocol,
+        host_ip=b.host_ip,
+        host_port=b.host_port,
+        host_port_last=b.host_port_last,
+        target_ip=b.target_ip,
+        target_port=b.target_port,
+        target_port_last=b.target_port_last,
+        owner=b.owner,
+        carriers=tuple(b.carriers),
+        container_id=b.container_id,
+        container_name=b.container_name,
+        processes=tuple((s.process, s.pid) for s in b.sockets),
+        hooks=tuple(b.hooks),
+        reach=reach,
+        severity=worst(found),
+        issues=", ".join(dict.fromkeys(f.kind for f in found)),
+        state=state,
+        state_style=state_style,
+    )
+
+
+def _port_row(key: str, b: Binding, inputs: PortInputs) -> Row:
+    """The row of binding `b`: everything it shows is in `inputs`."""
+    sev, issues = inputs.severity, inputs.issues
+    carried, carried_style = carried_text(b)
+    reach, reach_style = inputs.reach
+    cells = (
+        mark_cell(sev),
+        Cell(host_text(b), sort=(b.host_port if b.host_port is not None else -1, b.protocol, ip_key(b.host_ip))),
+        Cell(target_text(b), sort=(ip_key(b.target_ip), b.target_port or 0)),
+        Cell(b.container_name or "-", "" if b.container_name else "dim"),
+        Cell(b.owner),
+        Cell(carried, carried_style),
+        Cell(inputs.state, inputs.state_style),
+        Cell(issues, SEVERITY_MARK[sev][1] if sev else "", sort=(SEVERITY_ORDER.get(sev or "", 9), issues)),
+        Cell(clip(reach, REACH_WIDTH), reach_style),
+    )
+    procs = " ".join(f"{process} {pid}" for process, pid in inputs.processes)
+    search = _search(*(c.text for c in cells), inputs.id, b.family, b.container_id, procs, " ".join(b.hooks), reach)
+    order = (b.host_port if b.host_port is not None else -1, b.protocol, ip_key(b.host_ip), b.family, key)
+    return Row(key=key, cells=cells, search=search, order=order)
 
 
 def _container_rows(model: Model) -> list[Row]:
@@ -344,25 +438,47 @@ def _container_rows(model: Model) -> list[Row]:
     return rows
 
 
-def _conflict_rows(model: Model) -> list[Row]:
-    rows, seen = [], set()
-    for n, f in enumerate(model.findings):
-        key = _unique(finding_key(f), seen)
+def _conflict_rows(model: Model, previous: Model | None = None) -> list[Row]:
+    """Conflicts in the diagnosis' order: by `Finding.sort_key`, then in the order they were found (the
+    same order as their place in `model.findings`, and one a new finding does not shift for the others)."""
+    old = _rows_by_key(previous, "conflicts")
+    rows, seen, found = [], set(), dict[str, int]()
+    for f in model.findings:
+        base = finding_key(f)
+        found[base] = found.get(base, 0) + 1
+        key = _unique(base, seen)
         model.conflicts[key] = f
-        mark, style = SEVERITY_MARK[f.severity]
-        rank = SEVERITY_ORDER[f.severity]
-        port = f"{f.port}/{f.protocol}" if f.port is not None else "-"
-        cells = (
-            Cell(f"{mark} {f.severity}", style, sort=(rank, n)),
-            Cell(f.kind),
-            Cell(port, "" if f.port is not None else "dim", sort=(f.port if f.port is not None else -1,)),
-            Cell(f.container or "-", "" if f.container else "dim"),
-            Cell(clip(f.title, 64)),
+        inputs = model.conflict_inputs[key] = ConflictInputs(
+            order=(*f.sort_key, found[base]),
+            severity=f.severity,
+            kind=f.kind,
+            port=f.port,
+            protocol=f.protocol,
+            container=f.container,
+            title=f.title,
+            bindings=tuple(f.bindings),
+            processes=tuple((s.process, s.pid) for s in f.processes),
         )
-        procs = " ".join(f"{s.process} {s.pid}" for s in f.processes)
-        search = _search(*(c.text for c in cells), f.title, " ".join(f.bindings), procs)
-        rows.append(Row(key=key, cells=cells, search=search, order=(rank, n)))
+        if previous is not None and key in old and previous.conflict_inputs.get(key) == inputs:
+            rows.append(old[key])
+        else:
+            rows.append(_conflict_row(key, inputs))
     return rows
+
+
+def _conflict_row(key: str, f: ConflictInputs) -> Row:
+    mark, style = SEVERITY_MARK[f.severity]
+    port = f"{f.port}/{f.protocol}" if f.port is not None else "-"
+    cells = (
+        Cell(f"{mark} {f.severity}", style, sort=f.order),
+        Cell(f.kind),
+        Cell(port, "" if f.port is not None else "dim", sort=(f.port if f.port is not None else -1,)),
+        Cell(f.container or "-", "" if f.container else "dim"),
+        Cell(clip(f.title, 64)),
+    )
+    procs = " ".join(f"{process} {pid}" for process, pid in f.processes)
+    search = _search(*(c.text for c in cells), f.title, " ".join(f.bindings), procs)
+    return Row(key=key, cells=cells, search=search, order=f.order)
 
 
 _WHAT_ORDER = {"docker": 0, "published": 1, "listener": 2, "outbound": 3}
@@ -431,23 +547,35 @@ def nat_tables(snap: Snapshot) -> list:
 _VERDICT_STYLE = {"dnat": "bold", "redirect": "bold", "jump": "cyan", "goto": "cyan", "return": "dim"}
 
 
-def _rule_rows(model: Model) -> list[Row]:
+def _rule_rows(model: Model, previous: Model | None = None) -> list[Row]:
+    """Rules rows; one whose rule (by key: its chain and text) sits where it sat in `previous` is
+    `previous`'s row, and one that only moved gets a new position and keeps its other cells."""
+    old = _rows_by_key(previous, "rules")
     rows, seen = [], set()
     for t_index, table in enumerate(nat_tables(model.snap)):
         for c_index, chain in enumerate(table.chains.values()):
             for r in chain.rules:
                 key = _unique(rule_key(r), seen)
                 model.rules[key] = r
-                cells = (
-                    Cell("", sort=(1,)),
-                    Cell(f"{r.backend} {r.family}"),
-                    Cell(f"{r.table}/{r.chain}"),
-                    Cell(str(r.position), sort=(r.position,)),
-                    Cell(r.verdict, _VERDICT_STYLE.get(r.verdict, "")),
-                    Cell(clip(r.text, 64)),
-                )
+                order = (t_index, c_index, r.position)
+                kept = old.get(key)
+                if kept is not None and kept.order == order:
+                    rows.append(kept)
+                    continue
+                position = Cell(str(r.position), sort=(r.position,))
+                if kept is not None:
+                    cells = (*kept.cells[:3], position, *kept.cells[4:])
+                else:
+                    cells = (
+                        Cell("", sort=(1,)),
+                        Cell(f"{r.backend} {r.family}"),
+                        Cell(f"{r.table}/{r.chain}"),
+                        position,
+                        Cell(r.verdict, _VERDICT_STYLE.get(r.verdict, "")),
+                        Cell(clip(r.text, 64)),
+                    )
                 search = _search(*(c.text for c in cells), r.text, r.comment)
-                rows.append(Row(key=key, cells=cells, search=search, order=(t_index, c_index, r.position)))
+                rows.append(Row(key=key, cells=cells, search=search, order=order))
     return rows
 
 

@@ -1,6 +1,7 @@
 """One watcher over every change source: it tells its caller what changed (rules, containers, sockets).
 
-- nf_tables (native nftables and iptables-nft): `nft monitor` notifications;
+- nf_tables (native nftables and iptables-nft): the ruleset's generation number every `poll` seconds (one
+  netlink request; `nft monitor` would first load the whole ruleset, and miss what changes meanwhile);
 - the container engine: its event stream (containers and networks);
 - iptables-legacy, which notifies nothing: its tables' shape every `poll` seconds, their whole content
   (counters left out) as often as `legacy_share` of one core allows, at most every `poll` seconds;
@@ -12,16 +13,16 @@ in all), so a `docker run` that writes a dozen rules costs one read, not twelve.
 
 from __future__ import annotations
 
+import errno
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
-from portscope.core.changes import legacy_tables, listeners
+from portscope.core.changes import legacy_tables, listeners, nft_generation
 from portscope.core.changes.engine_events import EngineEvents
-from portscope.core.changes.nft_events import NftEvents
 
 Kind = Literal["rules", "containers", "sockets"]
 EVERYTHING: frozenset[Kind] = frozenset({"rules", "containers", "sockets"})
@@ -29,7 +30,7 @@ EVERYTHING: frozenset[Kind] = frozenset({"rules", "containers", "sockets"})
 
 @dataclass(slots=True)
 class WatchSettings:
-    poll: float = 0.5
+    poll: float = 0.2
     legacy_share: float = 0.005  # of one core, for reading iptables-legacy's whole tables
     settle: float = 0.1
     settle_max: float = 0.4
@@ -48,17 +49,17 @@ class ChangeWatcher:
     problems: list[str] = field(default_factory=list)
     _changes: queue.SimpleQueue[Kind | None] = field(default_factory=queue.SimpleQueue)
     _stopping: threading.Event = field(default_factory=threading.Event)
-    _nft: NftEvents = field(default_factory=NftEvents)
     _engine: EngineEvents | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def start(self) -> list[str]:
         """Start following every source; returns the problems found so far (one line each)."""
-        problem = self._nft.start()
-        if problem:
-            self.problems.append(problem)
-        else:
-            self._spawn("nft", lambda: self._ended(self._nft.follow(lambda: self._changes.put("rules"))))
+        try:
+            nft_generation.generation()
+        except OSError as exc:
+            hint = " (run portscope as root)" if exc.errno in (errno.EPERM, errno.EACCES) else ""
+            self.problems.append(f"cannot follow nf_tables changes ({exc.strerror or exc}): they are seen by the "
+                                 f"periodic full read only{hint}")  # fmt: skip
         self._engine = EngineEvents(self.docker_host)
         self._spawn("engine", self._follow_engine)
         self._spawn("poll", self._poll)
@@ -67,7 +68,6 @@ class ChangeWatcher:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._nft.stop()
         if self._engine is not None:
             self._engine.stop()
         self._changes.put(None)
@@ -78,10 +78,6 @@ class ChangeWatcher:
         thread = threading.Thread(target=target, name=f"portscope-watch-{name}", daemon=True)
         self._threads.append(thread)
         thread.start()
-
-    def _ended(self, why: str | None) -> None:
-        if why and not self._stopping.is_set():
-            self.problems.append(why)
 
     def _follow_engine(self) -> None:
         """Follow the engine's events; when the stream breaks (the engine restarted), try again later."""
@@ -96,12 +92,17 @@ class ChangeWatcher:
             self._engine = EngineEvents(self.docker_host)
 
     def _poll(self) -> None:
-        """The sources without notifications: listeners, and iptables-legacy."""
+        """The change checks: nf_tables' generation, listeners, and iptables-legacy."""
+        generation = _quietly(nft_generation.generation)
         sockets = _quietly(listeners.fingerprint)
         shape = _quietly(lambda: legacy_tables.shape(self.proc))
         whole, every = self._legacy_fingerprint()
         whole_at = time.monotonic()
         while not self._stopping.wait(self.settings.poll):
+            now_generation = _quietly(nft_generation.generation)
+            if now_generation != generation:
+                generation = now_generation
+                self._changes.put("rules")
             now_sockets = _quietly(listeners.fingerprint)
             if now_sockets != sockets:
                 sockets = now_sockets
@@ -143,7 +144,10 @@ class ChangeWatcher:
                 self.notify(frozenset(kinds))
 
 
-def _quietly(read: Callable[[], bytes | None]) -> bytes | None:
+T = TypeVar("T")
+
+
+def _quietly(read: Callable[[], T]) -> T | None:
     """A fingerprint, or None when it cannot be taken (the full read reports why)."""
     try:
         return read()

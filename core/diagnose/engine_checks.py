@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import shlex
 from collections import defaultdict
@@ -41,9 +42,8 @@ def stale_rules(bindings: Iterable[Binding], snap: Snapshot) -> list[Finding]:
         if "dnat" not in b.carriers or b.target_ip in running or b.owner == other:
             continue
         engine_rule = b.owner in ("docker", "podman")
-        try:
-            target = ipaddress.ip_address(b.target_ip)
-        except ValueError:
+        target = _address(b.target_ip)
+        if target is None:
             continue
         if not engine_rule and not any(target in n for n in bridges):
             continue
@@ -65,6 +65,14 @@ def stale_rules(bindings: Iterable[Binding], snap: Snapshot) -> list[Finding]:
             )
         )
     return out
+
+
+@functools.lru_cache(maxsize=1 << 16)  # the same targets come back in every diagnosis of a live host
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
 
 
 def _delete(b: Binding) -> str:

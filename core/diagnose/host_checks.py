@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 
@@ -14,6 +15,7 @@ _WILDCARD = frozenset({"0.0.0.0", "::"})
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+@functools.lru_cache(maxsize=4096)  # a host's bindings share a few addresses ("0.0.0.0", "127.0.0.1")
 def network(text: str) -> Network | None:
     """`10.0.0.0/8`, `127.0.0.1`, `fd00::1/128` -> network; None for anything else (a set, a range)."""
     try:

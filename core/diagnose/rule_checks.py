@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from portscope.core.findings import Finding
-from portscope.core.model import Rule, Table
+from portscope.core.model import Chain, Rule, Table
 from portscope.core.reach.describe import difference_text, ports_text
 from portscope.core.reach.firstmatch import post_order
 from portscope.core.reach.space import DPORT, unpack
@@ -145,19 +145,19 @@ def two_backends(tables: Iterable[Table]) -> list[Finding]:
 
     The evidence is the first few rules of the smaller side, usually the odd one out.
     """
+    tables = list(tables)
     counts: dict[str, int] = defaultdict(int)
-    samples: dict[str, list[Rule]] = defaultdict(list)
     for table in tables:
-        side = "legacy" if table.backend == "iptables-legacy" else "nft" if table.backend != "dump" else "dump"
-        for chain in table.chains.values():
-            counts[side] += len(chain.rules)
-            room = _SAMPLES - len(samples[side])
-            if room > 0:
-                samples[side].extend(chain.rules[:room])
+        counts[_side(table)] += sum(_count(table, chain) for chain in table.chains.values())
     legacy, nft = counts.get("legacy", 0), counts.get("nft", 0)
     if not legacy or not nft:
         return []
     odd = "legacy" if legacy <= nft else "nft"
+    samples: list[Rule] = []  # the first rules of the odd side: only the chains they come from are parsed
+    for table in (t for t in tables if _side(t) == odd):
+        for chain in table.chains.values():
+            if chain.size and len(samples) < _SAMPLES:
+                samples.extend(chain.rules[: _SAMPLES - len(samples)])
     return [
         Finding(
             kind="two-backends",
@@ -171,9 +171,18 @@ def two_backends(tables: Iterable[Table]) -> list[Finding]:
             ),
             fix="iptables-legacy-save; iptables-nft-save   # compare, then pick one backend "
             "(update-alternatives --config iptables) and restart the engines",
-            rules=samples[odd],
+            rules=samples,
         )
     ]
 
 
 _SAMPLES = 5
+
+
+def _count(table: Table, chain: Chain) -> int:
+    """The chain's rules; an iptables chain's are counted without parsing them (one rule per line)."""
+    return chain.size if table.backend in ("iptables-nft", "iptables-legacy") else len(chain.rules)
+
+
+def _side(table: Table) -> str:
+    return "legacy" if table.backend == "iptables-legacy" else "nft" if table.backend != "dump" else "dump"

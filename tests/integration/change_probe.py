@@ -1,15 +1,15 @@
 """Run inside a test namespace (nsenter --net=...): print core.changes' view of it.
 
 `python -m tests.integration.change_probe legacy|shape|listeners` prints that fingerprint (hex, or
-`none`); `... watch` runs a ChangeWatcher (no engine) and prints the kinds of each notification, one
-line each, until stdin closes.
+`none`); `... generation` prints nf_tables' generation number; `... watch` runs a ChangeWatcher (no
+engine) and prints the kinds of each notification, one line each, until stdin closes.
 """
 
 from __future__ import annotations
 
 import sys
 
-from portscope.core.changes import legacy_tables, listeners
+from portscope.core.changes import legacy_tables, listeners, nft_generation
 from portscope.core.changes.watcher import ChangeWatcher, WatchSettings
 
 
@@ -24,6 +24,9 @@ def main(what: str) -> None:
         print("watching", flush=True)
         sys.stdin.read()
         watcher.stop()
+        return
+    if what == "generation":
+        print(nft_generation.generation(), flush=True)
         return
     read = {"legacy": legacy_tables.fingerprint, "shape": legacy_tables.shape, "listeners": listeners.fingerprint}
     value = read[what]()

@@ -1,7 +1,7 @@
 """Runs the TUI headless inside a sandbox namespace, driven line by line from the test (stdin/stdout).
 
 Started with `nsenter --net=NS python -m tests.integration.live_app_driver`, so the app, its reads and
-its watcher (nft monitor, the engine's events, sock_diag) all live in that namespace. The app follows
+its watcher (nf_tables' generation, the engine's events, sock_diag) all live in that namespace. The app follows
 changes only (`refresh=0`: no timer): when the test says `sync` after changing the host, this waits
 until the app's model equals a fresh full read of the host, and prints `synced READS` — or `differs
 ...` when it has not happened within the bound (which fails the test).

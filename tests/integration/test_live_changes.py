@@ -67,19 +67,49 @@ def test_iptables_changes_are_followed(engine: Engine) -> None:
             engine.iptables("-t", "nat", "-D", "DOCKER", *same_size, check=False)
 
 
+def test_changes_in_a_chain_jumped_to_are_followed(engine: Engine) -> None:
+    """A chain of DNATs jumped to from the top of DOCKER: the jump inserted before Docker's own rules, a DNAT
+    added to the jumped-to chain alone (the chain that jumps is unchanged), then the jump deleted."""
+    chain = "PSTJUMP"
+    first = ["-p", "tcp", "--dport", "18086", "-j", "DNAT", "--to-destination", "172.17.0.252:80"]
+    second = ["-p", "tcp", "--dport", "18087", "-j", "DNAT", "--to-destination", "172.17.0.253:80"]
+    with running_app(engine) as app:
+        try:
+            engine.iptables("-t", "nat", "-N", chain)
+            engine.iptables("-t", "nat", "-A", chain, *first)
+            engine.iptables("-t", "nat", "-I", "DOCKER", "1", "-j", chain)
+            check(app, "a jump to a chain with a DNAT inserted at the top of DOCKER")
+            engine.iptables("-t", "nat", "-I", chain, "1", *second)
+            check(app, "a DNAT inserted in the jumped-to chain")
+            engine.iptables("-t", "nat", "-D", "DOCKER", "-j", chain)
+            check(app, "the jump deleted")
+        finally:
+            engine.iptables("-t", "nat", "-D", "DOCKER", "-j", chain, check=False)
+            engine.iptables("-t", "nat", "-F", chain, check=False)
+            engine.iptables("-t", "nat", "-X", chain, check=False)
+
+
 @pytest.mark.setups("nft-noproxy")  # once, beside the iptables-nft engine
 def test_native_nftables_changes_are_followed(engine: Engine) -> None:
-    """A native nftables table with a DNAT: added, its rule deleted, the table deleted."""
+    """A native nftables table with a DNAT and a jump to a chain of DNATs: added, a DNAT inserted in the
+    jumped-to chain, a RETURN inserted before the others, its base chain flushed, the table deleted."""
     script = (
         f"table ip {NATIVE_TABLE} {{\n"
+        " chain ports {\n  tcp dport 18088 dnat to 172.17.0.254:80\n }\n"
         " chain prerouting { type nat hook prerouting priority dstnat; policy accept;\n"
-        '  tcp dport 18083 dnat to 172.17.0.251:80 comment "pst"\n }\n'
+        '  tcp dport 18083 dnat to 172.17.0.251:80 comment "pst"\n  jump ports\n }\n'
         "}\n"
     )
     with running_app(engine) as app:
         try:
             engine.ns.run(["nft", "-f", "-"], input=script)
-            check(app, "a native nftables table with a DNAT added")
+            check(app, "a native nftables table with a DNAT and a jump to a chain with another added")
+            engine.ns.run(["nft", "insert", "rule", "ip", NATIVE_TABLE, "ports", "tcp", "dport", "18089", "dnat",
+                           "to", "172.17.0.254:80"])  # fmt: skip
+            check(app, "a DNAT inserted in the jumped-to chain")
+            engine.ns.run(["nft", "insert", "rule", "ip", NATIVE_TABLE, "prerouting", "tcp", "dport", "18088",
+                           "return"])  # fmt: skip
+            check(app, "a RETURN inserted before the others of the chain that jumps")
             engine.ns.run(["nft", "flush", "chain", "ip", NATIVE_TABLE, "prerouting"])
             check(app, "its rules flushed")
             engine.ns.run(["nft", "delete", "table", "ip", NATIVE_TABLE])
