@@ -41,7 +41,8 @@ class Cell:
         text = printable(self.text)
         if text is not self.text:
             object.__setattr__(self, "text", text)
-        object.__setattr__(self, "width", cell_len(text))
+        # After `printable`, ASCII text holds no control character: one cell per character.
+        object.__setattr__(self, "width", len(text) if text.isascii() else cell_len(text))
 
     @property
     def sort_key(self) -> tuple[Any, ...]:
