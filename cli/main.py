@@ -7,7 +7,7 @@ import gc
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from portscope.cli.complete_names import add_complete_command
@@ -162,13 +162,22 @@ def cmd_list(args: argparse.Namespace) -> int:
         args.findings = args.output != "json"
     # the diagnosis (findings) needs every table and costs as much as `conflicts`
     scope = "all" if args.findings else "nat"
+    return _answer(args, scope, _list_output, "bindings")
+
+
+Output = Callable[[argparse.Namespace, Snapshot], tuple[dict | None, int]]
+
+
+def _answer(args: argparse.Namespace, scope: str, output: Output, items: str) -> int:
+    """Read the snapshot (or each host of a fleet, its `items` tagged with the host), print what `output` makes
+    of it, and return its exit status."""
     if fleet_requested(args):
         from portscope.cli.fleet_cmd import run_fleet
 
-        return run_fleet(args, scope, lambda snap: _list_output(args, snap), "bindings", _dump)
+        return run_fleet(args, scope, lambda snap: output(args, snap), items, _dump)
     snap = load_snapshot(args, scope=scope)
     _warn(snap.warnings)
-    doc, code = _list_output(args, snap)
+    doc, code = output(args, snap)
     if doc is not None:
         _dump(doc)
     return code
@@ -205,16 +214,7 @@ def _list_output(args: argparse.Namespace, snap: Snapshot) -> tuple[dict | None,
 
 
 def cmd_conflicts(args: argparse.Namespace) -> int:
-    if fleet_requested(args):
-        from portscope.cli.fleet_cmd import run_fleet
-
-        return run_fleet(args, "all", lambda snap: _conflicts_output(args, snap), "findings", _dump)
-    snap = load_snapshot(args)
-    _warn(snap.warnings)
-    doc, code = _conflicts_output(args, snap)
-    if doc is not None:
-        _dump(doc)
-    return code
+    return _answer(args, "all", _conflicts_output, "findings")
 
 
 def _conflicts_output(args: argparse.Namespace, snap: Snapshot) -> tuple[dict | None, int]:
