@@ -591,7 +591,7 @@ class PortscopeApp(App[None]):
         if binding is None:
             self.notify("Select a binding in Ports first", severity="warning", timeout=3)
             return
-        container = next((c for c in self.model.snap.containers if c.id == binding.container_id), None)
+        container = self.model.container_of(binding)
         screen = ConfirmChange(binding, read_state=self.read_state, preview=self.preview_change,
                                apply=self.apply_change, recreate=self.recreate, container=container)  # fmt: skip
         self.push_screen(screen, self._changed)

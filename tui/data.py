@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -176,7 +176,8 @@ def _unique(key: str, seen: set[str]) -> str:
     return out
 
 
-def _search(*parts: object) -> str:
+def search_text(*parts: object) -> str:
+    """What `/` searches in a row: the parts given, lower-case."""
     return " ".join(str(p) for p in parts if p not in (None, "")).casefold()
 
 
@@ -333,30 +334,41 @@ def release(model: Model, chunk: int = 500) -> None:
 
 def _port_rows(model: Model, previous: Model | None = None) -> list[Row]:
     old = _rows_by_key(previous, "ports")
+    before = previous.port_inputs if previous is not None else {}
     same_rules = previous is not None and previous.resolution is model.resolution
     rows, seen = [], set()
     for b in model.inventory.bindings:
-        bid = b.id
-        key = _unique(bid, seen)
+        key = _unique(b.id, seen)
         model.bindings[key] = b
-        inputs = model.port_inputs[key] = _port_inputs(model, b, bid)
-        if previous is not None and key in old and previous.port_inputs.get(key) == inputs:
-            rows.append(old[key])
-            if same_rules and key in previous.binding_rules:  # the very same Rule objects
-                model.binding_rules[key] = previous.binding_rules[key]
-                continue
+        inputs = model.port_inputs[key] = _port_inputs(model, b)
+        kept = _kept_row(old, before, key, inputs)
+        rows.append(kept if kept is not None else _port_row(key, b, inputs))
+        if kept is not None and same_rules and previous is not None and key in previous.binding_rules:
+            model.binding_rules[key] = previous.binding_rules[key]  # the very same Rule objects
         else:
-            rows.append(_port_row(key, b, inputs))
-        model.binding_rules[key] = frozenset(rule_key(r) for r in b.rules)
+            model.binding_rules[key] = frozenset(rule_key(r) for r in b.rules)
     return rows
+
+
+def _kept_row(old: dict[str, Row], before: Mapping[str, object], key: str, inputs: object) -> Row | None:
+    """The previous model's row for `key` when it was made from the same inputs, else None."""
+    return old.get(key) if key in before and before[key] == inputs else None
+
+
+def _processes(sockets: Iterable[Socket]) -> tuple[tuple[str, int | None], ...]:
+    return tuple((s.process, s.pid) for s in sockets)
+
+
+def _processes_text(processes: Iterable[tuple[str, int | None]]) -> str:
+    return " ".join(f"{process} {pid}" for process, pid in processes)
 
 
 def _rows_by_key(model: Model | None, view: str) -> dict[str, Row]:
     return {row.key: row for row in model.rows.get(view, ())} if model is not None else {}
 
 
-def _port_inputs(model: Model, b: Binding, bid: str) -> PortInputs:
-    found = model.findings_by_binding.get(bid, [])
+def _port_inputs(model: Model, b: Binding) -> PortInputs:
+    found = model.findings_by_binding.get(b.id, [])
     container = model.container_of(b)
     if container is not None:
         state, state_style = container.state, "green" if container.state == "running" else "yellow"
@@ -371,7 +383,7 @@ def _port_inputs(model: Model, b: Binding, bid: str) -> PortInputs:
         reach = known if known is not None else reach_text(b)
         model.reach_texts[id(b.reach)] = reach
     return PortInputs(
-        id=bid,
+        id=b.id,
         family=b.family,
         protocol=b.protocol,
         host_ip=b.host_ip,
@@ -384,7 +396,7 @@ def _port_inputs(model: Model, b: Binding, bid: str) -> PortInputs:
         carriers=tuple(b.carriers),
         container_id=b.container_id,
         container_name=b.container_name,
-        processes=tuple((s.process, s.pid) for s in b.sockets),
+        processes=_processes(b.sockets),
         hooks=tuple(b.hooks),
         reach=reach,
         severity=worst(found),
@@ -410,8 +422,8 @@ def _port_row(key: str, b: Binding, inputs: PortInputs) -> Row:
         Cell(issues, SEVERITY_MARK[sev][1] if sev else "", sort=(SEVERITY_ORDER.get(sev or "", 9), issues)),
         Cell(clip(reach, REACH_WIDTH), reach_style),
     )
-    procs = " ".join(f"{process} {pid}" for process, pid in inputs.processes)
-    search = _search(*(c.text for c in cells), inputs.id, b.family, b.container_id, procs, " ".join(b.hooks), reach)
+    procs = _processes_text(inputs.processes)
+    search = search_text(*(c.text for c in cells), inputs.id, b.family, b.container_id, procs, " ".join(b.hooks), reach)
     order = (b.host_port if b.host_port is not None else -1, b.protocol, ip_key(b.host_ip), b.family, key)
     return Row(key=key, cells=cells, search=search, order=order)
 
@@ -433,7 +445,7 @@ def _container_rows(model: Model) -> list[Row]:
             Cell(clip(requested), "dim" if requested == "-" else ""),
             Cell(clip(in_force), "yellow" if missing else ("dim" if in_force == "-" else "")),
         )
-        search = _search(*(cl.text for cl in cells), c.id, c.network_mode)
+        search = search_text(*(cl.text for cl in cells), c.id, c.network_mode)
         rows.append(Row(key=c.id, cells=cells, search=search, order=(c.name, c.id)))
     return rows
 
@@ -442,6 +454,7 @@ def _conflict_rows(model: Model, previous: Model | None = None) -> list[Row]:
     """Conflicts in the diagnosis' order: by `Finding.sort_key`, then in the order they were found (the
     same order as their place in `model.findings`, and one a new finding does not shift for the others)."""
     old = _rows_by_key(previous, "conflicts")
+    before = previous.conflict_inputs if previous is not None else {}
     rows, seen, found = [], set(), dict[str, int]()
     for f in model.findings:
         base = finding_key(f)
@@ -457,12 +470,10 @@ def _conflict_rows(model: Model, previous: Model | None = None) -> list[Row]:
             container=f.container,
             title=f.title,
             bindings=tuple(f.bindings),
-            processes=tuple((s.process, s.pid) for s in f.processes),
+            processes=_processes(f.processes),
         )
-        if previous is not None and key in old and previous.conflict_inputs.get(key) == inputs:
-            rows.append(old[key])
-        else:
-            rows.append(_conflict_row(key, inputs))
+        kept = _kept_row(old, before, key, inputs)
+        rows.append(kept if kept is not None else _conflict_row(key, inputs))
     return rows
 
 
@@ -476,8 +487,8 @@ def _conflict_row(key: str, f: ConflictInputs) -> Row:
         Cell(f.container or "-", "" if f.container else "dim"),
         Cell(clip(f.title, 64)),
     )
-    procs = " ".join(f"{process} {pid}" for process, pid in f.processes)
-    search = _search(*(c.text for c in cells), f.title, " ".join(f.bindings), procs)
+    procs = _processes_text(f.processes)
+    search = search_text(*(c.text for c in cells), f.title, " ".join(f.bindings), procs)
     return Row(key=key, cells=cells, search=search, order=f.order)
 
 
@@ -496,7 +507,7 @@ def _range_rows(model: Model) -> list[Row]:
             Cell(clip(use.who)),
             Cell(use.note, "dim"),
         )
-        search = _search(*(c.text for c in cells), use.binding, use.pid)
+        search = search_text(*(c.text for c in cells), use.binding, use.pid)
         rows.append(
             Row(key=key, cells=cells, search=search, order=(_WHAT_ORDER[use.what], use.port, use.protocol, key))
         )
@@ -530,7 +541,7 @@ def _listener_rows(model: Model) -> list[Row]:
             Cell(clip(pub), "cyan" if pub else "dim") if pub else Cell("-", "dim"),
             Cell(clip(" ".join(s.cmdline)) or "-", "dim" if not s.cmdline else ""),
         )
-        search = _search(*(c.text for c in cells), " ".join(s.cmdline), s.family)
+        search = search_text(*(c.text for c in cells), " ".join(s.cmdline), s.family)
         rows.append(Row(key=key, cells=cells, search=search, order=(s.port, s.protocol, ip_key(s.address), key)))
     return rows
 
@@ -574,7 +585,7 @@ def _rule_rows(model: Model, previous: Model | None = None) -> list[Row]:
                         Cell(r.verdict, _VERDICT_STYLE.get(r.verdict, "")),
                         Cell(clip(r.text, 64)),
                     )
-                search = _search(*(c.text for c in cells), r.text, r.comment)
+                search = search_text(*(c.text for c in cells), r.text, r.comment)
                 rows.append(Row(key=key, cells=cells, search=search, order=order))
     return rows
 

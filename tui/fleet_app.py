@@ -21,6 +21,7 @@ from typing import ClassVar
 from textual import work
 from textual.binding import Binding, BindingType
 
+from portscope.core.fleet.destinations import LOCAL as LOCAL_HOST
 from portscope.core.fleet.destinations import Destination
 from portscope.core.fleet.read import HostRead, read_fleet
 from portscope.core.live import PARTS
@@ -157,7 +158,7 @@ class FleetApp(PortscopeApp):
         part = found[0]
         snap = part.model.snap if part.model is not None else None
         error = part.read.error if part.read is not None else None
-        why = host_refusal(part.host, snap, error, local=part.host == "local")
+        why = host_refusal(part.host, snap, error, local=part.host == LOCAL_HOST)
         if why:
             self.notify(why, title=f"Cannot change ports on {part.host}", severity="warning", timeout=6)
             return None
@@ -198,7 +199,7 @@ class FleetApp(PortscopeApp):
             if binding is None:
                 self.notify("Select a binding in Ports first", severity="warning", timeout=3)
             return
-        container = next((c for c in part.model.snap.containers if c.id == binding.container_id), None)
+        container = part.model.container_of(binding)
         changes = self.changes_for(part.host)
         screen = ConfirmChange(binding, read_state=changes.read_state, preview=changes.preview,
                                apply=changes.apply, recreate=changes.recreate, container=container,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from portscope.tui.cells import SEVERITY_MARK
 from portscope.tui.fleet_model import FleetModel
 from portscope.tui.header import banner_lines, taken_at_text
 
@@ -13,8 +14,7 @@ def fleet_header_parts(model: FleetModel) -> list[str]:
     waiting = sum(1 for p in parts if p.read is None)
     hosts = f"{len(reachable)}/{len(parts)} hosts reachable" + (f", {waiting} reading" if waiting else "")
     counts = model.severity_counts()
-    marks = {"error": "✖", "warning": "▲", "info": "●"}
-    found = " ".join(f"{marks[s]} {n}" for s, n in counts.items() if n) or "no findings"
+    found = " ".join(f"{SEVERITY_MARK[s][0]} {n}" for s, n in counts.items() if n) or "no findings"
     out = [hosts, f"{model.count('ports')} ports", found]
     times = [p.read.snapshot for p in reachable if p.read is not None and p.read.snapshot is not None]
     if times:

@@ -19,7 +19,7 @@ from portscope.core.fleet.read import HostRead
 from portscope.core.live import same_facts
 from portscope.core.model import Binding
 from portscope.tui.cells import SEVERITY_MARK, Cell, Column, Row, clip, column_widths, mark_cell
-from portscope.tui.data import COLUMNS, VIEWS, Model, build_model
+from portscope.tui.data import COLUMNS, VIEWS, Model, build_model, search_text
 from portscope.tui.header import backends_text, engine_text
 
 HOSTS = "hosts"
@@ -73,10 +73,6 @@ class HostPart:
     origin: dict[str, str] = field(default_factory=dict)  # fleet key -> the host model's own key
     bindings: dict[str, Binding] = field(default_factory=dict)  # by fleet key
     binding_rules: dict[str, frozenset[str]] = field(default_factory=dict)  # fleet keys of bindings and rules
-
-    @property
-    def reachable(self) -> bool:
-        return self.model is not None
 
     @property
     def state(self) -> str:
@@ -152,7 +148,7 @@ def host_row(part: HostPart) -> Row:
             Cell(_seconds(read), "dim", sort=(read.seconds if read else -1.0,)),
             Cell(clip(error, ERROR_WIDTH), "red"),
         )
-        search = _search(part.host, part.state, error)
+        search = search_text(part.host, part.state, error)
         return Row(key=part.host, cells=cells, search=search, order=order, host=part.host)
     snap = model.snap
     counts = model.severity_counts()
@@ -170,7 +166,7 @@ def host_row(part: HostPart) -> Row:
         Cell(_seconds(read), sort=(read.seconds,)),
         Cell(""),
     )
-    search = _search(*(c.text for c in cells), snap.host.hostname)
+    search = search_text(*(c.text for c in cells), snap.host.hostname)
     return Row(key=part.host, cells=cells, search=search, order=order, host=part.host)
 
 
@@ -186,10 +182,6 @@ def _count(n: int, severity: str) -> Cell:
 
 def _seconds(read: HostRead | None) -> str:
     return "-" if read is None else f"{read.seconds:.2f} s"
-
-
-def _search(*parts: object) -> str:
-    return " ".join(str(p) for p in parts if p not in (None, "")).casefold()
 
 
 @dataclass(slots=True)
@@ -230,9 +222,6 @@ class FleetModel:
             for severity, n in part.model.severity_counts().items():
                 counts[severity] += n
         return counts
-
-    def worst(self) -> str | None:
-        return worst_severity(self.severity_counts())
 
 
 def merge(parts: Sequence[HostPart]) -> FleetModel:
