@@ -113,13 +113,14 @@ def _status(args: argparse.Namespace, codes: list[int], hosts: int) -> int:
     return max(codes)
 
 
-def _entry(read: HostRead, doc: dict[str, Any] | None) -> dict[str, Any]:
+def _entry(read: HostRead, doc: Any, key: str = "result") -> dict[str, Any]:
+    """A host's entry in a fleet's answer: how its read went, and `doc` under `key`."""
     return {
         "host": read.host,
         "reachable": read.reachable,
         "error": read.error,
         "read_seconds": round(read.seconds, 3),
-        "result": doc,
+        key: doc,
     }
 
 
@@ -136,14 +137,7 @@ def write_fleet_capture(args: argparse.Namespace) -> int:
     arrived = {read.host: read for read in arrivals}
     reads = [arrived[host] for host in order]
     doc = [
-        {
-            "host": read.host,
-            "reachable": read.reachable,
-            "error": read.error,
-            "read_seconds": round(read.seconds, 3),
-            "capture": None if read.snapshot is None else snapshot_to_dict(read.snapshot),
-        }
-        for read in reads
+        _entry(read, None if read.snapshot is None else snapshot_to_dict(read.snapshot), "capture") for read in reads
     ]
     for read in reads:
         if read.error:

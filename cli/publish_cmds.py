@@ -258,8 +258,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "drift": report.drift,
             "backend": report.backend,
         }
-        json.dump(doc, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        _dump(doc)
     else:
         for b in report.bindings:
             why = f"  # {b.why}" if b.why else ""

@@ -25,7 +25,6 @@ class LiveFeed:
         self, docker_host: str | None = None, proc: str = "/proc", settings: WatchSettings | None = None
     ) -> None:
         self.reader = LiveReader(docker_host, proc)
-        self.docker_host, self.proc = docker_host, proc
         self.settings = settings or WatchSettings()
         self._watcher: ChangeWatcher | None = None
 
@@ -35,7 +34,9 @@ class LiveFeed:
     def watch(self, notify: Callable[[frozenset[Kind]], None]) -> list[str]:
         """Start watching (once); the sources that cannot be followed, one line each."""
         if self._watcher is None:
-            self._watcher = ChangeWatcher(notify, docker_host=self.docker_host, proc=self.proc, settings=self.settings)
+            self._watcher = ChangeWatcher(
+                notify, docker_host=self.reader.docker_host, proc=self.reader.proc, settings=self.settings
+            )
             return self._watcher.start()
         return list(self._watcher.problems)
 

@@ -12,9 +12,10 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
-from portscope.cli.list_findings import load_listing
+from portscope.cli.list_findings import listing_of
 from portscope.cli.main import main
 from portscope.cli.render_table import _host, _target, print_bindings
+from portscope.cli.sources import load_snapshot
 from portscope.core.binding_findings import worst
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -23,7 +24,8 @@ SAMPLE = os.path.join(ROOT, "examples", "sample.json")
 
 def _listing():
     args = argparse.Namespace(snapshot=SAMPLE, rules=None)
-    return load_listing(args)
+    snap = load_snapshot(args)
+    return snap, *listing_of(snap)
 
 
 def _table(width: int, wide: bool = False) -> list[str]:
