@@ -61,11 +61,29 @@ class RawConnection(NamedTuple):
 
 def read_endpoints() -> tuple[list[Socket], list[Connection]]:
     """Listeners (as `read_sockets`) and every other socket's local port, in one pass over /proc."""
+    conns = _net_connections()
+    if os.geteuid() == 0 and any(_unowned_listener(conn) for conn in conns):
+        # psutil maps socket inodes to processes before it reads /proc/net: a listener opened in between is
+        # listed without its process. Its descriptor exists before it is listed, so a second read names it;
+        # a listener no process holds (a kernel socket: VXLAN, WireGuard) stays unnamed.
+        conns = _net_connections()
+    return endpoints_from(conns, _process_info)
+
+
+def _net_connections() -> list[Any]:
     try:
-        conns = psutil.net_connections(kind="inet")
+        return psutil.net_connections(kind="inet")
     except (psutil.Error, OSError) as err:
         raise PortscopeError(f"cannot read sockets from /proc/net: {err}") from err
-    return endpoints_from(conns, _process_info)
+
+
+def _unowned_listener(conn: RawConnection | Any) -> bool:
+    """A TCP listener or bound, unconnected UDP socket whose process psutil did not find."""
+    if conn.pid is not None or not conn.laddr or conn.family not in _FAMILIES:
+        return False
+    if conn.type == _socket.SOCK_STREAM:
+        return bool(conn.status == psutil.CONN_LISTEN)
+    return conn.type == _socket.SOCK_DGRAM and not conn.raddr
 
 
 def endpoints_from(

@@ -136,8 +136,8 @@ def user_name(uid: int) -> str:
 
 def sockets(proc: str = "/proc") -> dict:
     """/proc/net/{tcp,tcp6,udp,udp6} as text, and the pid and process facts of every inet socket's inode."""
-    inodes = socket_inodes(proc)
     net = {name: read_file(f"{proc}/net/{name}") for name in INET_FILES}
+    inodes = socket_inodes(proc)  # after /proc/net: a socket listed there already has its descriptor
     wanted = set()
     for answer in net.values():
         for line in answer.get("text", "").splitlines()[1:]:

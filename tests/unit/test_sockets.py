@@ -84,6 +84,34 @@ def test_dual_stack_and_v4_mapped_listeners_are_ipv6() -> None:
     assert d.pid == m.pid == ME
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="a second read is made for root only (it sees every process)")
+def test_listener_opened_while_psutil_reads_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """psutil maps inodes to processes, then reads /proc/net: a listener opened between the two is named all the
+    same. The listener is opened at that moment by wrapping psutil's inode scan; the sockets are real."""
+    from psutil import _pslinux
+
+    opened: list[socket.socket] = []
+    scan = _pslinux.NetConnections.get_all_inodes
+
+    def scan_then_listen(self: object) -> object:
+        inodes = scan(self)
+        if not opened:
+            late = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            late.bind(("127.0.0.1", 0))
+            late.listen()
+            opened.append(late)
+        return inodes
+
+    monkeypatch.setattr(_pslinux.NetConnections, "get_all_inodes", scan_then_listen)
+    try:
+        found = read_sockets()
+        [late] = _find(found, "tcp", "127.0.0.1", opened[0].getsockname()[1])
+    finally:
+        for sock in opened:
+            sock.close()
+    assert (late.pid, late.process) == (ME, MY_NAME)
+
+
 def test_connected_sockets_are_not_listed(tcp4: socket.socket) -> None:
     port = tcp4.getsockname()[1]
     with socket.create_connection(("127.0.0.1", port)) as client, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
