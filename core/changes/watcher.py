@@ -1,7 +1,8 @@
 """One watcher over every change source: it tells its caller what changed (rules, containers, sockets).
 
-- nf_tables (native nftables and iptables-nft): the ruleset's generation number every `poll` seconds (one
-  netlink request; `nft monitor` would first load the whole ruleset, and miss what changes meanwhile);
+- nf_tables (native nftables and iptables-nft): the kernel's change notices (`nft_notices`); where they cannot
+  be joined, the ruleset's generation number every `poll` seconds (one netlink request; `nft monitor` would
+  first load the whole ruleset, and miss what changes meanwhile);
 - the container engine: its event stream (containers and networks);
 - iptables-legacy, which notifies nothing: its tables' shape every `poll` seconds, their whole content
   (counters left out) as often as `legacy_share` of one core allows, at most every `poll` seconds;
@@ -23,6 +24,7 @@ from typing import Literal, TypeVar
 
 from portscope.core.changes import legacy_tables, listeners, nft_generation
 from portscope.core.changes.engine_events import EngineEvents
+from portscope.core.changes.nft_notices import NftNotices
 
 Kind = Literal["rules", "containers", "sockets"]
 EVERYTHING: frozenset[Kind] = frozenset({"rules", "containers", "sockets"})
@@ -51,9 +53,17 @@ class ChangeWatcher:
     _stopping: threading.Event = field(default_factory=threading.Event)
     _engine: EngineEvents | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
+    _notified: threading.Event = field(default_factory=threading.Event)  # nf_tables' notices are followed
 
     def start(self) -> list[str]:
         """Start following every source; returns the problems found so far (one line each)."""
+        try:
+            notices = NftNotices()
+        except OSError:
+            notices = None
+        if notices is not None:
+            self._notified.set()
+            self._spawn("nftables", lambda: self._follow_nftables(notices))
         try:
             nft_generation.generation()
         except OSError as exc:
@@ -91,6 +101,14 @@ class ChangeWatcher:
                 return
             self._engine = EngineEvents(self.docker_host)
 
+    def _follow_nftables(self, notices: NftNotices) -> None:
+        """Each batch of nf_tables notices is a rules change; if they break off, the generation is polled."""
+        why = notices.follow(lambda: self._changes.put("rules"), self._stopping)
+        if why is not None:
+            self.problems.append(f"nf_tables' change notices stopped ({why}): its generation is checked instead")
+            self._notified.clear()
+            self._changes.put("rules")
+
     def _poll(self) -> None:
         """The change checks: nf_tables' generation, listeners, and iptables-legacy."""
         generation = _quietly(nft_generation.generation)
@@ -99,8 +117,8 @@ class ChangeWatcher:
         whole, every = self._legacy_fingerprint()
         whole_at = time.monotonic()
         while not self._stopping.wait(self.settings.poll):
-            now_generation = _quietly(nft_generation.generation)
-            if now_generation != generation:
+            now_generation = None if self._notified.is_set() else _quietly(nft_generation.generation)
+            if now_generation is not None and now_generation != generation:
                 generation = now_generation
                 self._changes.put("rules")
             now_sockets = _quietly(listeners.fingerprint)

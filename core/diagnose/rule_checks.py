@@ -146,6 +146,9 @@ def two_backends(tables: Iterable[Table]) -> list[Finding]:
     The evidence is the first few rules of the smaller side, usually the odd one out.
     """
     tables = list(tables)
+    sides = {_side(table) for table in tables if any(chain.size for chain in table.chains.values())}
+    if not {"legacy", "nft"} <= sides:
+        return []  # one side has no rules: nothing is counted (counting nft rules parses them)
     counts: dict[str, int] = defaultdict(int)
     for table in tables:
         counts[_side(table)] += sum(_count(table, chain) for chain in table.chains.values())

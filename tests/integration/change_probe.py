@@ -2,14 +2,17 @@
 
 `python -m tests.integration.change_probe legacy|shape|listeners` prints that fingerprint (hex, or
 `none`); `... generation` prints nf_tables' generation number; `... watch` runs a ChangeWatcher (no
-engine) and prints the kinds of each notification, one line each, until stdin closes.
+engine) and prints the kinds of each notification, one line each, until stdin closes; `... notices` joins
+nf_tables' change notices, prints `joined`, then `changed` for each batch of notices until stdin closes.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 
 from portscope.core.changes import legacy_tables, listeners, nft_generation
+from portscope.core.changes.nft_notices import NftNotices
 from portscope.core.changes.watcher import ChangeWatcher, WatchSettings
 
 
@@ -24,6 +27,13 @@ def main(what: str) -> None:
         print("watching", flush=True)
         sys.stdin.read()
         watcher.stop()
+        return
+    if what == "notices":
+        notices, stopping = NftNotices(), threading.Event()
+        threading.Thread(target=lambda: (sys.stdin.read(), stopping.set()), daemon=True).start()
+        print("joined", flush=True)
+        why = notices.follow(lambda: print("changed", flush=True), stopping)
+        print(f"stopped: {why}" if why else "stopped", flush=True)
         return
     if what == "generation":
         print(nft_generation.generation(), flush=True)

@@ -1,4 +1,5 @@
-"""core.changes against the real kernel, in namespaces made here: nf_tables' generation, iptables-legacy's
+"""core.changes against the real kernel, in namespaces made here: nf_tables' generation and change notices,
+iptables-legacy's
 fingerprint and shape, the listening sockets' fingerprint, and the watcher's notifications for nf_tables,
 legacy and listeners."""
 
@@ -6,15 +7,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
-from typing import IO
 
 import pytest
 
 from tests.conftest import need_root_tools
 from tests.sandbox.engine import REPO_ROOT
+from tests.sandbox.line_driver import LineDriver
 from tests.sandbox.netns import NetNs, netns
 
 RULE = ["-p", "tcp", "--dport", "18090", "-j", "DNAT", "--to-destination", "10.9.0.2:80"]
@@ -28,9 +27,18 @@ def ns() -> Iterator[NetNs]:
         yield made
 
 
+PROBE_ENV = {"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+
+
 def probe(ns: NetNs, what: str) -> str:
-    env = {"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    return ns.run([sys.executable, "-m", "tests.integration.change_probe", what], cwd=REPO_ROOT, env=env).stdout.strip()
+    argv = [sys.executable, "-m", "tests.integration.change_probe", what]
+    return ns.run(argv, cwd=REPO_ROOT, env=PROBE_ENV).stdout.strip()
+
+
+def start_probe(ns: NetNs, what: str) -> LineDriver:
+    """A probe that runs until closed (`watch`, `notices`); each of its lines within 30 s, or the test fails."""
+    argv = ns.argv([sys.executable, "-m", "tests.integration.change_probe", what])
+    return LineDriver(argv, cwd=REPO_ROOT, env=PROBE_ENV, bound=30.0)
 
 
 def test_legacy_fingerprint_follows_rules_not_counters(ns: NetNs) -> None:
@@ -64,6 +72,27 @@ def test_nf_tables_generation_counts_changes_of_either_nf_tables_tool(ns: NetNs)
     assert int(probe(ns, "generation")) == nft_rule  # legacy tables are not nf_tables (their fingerprint sees them)
 
 
+def test_nf_tables_notices_come_for_changes_of_either_nf_tables_tool(ns: NetNs) -> None:
+    """Each committed change is noticed once (its objects' notices end in one new generation): a table added
+    with nft, a rule with iptables-nft, the rule deleted; a read is no change; told to stop, the follower stops
+    without a failure and without a notice left over."""
+    follower = start_probe(ns, "notices")
+    try:
+        assert follower.answer() == "joined"
+        for change in (
+            ["nft", "add", "table", "ip", "pstnotice"],
+            ["iptables-nft", "-t", "nat", "-A", "PREROUTING", *RULE],
+            ["iptables-nft", "-t", "nat", "-D", "PREROUTING", *RULE],
+        ):
+            ns.run(["nft", "list", "ruleset"])
+            ns.run(change)
+            assert follower.answer() == "changed", change
+    finally:
+        follower.close()
+    assert follower.answer() == "stopped"
+    assert follower.answer() == ""  # no notice was left over
+
+
 def test_listener_fingerprint_follows_listeners(ns: NetNs) -> None:
     before = probe(ns, "listeners")
     listener = subprocess.Popen(ns.argv(["busybox", "nc", "-l", "-p", "18092"]), stdout=subprocess.DEVNULL)
@@ -76,51 +105,30 @@ def test_listener_fingerprint_follows_listeners(ns: NetNs) -> None:
     assert probe(ns, "listeners") == before
 
 
-def kinds(stream: IO[str], bound: float = 30.0) -> list[str]:
-    """The kinds of the watcher's next notification (nothing if none comes within `bound` seconds: a hang
-    would otherwise stop the whole run)."""
-    got: list[str] = []
-    reader = threading.Thread(target=lambda: got.append(stream.readline()), daemon=True)
-    reader.start()
-    reader.join(bound)
-    return got[0].split() if got else []
-
-
-def notified(stream: IO[str], kind: str, bound: float = 30.0) -> bool:
+def notified(watcher: LineDriver, kind: str) -> bool:
     """True once a notification names `kind` (others may come first: the missing engine's, at start)."""
-    deadline = time.monotonic() + bound
-    while (left := deadline - time.monotonic()) > 0:
-        got = kinds(stream, left)
+    for _ in range(20):
+        got = watcher.answer().split()
         if not got or kind in got:
             return kind in got
     return False
 
 
 def test_watcher_notifies_each_kind_of_change(ns: NetNs) -> None:
-    env = {"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    watcher = subprocess.Popen(
-        ns.argv([sys.executable, "-m", "tests.integration.change_probe", "watch"]),
-        cwd=REPO_ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert watcher.stdout is not None and watcher.stdin is not None
+    watcher = start_probe(ns, "watch")
     listener = None
     try:
-        assert kinds(watcher.stdout) == ["watching"]
+        assert watcher.answer() == "watching"
         ns.run(["nft", "add", "table", "ip", "pstest"])
-        assert notified(watcher.stdout, "rules")
+        assert notified(watcher, "rules")
         ns.run(["iptables-nft", "-t", "nat", "-A", "PREROUTING", *RULE])
-        assert notified(watcher.stdout, "rules")
+        assert notified(watcher, "rules")
         ns.run(["iptables-legacy", "-t", "nat", "-A", "PREROUTING", *RULE])
-        assert notified(watcher.stdout, "rules")
+        assert notified(watcher, "rules")
         listener = subprocess.Popen(ns.argv(["busybox", "nc", "-l", "-p", "18093"]), stdout=subprocess.DEVNULL)
-        assert notified(watcher.stdout, "sockets")
+        assert notified(watcher, "sockets")
     finally:
         if listener is not None:
             listener.kill()
             listener.wait()
-        watcher.stdin.close()
-        try:
-            watcher.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            watcher.kill()
-            watcher.wait()
+        watcher.close()
