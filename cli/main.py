@@ -311,15 +311,14 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 def _fleet_tui(args: argparse.Namespace) -> int:
     """The TUI over a fleet: live over ssh, or read-only on a fleet capture (checked before the screen opens)."""
-    from functools import partial
-
     from portscope.cli.fleet_cmd import fleet_destinations, read_fleet_capture
     from portscope.tui.fleet_app import capture_reader, live_changes, live_reader, run_fleet_app
 
     if args.snapshot:
-        hosts = [read.host for read in read_fleet_capture(args.snapshot)]
-        reader = capture_reader(partial(read_fleet_capture, args.snapshot))
-        return run_fleet_app(reader, hosts, source=args.snapshot, refresh=args.refresh)
+        path, first = args.snapshot, [read_fleet_capture(args.snapshot)]  # checked here, shown by the first read
+        hosts = [read.host for read in first[0]]
+        reader = capture_reader(lambda: first.pop() if first else read_fleet_capture(path))
+        return run_fleet_app(reader, hosts, source=path, refresh=args.refresh)
     dests = fleet_destinations(args)
     options = {"timeout": args.timeout, "sudo": args.sudo}
     return run_fleet_app(live_reader(dests, **options), [d.text for d in dests], refresh=args.refresh,

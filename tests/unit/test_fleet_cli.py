@@ -102,6 +102,27 @@ def test_a_fleet_capture_opens_offline(capsys: pytest.CaptureFixture[str], tmp_p
     assert fleet[0]["result"]["taken_at"] == saved[0]["capture"]["taken_at"]
 
 
+def test_the_tui_on_a_fleet_capture_reads_it_once_to_open_then_again_on_each_read(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from portscope.cli import fleet_cmd
+
+    path = tmp_path / "fleet.json"
+    assert _run(capsys, "capture", "-o", str(path), "--host", "h1", "--host", "unreachable-1")[0] == 0
+    loads: list[str] = []
+    real = fleet_cmd.read_fleet_capture
+    monkeypatch.setattr(fleet_cmd, "read_fleet_capture", lambda name: loads.append(name) or real(name))
+    opened: dict = {}
+    monkeypatch.setattr("portscope.tui.fleet_app.run_fleet_app", lambda reader, hosts, **kw: opened.update(
+        reader=reader, hosts=hosts, source=kw["source"]) or 0)  # fmt: skip
+    assert _run(capsys, "--snapshot", str(path))[0] == 0
+    assert (opened["hosts"], opened["source"], loads) == (["h1", "unreachable-1"], str(path), [str(path)])
+    assert [r.host for r in opened["reader"](None)] == ["h1", "unreachable-1"]
+    assert len(loads) == 1  # the first read shows what was checked before the screen opened
+    assert [r.host for r in opened["reader"]({"h1"})] == ["h1"]
+    assert len(loads) == 2  # a later read (`r`) reads the file again
+
+
 def test_hosts_with_a_snapshot_or_dumps_are_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = _run(capsys, "list", "--host", "h1", "--rules", str(tmp_path / "x"))
     assert code == 2 and "leave out --snapshot and --rules" in err
