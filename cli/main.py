@@ -315,10 +315,10 @@ def _fleet_tui(args: argparse.Namespace) -> int:
     from portscope.tui.fleet_app import capture_reader, live_changes, live_reader, run_fleet_app
 
     if args.snapshot:
-        path, first = args.snapshot, [read_fleet_capture(args.snapshot)]  # checked here, shown by the first read
-        hosts = [read.host for read in first[0]]
-        reader = capture_reader(lambda: first.pop() if first else read_fleet_capture(path))
-        return run_fleet_app(reader, hosts, source=path, refresh=args.refresh)
+        path = args.snapshot
+        first = read_fleet_capture(path)  # a damaged file is refused before the screen opens
+        reader = capture_reader(lambda: read_fleet_capture(path), first)
+        return run_fleet_app(reader, [read.host for read in first], source=path, refresh=args.refresh)
     dests = fleet_destinations(args)
     options = {"timeout": args.timeout, "sudo": args.sudo}
     return run_fleet_app(live_reader(dests, **options), [d.text for d in dests], refresh=args.refresh,

@@ -77,13 +77,16 @@ def _net_connections() -> list[Any]:
         raise PortscopeError(f"cannot read sockets from /proc/net: {err}") from err
 
 
-def _unowned_listener(conn: RawConnection | Any) -> bool:
-    """A TCP listener or bound, unconnected UDP socket whose process psutil did not find."""
-    if conn.pid is not None or not conn.laddr or conn.family not in _FAMILIES:
-        return False
+def _is_listener(conn: RawConnection | Any) -> bool:
+    """A TCP socket in LISTEN, or a bound, unconnected UDP socket."""
     if conn.type == _socket.SOCK_STREAM:
         return bool(conn.status == psutil.CONN_LISTEN)
     return conn.type == _socket.SOCK_DGRAM and not conn.raddr
+
+
+def _unowned_listener(conn: RawConnection | Any) -> bool:
+    """A listener of an inet family whose process psutil did not find."""
+    return conn.pid is None and bool(conn.laddr) and conn.family in _FAMILIES and _is_listener(conn)
 
 
 def endpoints_from(
@@ -100,7 +103,7 @@ def endpoints_from(
         protocol = _PROTOCOLS.get(conn.type)
         if family is None or protocol is None or not conn.laddr:
             continue
-        if (protocol == "tcp" and conn.status != psutil.CONN_LISTEN) or (protocol == "udp" and conn.raddr):
+        if not _is_listener(conn):
             if conn.status != psutil.CONN_TIME_WAIT or conn.pid is not None:
                 name = procs[conn.pid][0] if conn.pid in procs else None
                 connections.append(

@@ -237,11 +237,14 @@ def run_fleet_app(
     return code
 
 
-def capture_reader(load: Callable[[], Sequence[HostRead]]) -> HostReader:
-    """A fleet capture's reads as `read_hosts` gives them: the file read again each time, the hosts asked for."""
+def capture_reader(load: Callable[[], Sequence[HostRead]], first: Sequence[HostRead] | None = None) -> HostReader:
+    """A fleet capture's reads as `read_hosts` gives them, the hosts asked for: `first` (reads already loaded, to
+    check the file before the screen opens) the first time, then the file read again each time."""
+    waiting = [] if first is None else [first]
 
     def read(hosts: Collection[str] | None) -> Iterator[HostRead]:
-        return iter([r for r in load() if hosts is None or r.host in hosts])
+        reads = waiting.pop() if waiting else load()
+        return iter([r for r in reads if hosts is None or r.host in hosts])
 
     return read
 

@@ -10,13 +10,12 @@ import hashlib
 import socket
 import struct
 
+from portscope.core.changes.netlink import NLM_F_DUMP, NLMSG_DONE, NLMSG_ERROR, messages, refusal, request
+
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
-NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
-NLMSG_ERROR, NLMSG_DONE = 2, 3
 TCP_LISTEN, TCP_CLOSE = 10, 7  # an unconnected UDP socket is in TCP_CLOSE
 
-_HEADER = struct.Struct("=IHHII")  # struct nlmsghdr
 _REQUEST = struct.Struct("=BBBxI48x")  # struct inet_diag_req_v2 (family, protocol, ext, states, any socket id)
 _MESSAGE_SIZE = 72  # struct inet_diag_msg: family..retrans (4), socket id (48), expires..inode (20)
 _QUERIES = (
@@ -34,10 +33,9 @@ def fingerprint() -> bytes:
     """
     found: list[bytes] = []
     with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as nl:
+        nl.settimeout(2.0)  # an answer that never ends (malformed) is an OSError, not a stuck watcher
         for seq, (family, protocol, states) in enumerate(_QUERIES, start=1):
-            body = _REQUEST.pack(family, protocol, 0, states)
-            head = _HEADER.pack(_HEADER.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0)
-            nl.send(head + body)
+            nl.send(request(SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, seq, _REQUEST.pack(family, protocol, 0, states)))
             found += [bytes([protocol]) + entry for entry in _dump(nl)]
     return hashlib.blake2b(b"".join(sorted(found)), digest_size=16).digest()
 
@@ -47,16 +45,10 @@ def _dump(nl: socket.socket) -> list[bytes]:
     out: list[bytes] = []
     while True:
         data = nl.recv(65536)
-        offset = 0
-        while offset + _HEADER.size <= len(data):
-            length, kind, _, _, _ = _HEADER.unpack_from(data, offset)
+        for kind, payload, _ in messages(data):
             if kind == NLMSG_DONE:
                 return out
             if kind == NLMSG_ERROR:
-                (code,) = struct.unpack_from("=i", data, offset + _HEADER.size)
-                raise OSError(-code, "sock_diag refused the request")
-            msg = data[offset + _HEADER.size : offset + _HEADER.size + _MESSAGE_SIZE]
+                raise refusal(data, payload)
+            msg = data[payload : payload + _MESSAGE_SIZE]
             out.append(msg[:1] + msg[4:40] + msg[68:72])  # family, ports, src, dst; inode
-            if length <= 0:
-                return out
-            offset += (length + 3) & ~3

@@ -8,18 +8,16 @@ meanwhile are never reported).
 
 from __future__ import annotations
 
-import os
 import socket
 import struct
+
+from portscope.core.changes.netlink import NLMSG_ERROR, messages, refusal, request
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10
 NFT_MSG_NEWGEN, NFT_MSG_GETGEN = 15, 16
+NEWGEN = NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWGEN  # the message that carries (and announces) a generation
 NFTA_GEN_ID = 1
-NLM_F_REQUEST = 0x1
-NLMSG_ERROR = 2
-
-_HEADER = struct.Struct("=IHHII")  # struct nlmsghdr
 _NFGENMSG = struct.Struct("=BBH")  # struct nfgenmsg: family, version, resource id
 _ATTR = struct.Struct("=HH")  # struct nlattr: length, type
 
@@ -31,16 +29,18 @@ def generation() -> int:
     kind = NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETGEN
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER) as nl:
         nl.settimeout(2.0)
-        nl.send(_HEADER.pack(_HEADER.size + len(body), kind, NLM_F_REQUEST, 1, 0) + body)
+        nl.send(request(kind, 0, 1, body))
         data = nl.recv(8192)
-    length, kind, _, _, _ = _HEADER.unpack_from(data)
+    found = next(messages(data), None)
+    if found is None:
+        raise OSError("an empty netlink answer")
+    kind, payload, end = found
     if kind == NLMSG_ERROR:
-        (code,) = struct.unpack_from("=i", data, _HEADER.size)
-        raise OSError(-code, os.strerror(-code))
-    if kind != NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWGEN:
+        raise refusal(data, payload)
+    if kind != NEWGEN:
         raise OSError(f"unexpected netlink answer {kind:#x}")
-    offset = _HEADER.size + _NFGENMSG.size
-    while offset + _ATTR.size <= min(length, len(data)):
+    offset = payload + _NFGENMSG.size
+    while offset + _ATTR.size <= min(end, len(data)):
         size, attr = _ATTR.unpack_from(data, offset)
         if attr & 0x3FFF == NFTA_GEN_ID and size >= _ATTR.size + 4:
             return int(struct.unpack_from(">I", data, offset + _ATTR.size)[0])

@@ -13,11 +13,11 @@ import socket
 import threading
 from collections.abc import Callable
 
-from portscope.core.changes.nft_generation import _HEADER, NETLINK_NETFILTER, NFNL_SUBSYS_NFTABLES, NFT_MSG_NEWGEN
+from portscope.core.changes.netlink import messages
+from portscope.core.changes.nft_generation import NETLINK_NETFILTER, NEWGEN
 
 NFNLGRP_NFTABLES = 7
 _BUFFER = 1 << 20  # a burst that overflows it is still one change (ENOBUFS)
-_NEWGEN = NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWGEN
 
 
 class NftNotices:
@@ -61,11 +61,4 @@ class NftNotices:
 
 def _generations(data: bytes) -> int:
     """How many new-generation messages one datagram of notices holds."""
-    count, offset = 0, 0
-    while offset + _HEADER.size <= len(data):
-        length, kind, _, _, _ = _HEADER.unpack_from(data, offset)
-        count += kind == _NEWGEN
-        if length < _HEADER.size:
-            break
-        offset += (length + 3) & ~3
-    return count
+    return sum(kind == NEWGEN for kind, _, _ in messages(data))

@@ -60,8 +60,8 @@ class ChangeWatcher:
         try:
             notices = NftNotices()
         except OSError:
-            notices = None
-        if notices is not None:
+            pass  # not root: nf_tables' generation is polled instead
+        else:
             self._notified.set()
             self._spawn("nftables", lambda: self._follow_nftables(notices))
         try:
