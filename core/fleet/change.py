@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from portscope.core.errors import PortscopeError
 from portscope.core.fleet.destinations import Destination
 from portscope.core.fleet.read import DEFAULT_TIMEOUT
 from portscope.core.fleet.transport import HostError, Session
@@ -50,7 +49,7 @@ class RemoteChange:
     """A change made (or previewed) on one host."""
 
     host: str  # the destination as given
-    returncode: int  # the remote portscope's exit status (the CLI's codes), or HOST_FAILURE / 2 for a refusal here
+    returncode: int  # the remote portscope's exit status (the CLI's codes), or HOST_FAILURE
     document: dict[str, Any] | None  # the `--json` document (change_document), None when there is none
     message: str  # one line: the error to show ("" when ok)
 
@@ -114,10 +113,8 @@ def last_line(stderr: str) -> str:
 def change_on_host(
     dest: Destination, request: Request, *, dry_run: bool, sudo: bool = False, timeout: float = DEFAULT_TIMEOUT
 ) -> RemoteChange:
-    """Make (or, `dry_run`, preview) an already checked `request` on `dest`; `local` is this host, changed
-    in this process. Never raises for a host problem: `message` says what to do in one line."""
-    if dest.local:
-        return _change_here(request, dry_run=dry_run)
+    """Make (or, `dry_run`, preview) an already checked `request` on `dest`, another host (`local` is changed by
+    `ops.run` itself). Never raises for a host problem: `message` says what to do in one line."""
     run = run_on_host(dest, request_argv(request, dry_run=dry_run), sudo=sudo, timeout=timeout)
     return remote_change(dest.text, run)
 
@@ -134,16 +131,6 @@ def remote_change(host: str, run: RemoteRun) -> RemoteChange:
         why = f"{host}: portscope there printed no JSON document: update it there"
         return RemoteChange(host, HOST_FAILURE, None, why)
     return RemoteChange(host, 0, document, "")
-
-
-def _change_here(request: Request, *, dry_run: bool) -> RemoteChange:
-    from portscope.core.publish.ops import run
-
-    try:
-        change = run(request, dry_run=dry_run)
-    except PortscopeError as exc:
-        return RemoteChange("local", exc.exit_code, None, f"local: {printable(str(exc))}")
-    return RemoteChange("local", 0, change_document(request.action, change, dry_run=dry_run), "")
 
 
 def change_document(action: Action, change: Change, *, dry_run: bool) -> dict[str, Any]:

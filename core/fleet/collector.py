@@ -274,21 +274,8 @@ def portscope(args: list, timeout: float) -> dict:
         argv = [sys.executable, "-m", "portscope"]
     else:
         return {"error": "missing"}
-    try:
-        done = subprocess.run(
-            argv + args,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="surrogateescape",
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return {"returncode": 124, "stdout": "", "stderr": f"timed out after {timeout:g} s"}
-    except OSError as exc:
-        return {"returncode": 127, "stdout": "", "stderr": exc.strerror or str(exc)}
-    return {"returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
+    (result,) = run_all([argv + args], timeout)
+    return result
 
 
 def answer(request: dict) -> dict:

@@ -181,9 +181,12 @@ def claim_tables(
     return mine, foreign
 
 
-def drift_nft(placed: list[Placed], owned: Owned | None = None) -> list[str]:
-    """Every difference between the rendered tables and the kernel's (nothing is changed)."""
-    state = read_state()
+def drift_nft(
+    placed: list[Placed], owned: Owned | None = None, docker_tables: Mapping[Family, str | None] | None = None
+) -> list[str]:
+    """Every difference between the rendered tables and the kernel's (nothing is changed); `docker_tables` as
+    `read_state` takes them."""
+    state = read_state(docker_tables=docker_tables)
     state.ours, _ = claim_tables(state.ours, owned if owned is not None else Owned(adopt=True))
     wanted = wanted_views(placed, state)
     bridge, _ = claim_bridge(state.bridge, owned if owned is not None else Owned(adopt=True))

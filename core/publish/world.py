@@ -55,7 +55,7 @@ class World:
     def saved_dumps(self) -> dict[Family, str]:
         """This backend's iptables-save dumps that the snapshot read (under the same lock), per family, until this
         world commits: the commit then dumps only what is missing instead of reading every rule again."""
-        if not self._dumps_current or self.backend.native:
+        if not self._dumps_current:
             return {}
         return {
             s.family: s.text
@@ -168,14 +168,15 @@ class World:
         return which("nft")
 
     def drift(self, placed: list[Placed]) -> list[str]:
-        """Every difference between the rules `placed` needs and the kernel's (nothing is changed)."""
+        """Every difference between the rules `placed` needs and the kernel's (nothing is changed); the dumps the
+        snapshot read under the same lock are not read again."""
         placed, _ = self.guard(placed)
         if self.backend.native:
             from portscope.core.publish.nft_commit import drift_nft
 
-            return drift_nft(placed, self.owned)
+            return drift_nft(placed, self.owned, self.docker_tables())
         wanted = self.wanted(placed)
-        dumps = {f: view for f, (view, _) in read_views(self.backend).items()}
+        dumps = {f: view for f, (view, _) in read_views(self.backend, dumps=self.saved_dumps()).items()}
         actual = {f: claim(dumps[f], self.owned, self.backend.name, f)[0] for f in FAMILIES}
         out = [line for f in FAMILIES for line in differences(wanted.get(f, {}), actual.get(f, {}))]
         return out + (guard_io.drift(placed, self.owned, self.nft) if self.nft else [])

@@ -205,13 +205,6 @@ def test_a_remote_answer_without_json_is_one_line() -> None:
     assert (failed.returncode, failed.message) == (6, "h2: the kernel refused")
 
 
-def test_a_local_change_is_made_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # refused before anything is read
-    result = change_on_host(parse_destination("local"), parse_change("unpublish", "8080"), dry_run=False)
-    assert (result.host, result.returncode, result.document) == ("local", 4, None)
-    assert result.message.startswith("local: ") and "root" in result.message
-
-
 def test_the_change_document() -> None:
     binding = StoredBinding(
         id="ps-1a2b3c4d", kind="publish", host_ip="0.0.0.0", host_port=8080, protocol="tcp", container_port=80
