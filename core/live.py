@@ -11,7 +11,7 @@ from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from portscope.core.changes.kept_tables import keep_unchanged
+from portscope.core.changes.kept_tables import ChainMap, keep_unchanged, read_chains
 from portscope.core.containers import read_containers
 from portscope.core.host import read_host_facts
 from portscope.core.model import Connection, Container, EngineInfo, HostFacts, RuleSource, Snapshot, Socket
@@ -55,6 +55,7 @@ class LiveReader:
     ) -> None:
         self.docker_host, self.proc, self.timeout, self.scope = docker_host, proc, timeout, scope
         self._last: _Parts | None = None
+        self._chains: ChainMap | None = None  # read_chains of the last read's rules, once a change needed it
 
     def read(self, changed: Collection[str] = PARTS) -> Snapshot:
         """A snapshot with the `changed` parts read now (everything on the first read)."""
@@ -77,7 +78,9 @@ class LiveReader:
         if rules is not last.rules and same_rules(rules.sources, last.rules.sources):
             rules = last.rules
         elif rules is not last.rules:
-            rules = keep_unchanged(rules, last.rules)
+            before = self._chains if self._chains is not None else read_chains(last.rules.sources)
+            self._chains = read_chains(rules.sources)
+            rules = keep_unchanged(rules, last.rules, before, self._chains)
         return self._keep(_Parts(host, rules, sockets, connections, engine, containers), taken_at)
 
     def _keep(self, parts: _Parts, taken_at: str) -> Snapshot:

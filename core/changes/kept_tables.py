@@ -20,12 +20,15 @@ TableKey = tuple[str, str | None, str]  # backend, family, table name
 ChainLines = tuple[str | None, list[tuple[int, str]]]
 
 
-def keep_unchanged(new: RuleRead, last: RuleRead) -> RuleRead:
-    """`new`, with the chains (and whole tables) that read exactly as in `last` taken from `last`."""
-    before = _read_chains(last.sources)
+#: Each iptables-save table of a read, chain by chain (None for a table printed twice): `read_chains`.
+ChainMap = dict[TableKey, dict[str, ChainLines] | None]
+
+
+def keep_unchanged(new: RuleRead, last: RuleRead, before: ChainMap, now: ChainMap) -> RuleRead:
+    """`new`, with the chains (and whole tables) that read exactly as in `last` taken from `last`; `before` and
+    `now` are `read_chains` of their sources (each read's text is split once, however often it is compared)."""
     if not before:
         return new
-    now = _read_chains(new.sources)
     old_tables = _unique_tables(last.tables)
     new_counts = Counter(_key(t) for t in new.tables)
     tables = []
@@ -64,9 +67,9 @@ def _unique_tables(tables: list[Table]) -> dict[TableKey, Table]:
     return {_key(t): t for t in tables if counts[_key(t)] == 1}
 
 
-def _read_chains(sources: list[RuleSource]) -> dict[TableKey, dict[str, ChainLines] | None]:
+def read_chains(sources: list[RuleSource]) -> ChainMap:
     """Each table of the iptables-save sources, chain by chain; None for a table printed twice."""
-    out: dict[TableKey, dict[str, ChainLines] | None] = {}
+    out: ChainMap = {}
     chains: dict[str, ChainLines] = {}
     for source in sources:
         if source.format != "iptables-save":

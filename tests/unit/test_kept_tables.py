@@ -4,7 +4,7 @@ result always parses to what the new read alone says."""
 
 from __future__ import annotations
 
-from portscope.core.changes.kept_tables import keep_unchanged
+from portscope.core.changes.kept_tables import keep_unchanged, read_chains
 from portscope.core.model import RuleSource, Table
 from portscope.core.rules.iptables_text import parse_iptables_text
 from portscope.core.rules.live import RuleRead
@@ -52,12 +52,16 @@ def parsed(tables: list[Table]) -> list[tuple]:
     ]  # fmt: skip
 
 
+def keep(new: RuleRead, last: RuleRead) -> RuleRead:
+    return keep_unchanged(new, last, read_chains(last.sources), read_chains(new.sources))
+
+
 def test_a_dnat_inserted_keeps_every_chain_above_it() -> None:
     """Filter comes before nat, POSTROUTING before DOCKER: only DOCKER (and so nat) is new."""
     last = read_of()
     parsed(last.tables)  # the last read's rules are parsed (the analysis did)
     new = read_of(packets=7, nat_extra=INSERTED)  # a counter moved in filter, a DNAT was inserted in nat
-    out = keep_unchanged(new, last)
+    out = keep(new, last)
     old, fresh, kept = ({t.name: t for t in r.tables} for r in (last, new, out))
     assert kept["filter"] is old["filter"]
     assert kept["nat"] is not old["nat"] and kept["nat"] is not fresh["nat"]
@@ -69,7 +73,7 @@ def test_a_dnat_inserted_keeps_every_chain_above_it() -> None:
 
 def test_the_same_rules_keep_the_last_tables() -> None:
     last = read_of()
-    out = keep_unchanged(read_of(packets=3), last)
+    out = keep(read_of(packets=3), last)
     assert all(a is b for a, b in zip(out.tables, last.tables, strict=True))
 
 
@@ -77,7 +81,7 @@ def test_a_chain_whose_lines_moved_is_not_kept() -> None:
     """A rule added to filter DOCKER moves nat down one line: nat's rules would record stale line numbers."""
     last = read_of()
     new = read_of(filter_extra="-A DOCKER -j RETURN\n")
-    out = keep_unchanged(new, last)
+    out = keep(new, last)
     old, fresh, kept = ({t.name: t for t in r.tables} for r in (last, new, out))
     assert kept["filter"].chains["FORWARD"] is old["filter"].chains["FORWARD"]
     assert kept["filter"].chains["DOCKER"] is fresh["filter"].chains["DOCKER"]
@@ -89,7 +93,7 @@ def test_a_table_printed_twice_is_never_swapped() -> None:
     """Its two sections make one table (merged): which part is which is not the sections' business."""
     last = read_of(twice=True)
     new = read_of(packets=2, twice=True)
-    out = keep_unchanged(new, last)
+    out = keep(new, last)
     nat = [t for t in out.tables if t.name == "nat"]
     assert len(nat) == 1 and nat[0] is next(t for t in new.tables if t.name == "nat")
     assert next(t for t in out.tables if t.name == "filter") is next(t for t in last.tables if t.name == "filter")
