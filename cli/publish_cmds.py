@@ -14,7 +14,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from portscope.cli.output import add_output_option
-from portscope.cli.sources import positive_seconds
+from portscope.cli.sources import CHANGE_HELP, add_fleet_options, fleet_requested
 from portscope.core.printable import printable
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def add_publish_commands(sub: Any) -> None:
         p = add(name, help_text, func)
         p.add_argument("--dry-run", action="store_true", help="print the exact rules that would be written")
         p.add_argument("--json", action="store_true", help="print what was done (or would be) as one JSON object")
-        add_host_options(p)
+        add_fleet_options(p, CHANGE_HELP)
         return p
 
     p = add_change("publish", "publish a port of a running container with portscope's own rules", cmd_publish)
@@ -83,24 +83,6 @@ def add_publish_commands(sub: Any) -> None:
     add_output_option(p, "portscope.status/1")
 
     add("watch", "reconcile on every container start/restart/die until SIGTERM or SIGINT", cmd_watch)
-
-
-def add_host_options(parser: argparse.ArgumentParser) -> None:
-    """--host DEST (one host; also --hosts/--inventory naming one), --sudo and --timeout: make the change on
-    another host, with portscope installed there (the names are the fleet reads', cli.sources)."""
-    group = parser.add_argument_group("another host (over ssh, portscope installed there; also before the command)")
-    group.add_argument(
-        "--host", metavar="DEST", action="append", default=[],
-        help="make the change on this host (user@host, host:port, ssh://user@host:port, an ssh alias; `local` is "
-        "this one); one host only",
-    )  # fmt: skip
-    group.add_argument("--hosts", metavar="FILE", help="the host listed in FILE (one destination)")
-    group.add_argument("--inventory", metavar="FILE", help="the host of an Ansible inventory (one host)")
-    group.add_argument("--sudo", action="store_true", help="run portscope there through `sudo -n`")
-    group.add_argument(
-        "--timeout", metavar="SECONDS", type=positive_seconds, default=20.0,
-        help="how long portscope there may take (default 20)",
-    )  # fmt: skip
 
 
 def _err(line: str) -> None:
@@ -171,7 +153,7 @@ def _make(verb: str, request: Request, args: argparse.Namespace) -> int:
     """Make (or preview) a checked request: here, or with portscope on the one host `--host` names."""
     from portscope.core.publish import ops
 
-    if args.host or args.hosts or args.inventory:  # after the request's checks: bad input never connects
+    if fleet_requested(args):  # after the request's checks: bad input never connects
         from portscope.cli.fleet_cmd import change_destination
 
         dest = change_destination(args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import socket
+from typing import NamedTuple
 
 from portscope.core.errors import SnapshotError
 from portscope.core.model import BackendStatus, HostFacts, Snapshot
@@ -25,25 +26,46 @@ FLEET_VALUE_OPTIONS = ("--host", "--hosts", "--inventory", "--timeout")
 FLEET_FLAGS = ("--sudo",)
 
 
-def add_fleet_options(parser: argparse.ArgumentParser) -> None:
-    """--host/--hosts/--inventory, --sudo and --timeout: read other hosts over ssh (cli.fleet_cmd)."""
-    group = parser.add_argument_group("fleet (read other hosts over ssh; also before the command)")
-    group.add_argument(
-        "--host",
-        metavar="DEST",
-        action="append",
-        default=[],
-        help="read this host over ssh (user@host, host:port, ssh://user@host:port, an ssh alias; `local` is this "
-        "one); repeatable",
-    )
-    group.add_argument("--hosts", metavar="FILE", help="read the hosts listed in FILE (one a line, # comments)")
-    group.add_argument(
-        "--inventory", metavar="FILE", help="read the hosts of an Ansible inventory (needs ansible-inventory)"
-    )
-    group.add_argument("--sudo", action="store_true", help="run the remote collector through `sudo -n`")
-    group.add_argument(
-        "--timeout", metavar="SECONDS", type=positive_seconds, default=20.0, help="each host's read (default 20)"
-    )
+class FleetHelp(NamedTuple):
+    """The help texts of the fleet options, for reading hosts or for changing one."""
+
+    title: str
+    host: str
+    hosts: str
+    inventory: str
+    sudo: str
+    timeout: str
+
+
+READ_HELP = FleetHelp(
+    title="fleet (read other hosts over ssh; also before the command)",
+    host="read this host over ssh (user@host, host:port, ssh://user@host:port, an ssh alias; `local` is this one); "
+    "repeatable",
+    hosts="read the hosts listed in FILE (one a line, # comments)",
+    inventory="read the hosts of an Ansible inventory (needs ansible-inventory)",
+    sudo="run the remote collector through `sudo -n`",
+    timeout="each host's read (default 20)",
+)
+CHANGE_HELP = FleetHelp(
+    title="another host (over ssh, portscope installed there; also before the command)",
+    host="make the change on this host (user@host, host:port, ssh://user@host:port, an ssh alias; `local` is this "
+    "one); one host only",
+    hosts="the host listed in FILE (one destination)",
+    inventory="the host of an Ansible inventory (one host)",
+    sudo="run portscope there through `sudo -n`",
+    timeout="how long portscope there may take (default 20)",
+)
+
+
+def add_fleet_options(parser: argparse.ArgumentParser, texts: FleetHelp = READ_HELP) -> None:
+    """--host/--hosts/--inventory, --sudo and --timeout: read other hosts over ssh (cli.fleet_cmd), or, with
+    `CHANGE_HELP`, make a change on one (cli.publish_cmds)."""
+    group = parser.add_argument_group(texts.title)
+    group.add_argument("--host", metavar="DEST", action="append", default=[], help=texts.host)
+    group.add_argument("--hosts", metavar="FILE", help=texts.hosts)
+    group.add_argument("--inventory", metavar="FILE", help=texts.inventory)
+    group.add_argument("--sudo", action="store_true", help=texts.sudo)
+    group.add_argument("--timeout", metavar="SECONDS", type=positive_seconds, default=20.0, help=texts.timeout)
 
 
 def fleet_requested(args: argparse.Namespace) -> bool:
