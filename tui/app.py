@@ -39,7 +39,7 @@ from portscope.core.publish.model import StoredBinding
 from portscope.tui.commands import PortscopeCommands
 from portscope.tui.data import TITLES, Model, build_model, release
 from portscope.tui.header import banner_lines, header_parts
-from portscope.tui.keymap import VIEW_CLASSES, help_sections
+from portscope.tui.keymap import VIEW_CLASSES, help_sections, view_binding
 from portscope.tui.publish_support import (
     Applier,
     PublishRequest,
@@ -105,11 +105,7 @@ class PortscopeApp(App[None]):
         Binding("p", "pause", "Pause", id="pause", tooltip="Pause or resume the periodic live refresh"),
         Binding("d", "toggle_detail", "Detail pane", show=False, id="toggle-detail",
                 tooltip="Hide or show the detail pane under the table"),
-        *(
-            Binding(str(n), f"show_view('{cls.VIEW}')", TITLES[cls.VIEW], show=False, id=f"show-{cls.VIEW}",
-                    tooltip=f"Switch to the {TITLES[cls.VIEW]} view")
-            for n, cls in enumerate(VIEW_CLASSES, start=1)
-        ),
+        *(view_binding(n, cls.VIEW, TITLES[cls.VIEW]) for n, cls in enumerate(VIEW_CLASSES, start=1)),
     ]  # fmt: skip
 
     def __init__(
@@ -344,16 +340,17 @@ class PortscopeApp(App[None]):
         self._watchdog = None
         if not self.reading or self.closing_down:
             return
-        waited = time.monotonic() - self._read_started
-        self.stale = f"read still running after {waited:.0f} s (Docker socket not answering?)"
-        self.notify(
+        self.stale, message = self.slow_read_words(time.monotonic() - self._read_started)
+        self.notify(message, title="Read timed out", severity="warning", timeout=10)
+        self._show_status()
+
+    def slow_read_words(self, waited: float) -> tuple[str, str]:
+        """The header's stale mark and the notice for a read that has run `waited` seconds."""
+        return (
+            f"read still running after {waited:.0f} s (Docker socket not answering?)",
             f"Reading the host has taken {waited:.0f} s: the Docker socket or a firewall tool may hang. "
             "The last data stays on screen, marked stale; it updates when the read ends.",
-            title="Read timed out",
-            severity="warning",
-            timeout=10,
         )
-        self._show_status()
 
     def release_models(self) -> None:
         if self._retired and not self.closing_down:
@@ -393,12 +390,7 @@ class PortscopeApp(App[None]):
         """Show a new model in every view, in place: selections and scroll positions stay."""
         previous = self.model
         self.model = model
-        with self.batch_update():
-            for view in self.views:
-                view.show(model)
-            self.query_one(Banner).show(banner_lines(model.snap))
-            self._update_labels()
-            self._update_detail()
+        self.show_model(model, banner_lines(model.snap))
         engine = model.snap.engine
         was = previous.snap.engine if previous else None
         if previous is not None:
@@ -408,6 +400,15 @@ class PortscopeApp(App[None]):
         if not engine.reachable and (was is None or was.reachable or was.reason != engine.reason):
             self.notify(engine.reason or "the container engine did not answer", title="No Docker",
                         severity="warning", timeout=8)  # fmt: skip
+
+    def show_model(self, model: Model, banner: list[str]) -> None:
+        """`model` in every view, `banner` above them, the labels and the detail pane: one screen update."""
+        with self.batch_update():
+            for view in self.views:
+                view.show(model)
+            self.query_one(Banner).show(banner)
+            self._update_labels()
+            self._update_detail()
 
     # ------------------------------------------------------------------ keeping the chrome in step
 
@@ -621,10 +622,15 @@ def run_app(snapshot: str | None = None, refresh: float | None = None) -> int:
         feed = LiveFeed()
         load = feed.read
         interval = FULL_READ_EVERY if refresh is None else refresh
-    app = PortscopeApp(load, refresh=interval, source=snapshot, feed=feed)
+    return run_to_exit(PortscopeApp(load, refresh=interval, source=snapshot, feed=feed))
+
+
+def run_to_exit(app: PortscopeApp) -> int:
+    """Run `app` and return its exit status; while a read still hangs (the Docker socket, a host), the process
+    ends at once instead of waiting for that thread."""
     app.run()
     code = app.return_code or 0
-    if app.reading:  # a read still hangs (e.g. on the Docker socket): do not wait for its thread at exit
+    if app.reading:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

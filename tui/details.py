@@ -21,7 +21,7 @@ from portscope.tui.data import (
 )
 
 
-class _Doc:
+class Doc:
     """A small builder for detail texts: headings, `label: value` lines and indented blocks.
 
     Everything added is host text shown as text: Rich `Text` (no markup parsing), control
@@ -85,7 +85,7 @@ class _Doc:
 
 def binding_detail(model: Model, key: str) -> Text:
     b = model.bindings[key]
-    doc = _Doc()
+    doc = Doc()
     doc.title(f"{host_text(b)} → {target_text(b)}")
     doc.field("id", b.id)
     doc.field("owner", b.owner)
@@ -110,7 +110,7 @@ def binding_detail(model: Model, key: str) -> Text:
     return doc.text
 
 
-def _reach_fields(doc: _Doc, b: Binding) -> None:
+def _reach_fields(doc: Doc, b: Binding) -> None:
     """Where the binding's DNAT is reached from, and the rules that keep portscope from being sure."""
     reach = b.reach
     if reach is None:
@@ -122,7 +122,7 @@ def _reach_fields(doc: _Doc, b: Binding) -> None:
         doc.field("uncertain" if n == 0 else "", f"decided by {decided}", "yellow")
 
 
-def _container_fields(doc: _Doc, c: Container) -> None:
+def _container_fields(doc: Doc, c: Container) -> None:
     doc.field("name", c.name)
     doc.field("id", c.id[:12])
     doc.field("image", c.image)
@@ -133,7 +133,7 @@ def _container_fields(doc: _Doc, c: Container) -> None:
 
 def container_detail(model: Model, key: str) -> Text:
     c = model.containers[key]
-    doc = _Doc()
+    doc = Doc()
     doc.title(c.name)
     _container_fields(doc, c)
     doc.field("full id", c.id)
@@ -165,7 +165,7 @@ def container_detail(model: Model, key: str) -> Text:
 def finding_detail(model: Model, key: str) -> Text:
     f = model.conflicts[key]
     mark, style = SEVERITY_MARK[f.severity]
-    doc = _Doc()
+    doc = Doc()
     doc.title(f"{mark} {f.severity.upper()}  {f.title}", f"bold {style}")
     doc.field("kind", f.kind)
     if f.port is not None:
@@ -190,7 +190,7 @@ def finding_detail(model: Model, key: str) -> Text:
 def range_detail(model: Model, key: str) -> Text:
     use = model.range_uses[key]
     rep = model.ephemeral
-    doc = _Doc()
+    doc = Doc()
     doc.title(f"{use.port}/{use.protocol}: {use.what}")
     doc.field("who", use.who)
     doc.field("note", use.note)
@@ -212,7 +212,7 @@ def range_detail(model: Model, key: str) -> Text:
 
 def listener_detail(model: Model, key: str) -> Text:
     s = model.listeners[key]
-    doc = _Doc()
+    doc = Doc()
     doc.title(f"{bracket(s.address)}:{s.port}/{s.protocol} ({s.family})")
     doc.field("pid", s.pid if s.pid is not None else "? (not root: hidden)")
     doc.field("process", s.process or "?")
@@ -237,7 +237,7 @@ def listener_detail(model: Model, key: str) -> Text:
 
 def rule_detail(model: Model, key: str) -> Text:
     r = model.rules[key]
-    doc = _Doc()
+    doc = Doc()
     doc.title(rule_where(r))
     doc.line(r.text, "bold")
     doc.field("verdict", r.verdict)

@@ -11,30 +11,27 @@ per host. The next full read is armed when one ends; after a change on a host, t
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
-import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import partial
 from typing import ClassVar
 
 from textual import work
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 
 from portscope.core.fleet.destinations import LOCAL as LOCAL_HOST
 from portscope.core.fleet.destinations import Destination
 from portscope.core.fleet.read import HostRead, read_fleet
 from portscope.core.live import PARTS
 from portscope.core.model import Snapshot
-from portscope.tui.app import RELEASE_DELAY, PortscopeApp
+from portscope.tui.app import RELEASE_DELAY, PortscopeApp, run_to_exit
+from portscope.tui.data import Model
 from portscope.tui.fleet_header import fleet_banner_lines, fleet_header_parts
 from portscope.tui.fleet_model import HOSTS, HOSTS_TITLE, FleetModel, HostPart, host_part, merge, pending
-from portscope.tui.keymap import VIEW_CLASSES
+from portscope.tui.keymap import VIEW_CLASSES, view_binding
 from portscope.tui.publish_support import change_refusal, host_refusal, not_offered, running
 from portscope.tui.remote_changes import LOCAL, HostChanges, host_changes
 from portscope.tui.screens.confirm_change import ConfirmChange
 from portscope.tui.screens.publish_form import PublishForm
-from portscope.tui.widgets.banner import Banner
 from portscope.tui.widgets.containers_view import ContainersView
 from portscope.tui.widgets.hosts_view import HostsView
 from portscope.tui.widgets.ports_view import PortsView
@@ -54,10 +51,7 @@ class FleetApp(PortscopeApp):
 
     view_classes = (*VIEW_CLASSES, HostsView)
     fleet = True
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(str(len(VIEW_CLASSES) + 1), f"show_view('{HOSTS}')", HOSTS_TITLE, show=False, id=f"show-{HOSTS}",
-                tooltip=f"Switch to the {HOSTS_TITLE} view"),
-    ]  # fmt: skip
+    BINDINGS: ClassVar[list[BindingType]] = [view_binding(len(VIEW_CLASSES) + 1, HOSTS, HOSTS_TITLE)]
 
     def __init__(
         self,
@@ -97,7 +91,7 @@ class FleetApp(PortscopeApp):
         parts: dict[str, HostPart] = {p.host: p for p in model.parts} if model is not None else {}
         index = {host: n for n, host in enumerate(self.hosts)}
         for read in self.read_hosts(self._reading_hosts):
-            if read.host not in index or self.closing_down:
+            if read.host not in index or self.exiting:  # (no widget is looked at from this thread)
                 continue
             parts[read.host] = host_part(read.host, index[read.host], read, parts.get(read.host))
             fresh = merge(list(parts.values()))
@@ -110,12 +104,7 @@ class FleetApp(PortscopeApp):
             return
         previous = self.model
         self.model = model
-        with self.batch_update():
-            for view in self.views:
-                view.show(model)
-            self.query_one(Banner).show(fleet_banner_lines(model))
-            self._update_labels()
-            self._update_detail()
+        self.show_model(model, fleet_banner_lines(model))  # type: ignore[arg-type]  # a FleetModel is shown as a Model
         if previous is not None:
             kept = {id(p.model) for p in model.parts}
             self._retired += [p.model for p in previous.parts if p.model is not None and id(p.model) not in kept]
@@ -126,24 +115,21 @@ class FleetApp(PortscopeApp):
     def status_parts(self) -> list[str]:
         return fleet_header_parts(self.model) if self.model is not None else ["no data yet"]
 
-    def _read_is_slow(self) -> None:
-        """The fleet read outlived `read_timeout`: say which hosts have not answered; the rest stays usable."""
-        self._watchdog = None
-        if not self.reading or self.closing_down:
-            return
-        waited = time.monotonic() - self._read_started
+    def slow_read_words(self, waited: float) -> tuple[str, str]:
+        """Which hosts have not answered; the rest stays usable."""
         model = self.model
         waiting = [p.host for p in model.parts if p.read is None] if model is not None else []
         which = f" ({', '.join(waiting)} not read yet)" if waiting else ""
-        self.stale = f"fleet read still running after {waited:.0f} s{which}"
-        self.notify(f"Reading the fleet has taken {waited:.0f} s{which}; the hosts read so far stay on screen.",
-                    title="Read timed out", severity="warning", timeout=10)  # fmt: skip
-        self._show_status()
+        return (
+            f"fleet read still running after {waited:.0f} s{which}",
+            f"Reading the fleet has taken {waited:.0f} s{which}; the hosts read so far stay on screen.",
+        )
 
     # ------------------------------------------------------------------ changes on the selected row's host
 
-    def _selected_part(self) -> HostPart | None:
-        """The host of the current view's selected row (a Hosts row: that host), or None (said why)."""
+    def _selected_part(self) -> tuple[HostPart, Model, str] | None:
+        """The host of the current view's selected row (a Hosts row: that host), its model and the row's key in
+        that model; None (said why) when there is none or it cannot be changed."""
         if self.source is not None:
             self.notify(change_refusal(self.source, None) or "", title="Cannot change ports here",
                         severity="warning", timeout=6)  # fmt: skip
@@ -155,28 +141,28 @@ class FleetApp(PortscopeApp):
             self.notify("Select a row of the host to change (in any view; Hosts for the host itself)",
                         severity="warning", timeout=4)  # fmt: skip
             return None
-        part = found[0]
+        part, local_key = found
         snap = part.model.snap if part.model is not None else None
         error = part.read.error if part.read is not None else None
         why = host_refusal(part.host, snap, error, local=part.host == LOCAL_HOST)
         if why:
             self.notify(why, title=f"Cannot change ports on {part.host}", severity="warning", timeout=6)
             return None
-        return part
+        assert part.model is not None  # host_refusal refuses a host without a snapshot
+        return part, part.model, local_key
 
     def action_publish(self) -> None:
         """Open the publish form for the host of the selected row (its container preselected when running)."""
-        part = self._selected_part()
-        if part is None or part.model is None or self.model is None:
+        selected = self._selected_part()
+        if selected is None or self.model is None:
             return
-        snap, view = part.model.snap, self.current_view
-        key = view.table.selected_key or ""
+        part, model, local_key = selected
+        snap, view = model.snap, self.current_view
         chosen = None
         if isinstance(view, ContainersView):
-            found = self.model.locate(view.VIEW, key)
-            chosen = found[1] if found is not None else None
-        elif isinstance(view, PortsView) and key in self.model.bindings:
-            chosen = self.model.bindings[key].container_id
+            chosen = local_key
+        elif isinstance(view, PortsView) and local_key in model.bindings:
+            chosen = model.bindings[local_key].container_id
         if not running(snap):
             self.notify(f"No container is running on {part.host}: start one first", title="Nothing to publish to",
                         severity="warning", timeout=6)  # fmt: skip
@@ -194,12 +180,14 @@ class FleetApp(PortscopeApp):
             return
         key = ports.table.selected_key or ""
         binding = self.model.bindings.get(key) if self.model is not None else None
-        part = self._selected_part() if binding is not None else None
-        if binding is None or part is None or part.model is None:
-            if binding is None:
-                self.notify("Select a binding in Ports first", severity="warning", timeout=3)
+        if binding is None:
+            self.notify("Select a binding in Ports first", severity="warning", timeout=3)
             return
-        container = part.model.container_of(binding)
+        selected = self._selected_part()
+        if selected is None:
+            return
+        part, model, _ = selected
+        container = model.container_of(binding)
         changes = self.changes_for(part.host)
         screen = ConfirmChange(binding, read_state=changes.read_state, preview=changes.preview,
                                apply=changes.apply, recreate=changes.recreate, container=container,
@@ -227,14 +215,9 @@ def run_fleet_app(
 ) -> int:
     """Run the TUI over a fleet: live, or read-only on a fleet capture (`source`). Returns an exit status."""
     interval = (0.0 if source is not None else FLEET_REFRESH) if refresh is None else refresh
-    app = FleetApp(read_hosts, hosts, refresh=interval, source=source, read_timeout=read_timeout, changes=changes)
-    app.run()
-    code = app.return_code or 0
-    if app.reading:  # a host still hangs: do not wait for its thread at exit
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    return code
+    return run_to_exit(
+        FleetApp(read_hosts, hosts, refresh=interval, source=source, read_timeout=read_timeout, changes=changes)
+    )
 
 
 def capture_reader(load: Callable[[], Sequence[HostRead]], first: Sequence[HostRead] | None = None) -> HostReader:

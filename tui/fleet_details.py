@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from portscope.core.printable import printable
-from portscope.tui.details import copy_text, detail
+from portscope.tui.details import Doc, copy_text, detail
 from portscope.tui.fleet_model import HOSTS, FleetModel, HostPart
 from portscope.tui.header import backends_text, engine_text, taken_at_text
 
@@ -41,39 +41,30 @@ def fleet_copy_text(model: FleetModel, view: str, key: str) -> str | None:
 
 def host_detail(part: HostPart) -> Text:
     """A host's read: reachable or why not, what was read there, its findings and what the read could not see."""
-    out = Text()
-    out.append(printable(part.host), style="bold")
-    out.append("\n")
-
-    def field(label: str, value: object, style: str = "") -> None:
-        out.append(f"  {label:<12}", style="dim")
-        out.append(printable(value), style=style)
-        out.append("\n")
-
+    doc = Doc()
+    doc.title(part.host)
     read, model = part.read, part.model
     if read is None:
-        field("reachable", "reading…", "dim italic")
-        return out
-    field("reachable", "yes" if model is not None else "no", "green" if model is not None else "bold red")
-    field("read in", f"{read.seconds:.2f} s")
+        doc.field("reachable", "reading…", "dim italic")
+        return doc.text
+    doc.field("reachable", "yes" if model is not None else "no", "green" if model is not None else "bold red")
+    doc.field("read in", f"{read.seconds:.2f} s")
     if model is None:
-        field("error", read.error or "not read", "red")
-        return out
+        doc.field("error", read.error or "not read", "red")
+        return doc.text
     snap = model.snap
-    field("host name", snap.host.hostname)
-    field("kernel", snap.host.kernel or "-")
-    field("root", "yes" if snap.host.is_root else "no (rules and other users' processes hidden)")
-    field("taken at", taken_at_text(read.snapshot or snap))
-    field("backends", backends_text(snap))
-    field("engine", engine_text(snap) if snap.engine.reachable else f"no Docker: {snap.engine.reason or '-'}")
-    field("ports", model.count("ports"))
+    doc.field("host name", snap.host.hostname)
+    doc.field("kernel", snap.host.kernel or "-")
+    doc.field("root", "yes" if snap.host.is_root else "no (rules and other users' processes hidden)")
+    doc.field("taken at", taken_at_text(read.snapshot or snap))
+    doc.field("backends", backends_text(snap))
+    doc.field("engine", engine_text(snap) if snap.engine.reachable else f"no Docker: {snap.engine.reason or '-'}")
+    doc.field("ports", model.count("ports"))
     counts = model.severity_counts()
-    field("findings", ", ".join(f"{n} {s}" for s, n in counts.items()) if any(counts.values()) else "none")
+    doc.field("findings", ", ".join(f"{n} {s}" for s, n in counts.items()) if any(counts.values()) else "none")
     if snap.warnings:
-        out.append("\n")
-        out.append("Not read", style="bold underline")
-        out.append("\n")
+        doc.heading("Not read")
         for line in snap.warnings:
-            out.append(f"  {printable(line)}\n", style="yellow")
-    out.rstrip()
-    return out
+            doc.line(line, "yellow")
+    doc.text.rstrip()
+    return doc.text

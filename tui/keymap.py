@@ -39,6 +39,12 @@ MOUSE = [
 ]
 
 
+def view_binding(number: int, view: str, title: str) -> Binding:
+    """The key that switches to a view (its number)."""
+    return Binding(str(number), f"show_view('{view}')", title, show=False, id=f"show-{view}",
+                   tooltip=f"Switch to the {title} view")  # fmt: skip
+
+
 def _merged(*classes: type) -> list[Binding]:
     """The bindings the classes declare themselves, later classes overriding a key (as Textual merges them)."""
     merged: dict[str, Binding] = {}
