@@ -10,7 +10,7 @@ import functools
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from portscope.core.diagnose.run import diagnose
@@ -600,6 +600,6 @@ def mark_rules(rows: Sequence[Row], marked: frozenset[str]) -> list[Row]:
             rest = row.cells[1:]
             cells = (Cell("▶", "bold magenta", sort=(0,)), *(Cell(c.text, f"{c.style} bold magenta", c.sort)
                                                              for c in rest))  # fmt: skip
-            row = Row(key=row.key, cells=cells, search=row.search, order=row.order)
+            row = replace(row, cells=cells)
         out.append(row)
     return out

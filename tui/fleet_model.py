@@ -12,14 +12,11 @@ from collections import ChainMap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rich.cells import cell_len
-
-from portscope.core.findings import SEVERITY_ORDER
 from portscope.core.fleet.read import HostRead
 from portscope.core.live import same_facts
 from portscope.core.model import Binding
 from portscope.tui.cells import SEVERITY_MARK, Cell, Column, Row, clip, column_widths, mark_cell
-from portscope.tui.data import COLUMNS, VIEWS, Model, build_model, search_text
+from portscope.tui.data import COLUMNS, VIEWS, Model, build_model, search_text, worst
 from portscope.tui.header import backends_text, engine_text
 
 HOSTS = "hosts"
@@ -118,7 +115,7 @@ def _wrap(part: HostPart, model: Model) -> None:
             rows.append(Row(key=key, cells=cells, search=row.search + search, order=(part.index, *row.order),
                             host=host))  # fmt: skip
         part.rows[view] = rows
-        widths = model.widths.get(view) or column_widths(COLUMNS[view], model.rows.get(view, ()))
+        widths = model.widths[view]
         part.widths[view] = (*widths[:at], cell.width, *widths[at:])
     part.bindings = {fleet_key(host, k): b for k, b in model.bindings.items()}
     part.binding_rules = {
@@ -152,10 +149,10 @@ def host_row(part: HostPart) -> Row:
         return Row(key=part.host, cells=cells, search=search, order=order, host=part.host)
     snap = model.snap
     counts = model.severity_counts()
-    worst = worst_severity(counts)
+    worst_found = worst(model.findings)
     ports = model.count("ports")
     cells = (
-        mark_cell(worst),
+        mark_cell(worst_found),
         name,
         Cell("yes", "green"),
         Cell(backends_text(snap)),
@@ -168,11 +165,6 @@ def host_row(part: HostPart) -> Row:
     )
     search = search_text(*(c.text for c in cells), snap.host.hostname)
     return Row(key=part.host, cells=cells, search=search, order=order, host=part.host)
-
-
-def worst_severity(counts: dict[str, int]) -> str | None:
-    """The most severe severity counted at least once, or None."""
-    return next((s for s in sorted(SEVERITY_ORDER, key=SEVERITY_ORDER.__getitem__) if counts.get(s)), None)
 
 
 def _count(n: int, severity: str) -> Cell:
@@ -234,7 +226,7 @@ def merge(parts: Sequence[HostPart]) -> FleetModel:
         if view == HOSTS:
             model.widths[view] = column_widths(columns, rows)
             continue
-        widths = [cell_len(c.label) + 1 for c in columns]
+        widths = list(column_widths(columns, ()))  # the labels'
         for part in model.parts:
             for i, width in enumerate(part.widths.get(view, ())):
                 widths[i] = max(widths[i], width)

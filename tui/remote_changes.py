@@ -34,8 +34,6 @@ from portscope.tui.recreate_support import Recreator, recreate_container
 class RemoteChangeError(PortscopeError):
     """Another host refused a change, or could not run it: the one line to show."""
 
-    exit_code = 1
-
 
 @dataclass(frozen=True, slots=True)
 class HostChanges:

@@ -19,9 +19,6 @@ class HostsView(TableView):
                 tooltip="Publish a port of a running container on this host (portscope runs there, over ssh)"),
     ]  # fmt: skip
 
-    def __init__(self, fleet: bool = True) -> None:
-        super().__init__(fleet=True)
-
     @classmethod
     def view_title(cls) -> str:
         return HOSTS_TITLE
