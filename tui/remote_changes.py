@@ -9,12 +9,11 @@ as they show core's refusals. No Textual here.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from portscope.core.errors import PortscopeError
-from portscope.core.fleet.change import RemoteChange, change_on_host, run_on_host
+from portscope.core.fleet.change import RemoteChange, change_on_host, stored_on_host
 from portscope.core.fleet.destinations import Destination
 from portscope.core.fleet.read import DEFAULT_TIMEOUT
 from portscope.core.publish.model import StoredBinding
@@ -73,15 +72,7 @@ class RemoteHost:
         return remote_report(request, result)
 
     def read_state(self) -> list[StoredBinding]:
-        """portscope's stored bindings on the host (`portscope status --json` there; exit 1 is drift, still read)."""
-        run = run_on_host(self.dest, ["status", "--json"], sudo=self.sudo, timeout=self.timeout)
-        try:
-            document = json.loads(run.stdout) if run.returncode in (0, 1) else None
-        except ValueError:
-            document = None
-        if not isinstance(document, dict) or not isinstance(document.get("bindings"), list):
-            raise RemoteChangeError(run.message or f"{self.dest.text}: portscope status printed no JSON document")
-        return [StoredBinding.from_dict(entry) for entry in document["bindings"] if isinstance(entry, dict)]
+        return stored_on_host(self.dest, sudo=self.sudo, timeout=self.timeout)
 
 
 def remote_report(request: ChangeRequest, result: RemoteChange) -> Reported:

@@ -12,10 +12,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from portscope.core.errors import PortscopeError
 from portscope.core.fleet.destinations import Destination
 from portscope.core.fleet.read import DEFAULT_TIMEOUT
 from portscope.core.fleet.transport import HostError, Session
 from portscope.core.printable import printable
+from portscope.core.publish.model import StoredBinding
 from portscope.core.publish.ops import Action, Change, PublishRequest, Request
 
 #: The exit status of a change the host could not run (unreachable, no python3, sudo refused, no portscope there,
@@ -131,6 +133,19 @@ def remote_change(host: str, run: RemoteRun) -> RemoteChange:
         why = f"{host}: portscope there printed no JSON document: update it there"
         return RemoteChange(host, HOST_FAILURE, None, why)
     return RemoteChange(host, 0, document, "")
+
+
+def stored_on_host(dest: Destination, *, sudo: bool = False, timeout: float = DEFAULT_TIMEOUT) -> list[StoredBinding]:
+    """portscope's stored bindings on `dest` (`portscope status --json` there; exit 1 is drift, still read);
+    PortscopeError with the one line to show when they cannot be read."""
+    run = run_on_host(dest, ["status", "--json"], sudo=sudo, timeout=timeout)
+    try:
+        document = json.loads(run.stdout) if run.returncode in (0, 1) else None
+    except ValueError:
+        document = None
+    if not isinstance(document, dict) or not isinstance(document.get("bindings"), list):
+        raise PortscopeError(run.message or f"{dest.text}: portscope status printed no JSON document")
+    return [StoredBinding.from_dict(entry) for entry in document["bindings"] if isinstance(entry, dict)]
 
 
 def change_document(action: Action, change: Change, *, dry_run: bool) -> dict[str, Any]:
