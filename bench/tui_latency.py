@@ -78,9 +78,9 @@ def synthetic(bindings: int, listeners: int, shadowed: int = 100, generation: in
                entry, "jump", jump="DOCKER")  # fmt: skip
     table = Table("iptables-nft", "ipv4", "nat")
     table.chains = {
-        "PREROUTING": Chain("PREROUTING", hook="prerouting", kind="nat", policy="ACCEPT", rules=[pre]),
-        "OUTPUT": Chain("OUTPUT", hook="output", kind="nat", policy="ACCEPT", rules=[out]),
-        "DOCKER": Chain("DOCKER", rules=docker),
+        "PREROUTING": Chain("PREROUTING", hook="prerouting", kind="nat", policy="ACCEPT", parsed=[pre]),
+        "OUTPUT": Chain("OUTPUT", hook="output", kind="nat", policy="ACCEPT", parsed=[out]),
+        "DOCKER": Chain("DOCKER", parsed=docker),
     }
     containers = [
         Container(

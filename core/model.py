@@ -121,6 +121,7 @@ class Rule:
 RuleParser = Callable[["Chain", list[Any]], Iterable[Rule]]
 
 
+@dataclass(slots=True, eq=False, repr=False)
 class Chain:
     """A chain and its rules in order.
 
@@ -132,26 +133,15 @@ class Chain:
     `rules`, so a chain nobody looks at (10,000 filter ACCEPTs during `list`) costs nothing.
     """
 
-    __slots__ = ("_dnat_hint", "_parse", "_pending", "_rules", "hook", "kind", "name", "policy", "priority")
-
-    def __init__(
-        self,
-        name: str,
-        hook: str | None = None,
-        kind: str | None = None,
-        policy: str | None = None,
-        priority: str | None = None,
-        rules: list[Rule] | None = None,
-    ) -> None:
-        self.name = name
-        self.hook = hook
-        self.kind = kind
-        self.policy = policy
-        self.priority = priority
-        self._rules: list[Rule] = rules if rules is not None else []
-        self._pending: list[Any] = []
-        self._parse: RuleParser | None = None
-        self._dnat_hint = False
+    name: str
+    hook: str | None = None
+    kind: str | None = None
+    policy: str | None = None
+    priority: str | None = None
+    parsed: list[Rule] = field(default_factory=list)  # its rules parsed so far (all of them once `rules` is read)
+    _pending: list[Any] = field(default_factory=list, init=False)
+    _parse: RuleParser | None = field(default=None, init=False)
+    _dnat_hint: bool = field(default=False, init=False)
 
     def defer(self, item: object, parse: RuleParser, may_dnat: bool) -> None:
         """Queue a rule line for `parse(chain, items) -> list[Rule]` on first access."""
@@ -162,7 +152,7 @@ class Chain:
     def defer_line(self, number: int, line: str, parse: RuleParser) -> None:
         """`defer` for a rule line: queued as (line number, position, text); DNAT/REDIRECT noted."""
         pending = self._pending
-        pending.append((number, len(self._rules) + len(pending) + 1, line))
+        pending.append((number, len(self.parsed) + len(pending) + 1, line))
         self._parse = parse
         if not self._dnat_hint and ("DNAT" in line or "REDIRECT" in line):
             self._dnat_hint = True
@@ -171,8 +161,8 @@ class Chain:
     def rules(self) -> list[Rule]:
         if self._pending and self._parse is not None:
             pending, self._pending = self._pending, []
-            self._rules.extend(self._parse(self, pending))
-        return self._rules
+            self.parsed.extend(self._parse(self, pending))
+        return self.parsed
 
     @property
     def has_pending(self) -> bool:
@@ -182,14 +172,14 @@ class Chain:
     @property
     def size(self) -> int:
         """The number of rules, without parsing them."""
-        return len(self._rules) + len(self._pending)
+        return len(self.parsed) + len(self._pending)
 
     @property
     def may_dnat(self) -> bool:
         """False only when the chain surely holds no DNAT/REDIRECT (checked without parsing)."""
         if self._dnat_hint:
             return True
-        return any(r.verdict in ("dnat", "redirect") for r in self._rules)
+        return any(r.verdict in ("dnat", "redirect") for r in self.parsed)
 
     def __repr__(self) -> str:
         return f"Chain({self.name!r}, hook={self.hook!r}, kind={self.kind!r}, rules={self.size})"

@@ -75,7 +75,7 @@ def _narrow(table: Table, protocol: str, ports: Sequence[PortRange]) -> Table:
             kind=c.kind,
             policy=c.policy,
             priority=c.priority,
-            rules=[r for r in c.rules if _same_protocol(r.matches, protocol) and _sees(r.matches, ports)],
+            parsed=[r for r in c.rules if _same_protocol(r.matches, protocol) and _sees(r.matches, ports)],
         )
         for name, c in table.chains.items()
     }

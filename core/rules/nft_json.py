@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from portscope.core.errors import ParseError
@@ -227,21 +228,19 @@ def _read_cut(cut: _Cut, text: str, source: str, lazy: bool) -> list[Table]:
     return reader.tables()
 
 
+@dataclass(slots=True, eq=False)
 class _Owner:
     """A table being read, its named sets and maps (name -> element texts), and how to read its rules.
 
     A deferred rule is `(position, body)` (decoded) or `(position, start, end)` (undecoded, in `text`).
     """
 
-    __slots__ = ("keyword", "lazy", "positions", "sets", "table", "text")
-
-    def __init__(self, keyword: str, table: Table, lazy: bool, text: str) -> None:
-        self.keyword = keyword  # the nft family: "ip", "ip6", "inet"
-        self.table = table
-        self.sets: dict[str, tuple[str, ...]] = {}
-        self.positions: dict[str, int] = {}  # rules seen per chain
-        self.lazy = lazy
-        self.text = text
+    keyword: str  # the nft family: "ip", "ip6", "inet"
+    table: Table
+    lazy: bool
+    text: str
+    sets: dict[str, tuple[str, ...]] = field(default_factory=dict, init=False)
+    positions: dict[str, int] = field(default_factory=dict, init=False)  # rules seen per chain
 
     def defer(self, chain_name: str, item: tuple[Any, ...], may_dnat: bool) -> None:
         """Queue `item` (without its position) on the chain."""

@@ -30,7 +30,7 @@ def _without_cache(snap: Snapshot) -> Snapshot:
         t = replace(t, chains=dict(t.chains))
         for name, chain in t.chains.items():
             rules = [r for r in chain.rules if "172.17.0.4" not in r.text]
-            t.chains[name] = Chain(chain.name, chain.hook, chain.kind, chain.policy, chain.priority, rules=rules)
+            t.chains[name] = Chain(chain.name, chain.hook, chain.kind, chain.policy, chain.priority, parsed=rules)
         tables.append(t)
     return replace(snap, containers=containers, tables=tables, taken_at="2026-11-27T22:31:56+00:00")
 
