@@ -355,11 +355,11 @@ def _kept_row(old: dict[str, Row], before: Mapping[str, object], key: str, input
     return old.get(key) if key in before and before[key] == inputs else None
 
 
-def _processes(sockets: Iterable[Socket]) -> tuple[tuple[str, int | None], ...]:
+def _processes(sockets: Iterable[Socket]) -> tuple[tuple[str | None, int | None], ...]:
     return tuple((s.process, s.pid) for s in sockets)
 
 
-def _processes_text(processes: Iterable[tuple[str, int | None]]) -> str:
+def _processes_text(processes: Iterable[tuple[str | None, int | None]]) -> str:
     return " ".join(f"{process} {pid}" for process, pid in processes)
 
 
