@@ -15,6 +15,7 @@ from portscope.core.changes.kept_tables import ChainMap, keep_unchanged, read_ch
 from portscope.core.containers import read_containers
 from portscope.core.host import read_host_facts
 from portscope.core.model import Connection, Container, EngineInfo, HostFacts, RuleSource, Snapshot, Socket
+from portscope.core.rules.iptables_text import known_rules
 from portscope.core.rules.live import RuleRead, read_rules
 from portscope.core.sockets import read_endpoints, rootless_hints
 
@@ -48,7 +49,8 @@ class LiveReader:
     """Reads the live host, then again only what changed: a part not named in `read(changed)` is the last
     read's. Rules read again with exactly the same text keep the last parsed tables (the same objects), so
     analysis can tell they did not change; otherwise each iptables chain that reads as before is the last
-    read's, parsed already (`core.changes.kept_tables`)."""
+    read's, parsed already (`core.changes.kept_tables`), and in a chain read again each line read before is
+    not parsed again (`iptables_text.known_rules`)."""
 
     def __init__(
         self, docker_host: str | None = None, proc: str = "/proc", timeout: float = 10.0, scope: str = "all"
@@ -91,7 +93,8 @@ class LiveReader:
         return read_containers(self.docker_host, min(self.timeout, 5.0))
 
     def _read_rules(self) -> RuleRead:
-        return read_rules(self.proc, self.timeout, self.scope)
+        known = known_rules(self._last.rules.tables) if self._last is not None else None
+        return read_rules(self.proc, self.timeout, self.scope, known=known)
 
 
 def same_rules(a: list[RuleSource], b: list[RuleSource]) -> bool:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from portscope.core.errors import ParseError
 from portscope.core.model import Backend, BackendStatus, Family, RuleSource, Table
-from portscope.core.rules.iptables_text import parse_iptables_lines, parse_iptables_text
+from portscope.core.rules.iptables_text import KnownRules, parse_iptables_lines, parse_iptables_text
 from portscope.core.rules.native_nat import ChainListing, parse_chain_listing, read_nat_chains
 from portscope.core.rules.rule_tools import LEGACY_SAVE_TOOLS, NFT_SAVE_TOOLS, iptables_nft_command, legacy_tables
 from portscope.core.tools import RunAll, ToolResult, run_all, which
@@ -60,13 +60,18 @@ class RuleRead:
 
 
 def read_rules(
-    proc: str = "/proc", timeout: float = 10.0, scope: str = "all", tools: RuleTools = LOCAL_TOOLS
+    proc: str = "/proc",
+    timeout: float = 10.0,
+    scope: str = "all",
+    tools: RuleTools = LOCAL_TOOLS,
+    known: KnownRules | None = None,
 ) -> RuleRead:
     """Read every backend's rules; a backend that cannot be read is reported, never fatal.
 
     `scope="nat"`: read only what bindings need: iptables-nft's nat table, and of native nftables
     tables the nat chains that packets to this host go through (core.rules.native_nat).
     `tools`: where the commands run (another host's, for core.fleet).
+    `known`: rules an earlier read parsed (`iptables_text.known_rules`), not parsed again.
     """
     out = RuleRead()
     jobs: list[tuple[Backend, Family, list[str]]] = []
@@ -91,7 +96,7 @@ def read_rules(
     nft = tools.which("nft")
     chains = [nft, "list", "chains"] if nft else None
     commands = [argv for *_, argv in jobs] + ([chains] if chains else [])
-    streams = {tuple(argv): _Stream(backend, family, " ".join(argv), scope) for backend, family, argv in jobs}
+    streams = {tuple(argv): _Stream(backend, family, " ".join(argv), scope, known) for backend, family, argv in jobs}
     results = tools.run_all(commands, timeout, readers={k: s.read for k, s in streams.items()})
     for (backend, family, argv), result in zip(jobs, results, strict=False):
         _take_iptables(out, backend, family, result, streams[tuple(argv)])
@@ -126,8 +131,11 @@ def _read_with_libiptc(out: RuleRead, family: Family, tables: list[str]) -> None
 class _Stream:
     """Parses an iptables-save tool's output while the tool is still printing it."""
 
-    def __init__(self, backend: Backend, family: Family, origin: str, scope: str = "all") -> None:
+    def __init__(
+        self, backend: Backend, family: Family, origin: str, scope: str = "all", known: KnownRules | None = None
+    ) -> None:
         self.backend = backend
+        self.known = known
         self.family = family
         self.origin = origin
         self.tables: list[Table] | None = None
@@ -155,6 +163,7 @@ class _Stream:
                 eager_dnat=True,
                 skipped=self.skipped,
                 comments=self.comments,
+                known=self.known,
             )
         except ParseError as exc:
             self.error = exc

@@ -1,6 +1,7 @@
 """The fast paths of reading give what the general paths give, on the real tools' dumps.
 
-- `parse_iptables_lines(eager_dnat=True)` (lines parsed while a tool prints) == `parse_iptables_text`;
+- `parse_iptables_lines(eager_dnat=True)` (lines parsed while a tool prints) == `parse_iptables_text`, also when
+  the rules an earlier read parsed are reused (`known`);
 - nft's JSON as nft prints it (engine-shaped rules read by `nft_json_fast.RAW_FAST`, without decoding)
   == the same document decoded whole by `json.loads`;
 - `resolve(catches=False)`, which names no rules that partly shadow a binding, == `resolve(catches=True)`.
@@ -18,7 +19,7 @@ import pytest
 from portscope.cli.render_json import binding_json
 from portscope.core.model import Table
 from portscope.core.resolve import resolve
-from portscope.core.rules.iptables_text import parse_iptables_lines, parse_iptables_text
+from portscope.core.rules.iptables_text import known_rules, parse_iptables_lines, parse_iptables_text
 from portscope.core.rules.nft_json import parse_nft_json
 from portscope.core.rules.nft_json_fast import raw_fast_rule
 from portscope.core.rules.nft_statements import TABLE_FAMILIES, RuleSite
@@ -50,6 +51,22 @@ def test_streamed_parse_equals_text_parse(name: str) -> None:
     assert [(t.family, t.name, list(t.chains)) for t in streamed] == [(t.family, t.name, list(t.chains)) for t in whole]
     assert _rules(streamed) == _rules(whole)
     assert any(r["verdict"] == "dnat" for r in _rules(whole))
+
+
+@pytest.mark.parametrize("name", SAVES)
+def test_a_read_that_reuses_the_last_reads_rules_equals_a_fresh_parse(name: str) -> None:
+    """The dump read again with its first DNAT gone: lines read before are the last read's, at their new places."""
+    text = _load(name)
+    family = "ipv6" if "v6" in name else "ipv4"
+    last = parse_iptables_lines(iter(text.splitlines()), "iptables-nft", family, "x", eager_dnat=True)
+    lines = text.splitlines()
+    del lines[next(i for i, line in enumerate(lines) if "-j DNAT" in line)]
+    again = parse_iptables_lines(iter(lines), "iptables-nft", family, "x", eager_dnat=True, known=known_rules(last))
+    fresh = parse_iptables_text("\n".join(lines), "iptables-nft", family, "x")
+    assert _rules(again) == _rules(fresh)
+    before = {r.text: r.matches for t in last for c in t.chains.values() if c.may_dnat for r in c.rules}
+    reused = [r for t in again for c in t.chains.values() if c.may_dnat for r in c.rules if r.text in before]
+    assert reused and all(r.matches is before[r.text] for r in reused)
 
 
 @pytest.mark.parametrize("name", SAVES)
