@@ -99,7 +99,7 @@ class DnatReach:
     uncertain_rules: list[Rule | None]
     uncertain: bool
     path: list[Rule]  # the jumps that bring packets here, entry first
-    specific: bool  # every path here names a destination address (`-d 10.0.0.5`, `ip daddr ...`)
+    specific: bool  # every path that brings it packets it catches names a destination (`-d 10.0.0.5`, `ip daddr ...`)
 
     @property
     def actual(self) -> PacketSet:
@@ -296,7 +296,7 @@ class FirstMatch:
         via: dict[int, Rule] = {}  # chain -> the first jump that carried packets there
         via_nominal: dict[int, Rule] = {}  # the same, ignoring first-match
         paths: dict[tuple[int, bool], list[Rule]] = {}  # (chain, caught any) -> its evidence path
-        open_path: set[int] = {id(base)}  # chains some path reaches without naming a destination (`-d X`)
+        open_in: dict[int, PacketSet] = {id(base): incoming}  # what reaches a chain with no `-d X` on the way
         scratch: list[Maybe] = []
         for chain in reversed(post_order(table, base)):
             key = id(chain)
@@ -323,7 +323,8 @@ class FirstMatch:
                     path = paths.get((key, bool(actual)))
                     if path is None:
                         path = paths[(key, bool(actual))] = path_to(table, chain, via if actual else via_nominal)
-                    specific = key not in open_path or names_destination(rule)
+                    # Specific unless some packet it catches came by a path that names no destination.
+                    specific = names_destination(rule) or not overlaps(actual, open_in.get(key, []))
                     reaches.append(
                         DnatReach(
                             rule=rule,
@@ -349,8 +350,9 @@ class FirstMatch:
                 if carried:
                     entering[tkey] = self._union(entering.get(tkey, []), carried, scratch)
                     via.setdefault(tkey, rule)
-                    if key in open_path and not names_destination(rule):
-                        open_path.add(tkey)
+                    opened = intersect_sets(carried, open_in.get(key, [])) if not names_destination(rule) else []
+                    if opened:
+                        open_in[tkey] = self._union(open_in.get(tkey, []), opened, scratch)
                     passed = [
                         (r, shared)
                         for r, s in (*inherited, *summary.maybe[: step.maybe_count])

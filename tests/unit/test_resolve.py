@@ -89,3 +89,17 @@ def test_jump_loops_terminate() -> None:
     )
     res = resolve(parse_iptables_text(text))
     assert [(b.protocol, b.host_port, b.target_ip) for b in res.bindings] == [("udp", 9, "10.0.0.1")]
+
+
+def test_a_binding_is_on_every_address_only_if_its_packets_came_by_a_path_naming_none() -> None:
+    """Packets to 8080 reach DOCKER only by the `-d 10.0.0.5` jump: the binding is on 10.0.0.5. The jump for
+    port 9000, which names no destination, brings other packets to the same chain, not these."""
+    text = (
+        "*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:DOCKER - [0:0]\n"
+        "-A PREROUTING -p tcp -m tcp --dport 9000 -j DOCKER\n"
+        "-A PREROUTING -d 10.0.0.5/32 -j DOCKER\n"
+        "-A DOCKER -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80\n"
+        "-A DOCKER -p tcp -m tcp --dport 9000 -j DNAT --to-destination 172.17.0.3:80\nCOMMIT\n"
+    )
+    res = resolve(parse_iptables_text(text, backend="iptables-nft", family="ipv4"), ("10.0.0.5", "172.17.0.1"))
+    assert {(b.host_ip, b.host_port) for b in res.bindings} == {("10.0.0.5", 8080), ("0.0.0.0", 9000)}
