@@ -297,6 +297,8 @@ class FirstMatch:
         via_nominal: dict[int, Rule] = {}  # the same, ignoring first-match
         paths: dict[tuple[int, bool], list[Rule]] = {}  # (chain, caught any) -> its evidence path
         open_in: dict[int, PacketSet] = {id(base): incoming}  # what reaches a chain with no `-d X` on the way
+        ways: dict[int, list[tuple[Rule, PacketSet]]] = {}  # chain -> each jump that carried packets there, and them
+        forked: dict[int, bool] = {}  # chain -> some chain on the way there is reached by more than one jump
         scratch: list[Maybe] = []
         for chain in reversed(post_order(table, base)):
             key = id(chain)
@@ -320,9 +322,13 @@ class FirstMatch:
                         if inherited or step.maybe_count or step.uncertain
                         else []
                     )
-                    path = paths.get((key, bool(actual)))
-                    if path is None:
-                        path = paths[(key, bool(actual))] = path_to(table, chain, via if actual else via_nominal)
+                    if actual and _forked(table, chain, ways, forked):  # the path its own packets took
+                        path = caught_path(table, chain, actual, ways)
+                    else:
+                        cached = paths.get((key, bool(actual)))
+                        if cached is None:
+                            cached = paths[(key, bool(actual))] = path_to(table, chain, via if actual else via_nominal)
+                        path = cached
                     # Specific unless some packet it catches came by a path that names no destination.
                     specific = names_destination(rule) or not overlaps(actual, open_in.get(key, []))
                     reaches.append(
@@ -350,6 +356,7 @@ class FirstMatch:
                 if carried:
                     entering[tkey] = self._union(entering.get(tkey, []), carried, scratch)
                     via.setdefault(tkey, rule)
+                    ways.setdefault(tkey, []).append((rule, carried))
                     opened = intersect_sets(carried, open_in.get(key, [])) if not names_destination(rule) else []
                     if opened:
                         open_in[tkey] = self._union(open_in.get(tkey, []), opened, scratch)
@@ -397,6 +404,52 @@ def path_to(table: Table, chain: Chain, via: dict[int, Rule]) -> list[Rule]:
         rule = via.get(id(parent)) if parent is not None else None
     path.reverse()
     return path
+
+
+def caught_path(
+    table: Table, chain: Chain, packets: PacketSet, ways: dict[int, list[tuple[Rule, PacketSet]]]
+) -> list[Rule]:
+    """The jumps that first brought some of `packets` to `chain`, entry first: at each chain, the first jump
+    that carried any of them (a chain reached by several jumps may get these packets by only one)."""
+    path: list[Rule] = []
+    seen: set[int] = set()
+    current: Chain | None = chain
+    while current is not None:
+        found = next(
+            ((rule, carried) for rule, carried in ways.get(id(current), ()) if overlaps(packets, carried)), None
+        )
+        if found is None or id(found[0]) in seen:
+            break
+        rule, carried = found
+        seen.add(id(rule))
+        path.append(rule)
+        packets = intersect_sets(packets, carried)
+        current = table.chains.get(rule.chain)
+    path.reverse()
+    return path
+
+
+def _forked(table: Table, chain: Chain, ways: dict[int, list[tuple[Rule, PacketSet]]], memo: dict[int, bool]) -> bool:
+    """True when `chain`, or a chain on the one way there, is reached by more than one jump (walked, not recursed:
+    nesting may be deep)."""
+    walked: list[int] = []
+    current: Chain | None = chain
+    found = False
+    while current is not None:
+        key = id(current)
+        if key in memo:
+            found = memo[key]
+            break
+        walked.append(key)
+        memo[key] = False  # a loop ends here
+        into = ways.get(key, [])
+        if len(into) > 1:
+            found = True
+            break
+        current = table.chains.get(into[0][0].chain) if into else None
+    for key in walked:
+        memo[key] = found
+    return found
 
 
 def post_order(table: Table, root: Chain) -> list[Chain]:

@@ -92,8 +92,8 @@ def test_jump_loops_terminate() -> None:
 
 
 def test_a_binding_is_on_every_address_only_if_its_packets_came_by_a_path_naming_none() -> None:
-    """Packets to 8080 reach DOCKER only by the `-d 10.0.0.5` jump: the binding is on 10.0.0.5. The jump for
-    port 9000, which names no destination, brings other packets to the same chain, not these."""
+    """Packets to 8080 reach DOCKER only by the `-d 10.0.0.5` jump: the binding is on 10.0.0.5, and that jump is
+    its evidence. The jump for port 9000, which names no destination, brings other packets to the chain."""
     text = (
         "*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:DOCKER - [0:0]\n"
         "-A PREROUTING -p tcp -m tcp --dport 9000 -j DOCKER\n"
@@ -103,3 +103,6 @@ def test_a_binding_is_on_every_address_only_if_its_packets_came_by_a_path_naming
     )
     res = resolve(parse_iptables_text(text, backend="iptables-nft", family="ipv4"), ("10.0.0.5", "172.17.0.1"))
     assert {(b.host_ip, b.host_port) for b in res.bindings} == {("10.0.0.5", 8080), ("0.0.0.0", 9000)}
+    evidence = {b.host_port: [r.text for r in b.rules] for b in res.bindings}
+    assert evidence[8080][0] == "-A PREROUTING -d 10.0.0.5/32 -j DOCKER"  # the jump its packets took
+    assert evidence[9000][0] == "-A PREROUTING -p tcp -m tcp --dport 9000 -j DOCKER"
