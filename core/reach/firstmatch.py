@@ -293,8 +293,7 @@ class FirstMatch:
         entering: dict[int, PacketSet] = {id(base): incoming}
         nominal: dict[int, PacketSet] = {id(base): incoming}
         doubt: dict[int, list[Maybe]] = {id(base): []}
-        via: dict[int, Rule] = {}  # chain -> the first jump that carried packets there
-        via_nominal: dict[int, Rule] = {}  # the same, ignoring first-match
+        via_nominal: dict[int, Rule] = {}  # chain -> the first jump whose path conditions bring packets there
         paths: dict[tuple[int, bool], list[Rule]] = {}  # (chain, caught any) -> its evidence path
         open_in: dict[int, PacketSet] = {id(base): incoming}  # what reaches a chain with no `-d X` on the way
         ways: dict[int, list[tuple[Rule, PacketSet]]] = {}  # chain -> each jump that carried packets there, and them
@@ -322,13 +321,13 @@ class FirstMatch:
                         if inherited or step.maybe_count or step.uncertain
                         else []
                     )
-                    if actual and _forked(table, chain, ways, forked):  # the path its own packets took
-                        path = caught_path(table, chain, actual, ways)
-                    else:
-                        cached = paths.get((key, bool(actual)))
-                        if cached is None:
-                            cached = paths[(key, bool(actual))] = path_to(table, chain, via if actual else via_nominal)
-                        path = cached
+                    # The path its own packets took; the chain's one path when no chain on the way is forked.
+                    one_way = None if actual and _forked(table, chain, ways, forked) else (key, bool(actual))
+                    path = paths.get(one_way) if one_way else None
+                    if path is None:
+                        path = caught_path(table, chain, actual, ways) if actual else path_to(table, chain, via_nominal)
+                        if one_way:
+                            paths[one_way] = path
                     # Specific unless some packet it catches came by a path that names no destination.
                     specific = names_destination(rule) or not overlaps(actual, open_in.get(key, []))
                     reaches.append(
@@ -355,7 +354,6 @@ class FirstMatch:
                 carried = intersect_sets(intersect(came, box), unpack(step.before)) if came else []
                 if carried:
                     entering[tkey] = self._union(entering.get(tkey, []), carried, scratch)
-                    via.setdefault(tkey, rule)
                     ways.setdefault(tkey, []).append((rule, carried))
                     opened = intersect_sets(carried, open_in.get(key, [])) if not names_destination(rule) else []
                     if opened:

@@ -82,7 +82,7 @@ class _Section:
         known = self.known
         for number, position, line in items:
             seen = known.get((self.backend, family, self.name, line)) if known else None
-            if seen is not None and seen.chain == chain.name:  # the same line read before: parsed already
+            if seen is not None:  # the same line (`-A CHAIN ...`) read before: parsed already
                 out.append(replace(seen, position=position, line=number))
                 continue
             try:
