@@ -142,12 +142,14 @@ class Chain:
     _pending: list[Any] = field(default_factory=list, init=False)
     _parse: RuleParser | None = field(default=None, init=False)
     _dnat_hint: bool = field(default=False, init=False)
+    _save_lines: bool = field(default=True, init=False)  # every pending item is an iptables-save line (`defer_line`)
 
     def defer(self, item: object, parse: RuleParser, may_dnat: bool) -> None:
         """Queue a rule line for `parse(chain, items) -> list[Rule]` on first access."""
         self._pending.append(item)
         self._parse = parse
         self._dnat_hint = self._dnat_hint or may_dnat
+        self._save_lines = False
 
     def defer_line(self, number: int, line: str, parse: RuleParser) -> None:
         """`defer` for a rule line: queued as (line number, position, text); DNAT/REDIRECT noted."""
@@ -163,6 +165,16 @@ class Chain:
             pending, self._pending = self._pending, []
             self.parsed.extend(self._parse(self, pending))
         return self.parsed
+
+    def select(self, keep: Callable[[str], bool]) -> list[Rule]:
+        """Its rules, less the pending iptables-save lines that `keep` rejects by their text alone: those are not
+        parsed, and the chain itself is left as it is. Every rule when its pending items are not such lines."""
+        if not self._pending or self._parse is None:
+            return self.parsed
+        if not self._save_lines:
+            return self.rules
+        chosen = [item for item in self._pending if keep(item[2])]
+        return [*self.parsed, *self._parse(self, chosen)] if chosen else self.parsed
 
     @property
     def has_pending(self) -> bool:

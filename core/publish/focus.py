@@ -7,21 +7,23 @@ see one of them matches (its bindings are cut from its whole match space, and wh
 told in its finding: a rule for 8000-9000 is resolved over 8000-9000; one with no port match, or a negated
 one, over every port) and every port it sends to (what the later chains and listeners see).
 A rule is kept when its protocol and destination ports let it see one of these ports; every other rule
-cannot touch those packets and is left out. Chains (with their hooks and policies), rule positions, host
-facts and the containers (a few records, checked whole) stay as they are; sockets are kept on the ports
-that matter. Resolving and diagnosing
-the narrowed snapshot gives the same bindings and findings for port P as the whole one (tests hold the
-verdicts equal on random rule sets, the natlayouts dumps and live set-ups).
+cannot touch those packets and is left out. An iptables rule line not parsed yet is judged by its port match
+alone where its text surely says it (`line_dports`), and a line left out that way is never parsed. Chains
+(with their hooks and policies), rule positions, host facts and the containers (a few records, checked whole)
+stay as they are; sockets are kept on the ports that matter. Resolving and diagnosing the narrowed snapshot
+gives the same bindings and findings for port P as the whole one (tests hold the verdicts equal on random
+rule sets, the natlayouts dumps and live set-ups).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
 from portscope.core.model import Chain, Matches, PortRange, Rule, Snapshot, Table
 from portscope.core.publish.conflicts import Verdict, verdict
 from portscope.core.publish.model import StoredBinding
+from portscope.core.rules.iptables_rule import line_dports
 
 EVERY_PORT = PortRange(0, 65535)
 #: Protocols a rule can name that are surely not another one's packets (anything else is kept).
@@ -40,18 +42,19 @@ def focus(snap: Snapshot, protocol: str, host_port: int) -> Snapshot:
 def ports_of_interest(tables: Iterable[Table], protocol: str, host_port: int) -> list[PortRange]:
     """The host port and (to a fixed point) what the DNAT/REDIRECT rules that can see a port already in
     match and send to."""
-    rules = [r for t in tables for c in t.chains.values() for r in c.rules if _same_protocol(r.matches, protocol)]
+    chains = [c for t in tables for c in t.chains.values() if c.may_dnat]  # only a DNAT/REDIRECT adds ports
     ports = [PortRange(host_port, host_port)]
     grew = True
     while grew:
         grew = False
-        for rule in rules:
-            if not _sees(rule.matches, ports):
-                continue
-            for extra in _reaches(rule):
-                if not any(p.first <= extra.first and extra.last <= p.last for p in ports):
-                    ports.append(extra)
-                    grew = True
+        for chain in chains:
+            for rule in chain.select(_may_see(ports)):
+                if not _same_protocol(rule.matches, protocol) or not _sees(rule.matches, ports):
+                    continue
+                for extra in _reaches(rule):
+                    if not any(p.first <= extra.first and extra.last <= p.last for p in ports):
+                        ports.append(extra)
+                        grew = True
     return ports
 
 
@@ -68,6 +71,7 @@ def _reaches(rule: Rule) -> list[PortRange]:
 
 
 def _narrow(table: Table, protocol: str, ports: Sequence[PortRange]) -> Table:
+    may_see = _may_see(ports)
     chains = {
         name: Chain(
             c.name,
@@ -75,11 +79,21 @@ def _narrow(table: Table, protocol: str, ports: Sequence[PortRange]) -> Table:
             kind=c.kind,
             policy=c.policy,
             priority=c.priority,
-            parsed=[r for r in c.rules if _same_protocol(r.matches, protocol) and _sees(r.matches, ports)],
+            parsed=[r for r in c.select(may_see) if _same_protocol(r.matches, protocol) and _sees(r.matches, ports)],
         )
         for name, c in table.chains.items()
     }
     return Table(backend=table.backend, family=table.family, name=table.name, chains=chains)
+
+
+def _may_see(ports: Sequence[PortRange]) -> Callable[[str], bool]:
+    """For `Chain.select`: False for a rule line whose port match, read from its text, excludes `ports`."""
+
+    def may_see(line: str) -> bool:
+        own = line_dports(line)
+        return own is None or _overlaps(own, ports)
+
+    return may_see
 
 
 def _same_protocol(m: Matches, protocol: str) -> bool:

@@ -205,6 +205,32 @@ def _port(text: str) -> int:
     return value
 
 
+def line_dports(line: str) -> tuple[PortRange, ...] | None:
+    """The destination ports a rule line (`-A CHAIN …`) matches, read from its text alone: what parsing it gives as
+    `Matches.dports`, not negated. None when the text alone cannot say so surely: quoting, more than one port
+    option, a negated one, or one that is not right after its own module (`-m tcp --dport 80`)."""
+    if '"' in line or "\\" in line or not line.isprintable():
+        return None
+    tokens = line.split()
+    found = [i for i, tok in enumerate(tokens) if tok in _PORT_OPTIONS]
+    if len(found) != 1:
+        return None
+    at = found[0]
+    if at < 4 or at + 1 >= len(tokens) or tokens[at - 2] != "-m":
+        return None
+    before = tokens[at - 3]  # an option that would take `-m` as its value, or a negation
+    if at > 4 and (before in _OPTIONS or before == "!" or before.startswith("--")):
+        return None
+    if not _TARGET_OPTIONS.isdisjoint(tokens[2:at]):
+        return None  # past the target: its options, not matches
+    if tokens[at - 1] not in _MODULE_OPTIONS[_OPTIONS[tokens[at]]]:
+        return None
+    try:
+        return parse_ports(tokens[at + 1])
+    except ValueError:
+        return None
+
+
 def parse_nat_target(text: str) -> NatTarget:
     """`1.2.3.4`, `1.2.3.4:80`, `1.2.3.4:8000-8010`, `[fd00::2]:80`, `fd00::2` -> NatTarget."""
     if text.startswith("["):
@@ -235,6 +261,9 @@ _OPTIONS = {
     "-j": "-j", "--jump": "-j",
     "-g": "-g", "--goto": "-g",
 }  # fmt: skip
+#: The spellings of a destination-port option, and of a target (what follows it are the target's options).
+_PORT_OPTIONS = frozenset(name for name, option in _OPTIONS.items() if option in ("--dport", "--dports"))
+_TARGET_OPTIONS = frozenset(name for name, option in _OPTIONS.items() if option in ("-j", "-g"))
 #: The option that takes a module's values -> the modules it belongs to (None: no `-m` before it).
 _MODULE_OPTIONS: dict[str, frozenset[str | None]] = {
     "--dport": _PORT_MODULES | {None},

@@ -263,7 +263,7 @@ def _read_line(section: _Section, number: int, line: str, source: str, skipped: 
                 _check_line(line, section, name, number)
             return
         chain = section.chains.get(name) or section.chain(name)
-        chain.defer((number, chain.size + 1, line), section.parse_pending, "DNAT" in line or "REDIRECT" in line)
+        chain.defer_line(number, line, section.parse_pending)
         return
     head = line[0]
     if head == ":":

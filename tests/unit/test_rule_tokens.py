@@ -1,4 +1,5 @@
-"""The rule tokenizers' `str.split` shortcuts give exactly what their general tokenizers give."""
+"""The rule tokenizers' `str.split` shortcuts give exactly what their general tokenizers give; and the port
+match read from a rule line's text alone (`line_dports`) is what parsing the line gives."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portscope.core.rules.iptables_rule import tokenize, tokenize_quoted
+from portscope.core.rules.iptables_rule import line_dports, parse_rule_line, tokenize, tokenize_quoted
 from portscope.core.rules.nft_text import tokenize as nft_tokenize
 from portscope.core.rules.nft_text import tokenize_any
 
@@ -64,3 +65,50 @@ def test_the_common_lines_take_the_shortcut_and_quoted_ones_do_not() -> None:
     assert nft_tokenize('iifname != "br x" tcp dport { 80, 443 } accept') == [
         "iifname", "!=", '"br x"', "tcp", "dport", "{ 80, 443 }", "accept"
     ]  # fmt: skip
+
+
+#: Pieces a rule line is drawn from: port matches under their own module and others', negated ones, options that
+#: take a value that looks like an option (a comment or interface named `-m`), targets with their options, and
+#: lone tokens, so that a port match can also sit where it is not one.
+RULE_PIECES = st.sampled_from(
+    ["-m tcp --dport 80", "-m udp --dport 8000:8010", "-m multiport --dports 80,443", "-m tcp --dports 80",
+     "-m multiport --dport 80", "-m conntrack --dport 80", "-m tcp ! --dport 80", "! -m tcp --dport 80",
+     "-m tcp --destination-port 443", "-m tcp --dport 99999", "-p tcp", "-p udp", "-d 10.0.0.1/32", "-i docker0",
+     "--comment", "-i", "-d", "-m", "!", "tcp", "--dport", "80", "x", "--ctstate NEW", '-m comment --comment "a b"',
+     "-j DNAT --to-destination 10.0.0.2:80", "-j ACCEPT", "-g DOCKER", "-j RETURN"]
+)  # fmt: skip
+
+
+def _parsed_dports(line: str) -> tuple | None:
+    """The parser's (dports, negated) of `line`, read as IPv4 or else IPv6; None when it cannot parse it."""
+    for family in ("ipv4", "ipv6"):
+        try:
+            m = parse_rule_line(line, "iptables-nft", family, "nat", "C", 1, None).matches
+        except ValueError:
+            continue
+        return m.dports, m.dports_negated
+    return None
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(RULE_PIECES, max_size=8))
+def test_a_port_match_read_from_the_text_is_the_parsed_one(pieces: list[str]) -> None:
+    line = " ".join(["-A", "C", *pieces])
+    own, parsed = line_dports(line), _parsed_dports(line)
+    if own is not None and parsed is not None:
+        assert parsed == (own, False)
+
+
+def test_a_port_match_read_from_the_text_on_every_fixture_line() -> None:
+    """The real tools' lines: wherever the text says, it says what the parser says; and Docker's lines say."""
+    lines = [line for line in _lines("iptables") if line.startswith("-A ")]
+    said = [(line, own) for line in lines if (own := line_dports(line)) is not None]
+    assert len(said) > 20
+    for line, own in said:
+        assert _parsed_dports(line) == (own, False), line
+    docker = "-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80"
+    assert (
+        line_dports(docker) == parse_rule_line(docker, "iptables-nft", "ipv4", "nat", "DOCKER", 1, None).matches.dports
+    )
+    assert line_dports("-A X -p tcp -m tcp ! --dport 80 -j RETURN") is None  # negated: the parser must say
+    assert line_dports('-A X -m comment --comment "-m tcp --dport 9" -j RETURN') is None  # quoted text
