@@ -207,7 +207,7 @@ def read_world(docker_host: str | None = None, backend: str = "auto", current: S
     from portscope.core.live import read_live
 
     stored = current.backend if current is not None and current.bindings else None
-    snap = read_live(docker_host)
+    snap = read_live(docker_host, scope="port")  # a change looks at the rules of its port (`focus`)
     chosen = resolve_backend(backend, stored, engine_in(snap))  # None: `detect` reads again
     chosen.check_writable()
     previous = Backend(stored) if stored and stored != chosen.name else None  # type: ignore[arg-type]

@@ -70,6 +70,8 @@ def read_rules(
 
     `scope="nat"`: read only what bindings need: iptables-nft's nat table, and of native nftables
     tables the nat chains that packets to this host go through (core.rules.native_nat).
+    `scope="port"`: read everything, but leave every iptables rule line unparsed until it is looked at (a
+    publish looks at the lines of one port; "all" parses the DNAT chains while the tool prints them).
     `tools`: where the commands run (another host's, for core.fleet).
     `known`: rules an earlier read parsed (`iptables_text.known_rules`), not parsed again.
     """
@@ -143,6 +145,7 @@ class _Stream:
         self.comments: list[str] = []
         #: scope "nat": only what bindings come from is kept (and no text): the count of rules skipped.
         self.skipped: list[int] | None = [0] if scope == "nat" else None
+        self.eager = scope != "port"  # parse the DNAT chains while reading
 
     def read(self, lines: Iterable[str]) -> str:
         """Consume every line (also after a parse error, so the tool can finish); returns the text."""
@@ -160,7 +163,7 @@ class _Stream:
                 self.backend,
                 self.family,
                 self.origin,
-                eager_dnat=True,
+                eager_dnat=self.eager,
                 skipped=self.skipped,
                 comments=self.comments,
                 known=self.known,
