@@ -63,9 +63,12 @@ def parse_save(text: str) -> OurView:
             if name.startswith(PORTSCOPE_PREFIX):
                 table.chains.setdefault(name, [])
         elif line.startswith("-A "):
-            _, chain, *rest = line.split(" ", 2)
+            end = line.find(" ", 3)
+            chain = line[3:end] if end > 0 else line[3:]
             positions[chain] = positions.get(chain, 0) + 1
-            spec = rest[0] if rest else ""
+            if PORTSCOPE_PREFIX not in line:  # neither in our chain nor a jump into one: only counted
+                continue
+            spec = line[end + 1 :] if end > 0 else ""
             if chain.startswith(PORTSCOPE_PREFIX):
                 table.chains.setdefault(chain, []).append(line)
             elif _JUMP.search(spec):
