@@ -5,6 +5,8 @@ flushes that chain, so our chains are rebuilt whole and nobody else's rules are 
 our chains are added only when the dump read just before lacks them.
 
 iptables-restore (legacy and nft alike, iptables 1.8) commits each table at its COMMIT line, so a
+new DNAT is written after the filter, raw and mangle rules its packets need (and a DNAT removed before
+them): no packet is steered to a container before its accept, nor past a guard already gone. A
 batch can fail after an earlier table went in, and a second family's batch can fail after the
 first's. Every failure is therefore rolled back from a fresh dump to the view read before: our
 chains re-filled with their previous rules, jumps we added removed, chains we created deleted.
@@ -57,7 +59,7 @@ def build_batch(wanted: OurView, current: OurView, inject: Mapping[str, Sequence
     inject = inject or {}
     names = set(ours_only(wanted)) | set(ours_only(current)) | set(inject)
     lines: list[str] = []
-    for name in sorted(names, key=lambda n: (TABLE_ORDER.index(n) if n in TABLE_ORDER else 9, n)):
+    for name in sorted(names, key=lambda n: _write_rank(n, wanted, current)):
         want, have = wanted.get(name, TableView()), current.get(name, TableView())
         body = [f":{chain} - [0:0]" for chain in want.chains]
         body += [line for rules in want.chains.values() for line in rules]
@@ -204,6 +206,24 @@ def _only(view: OurView, chains: set[tuple[str, str]]) -> OurView:
         keep.jumps = [j for j in table.jumps if jump_target(j.spec) in keep.chains]
         out[name] = keep
     return out
+
+
+def _write_rank(name: str, wanted: OurView, current: OurView) -> tuple[int, str]:
+    """Where a table goes in a batch. Each table is committed on its own, so a new DNAT (nat) goes in last, once
+    the rules that accept or guard its packets (filter, raw, mangle) are in; a change that only removes from nat
+    writes it first, so that nothing is steered past rules already gone."""
+    rank = TABLE_ORDER.index(name) if name in TABLE_ORDER else len(TABLE_ORDER)
+    if name == "nat" and _adds(wanted.get(name), current.get(name)):
+        rank = len(TABLE_ORDER) + 1
+    return rank, name
+
+
+def _adds(wanted: TableView | None, current: TableView | None) -> bool:
+    """True when `wanted` holds a rule or jump that `current` lacks."""
+    if wanted is None:
+        return False
+    have = set(current.rule_lines()) | {j.key for j in current.jumps} if current is not None else set()
+    return any(line not in have for line in wanted.rule_lines()) or any(j.key not in have for j in wanted.jumps)
 
 
 def _lines(view: OurView) -> list[str]:

@@ -148,12 +148,30 @@ def test_first_batch_adds_chains_and_missing_jumps_only() -> None:
     wanted = render([Placed(publish(), "172.17.0.2", "docker0")], "ipv4", PRESENT)
     batch = build_batch(wanted, current)
     lines = batch.splitlines()
-    assert lines[0] == "*nat" and ":PORTSCOPE - [0:0]" in lines
+    assert ":PORTSCOPE - [0:0]" in lines
     assert f"-I PREROUTING 1 -m addrtype --dst-type LOCAL {TAG} -j PORTSCOPE" in lines
     assert f"-I DOCKER-USER 1 {TAG} -j PORTSCOPE-FORWARD" in lines
     assert not [x for x in lines if x.startswith(("-D", "-X", "-F"))]
     assert not [x for x in lines if "DOCKER" in x.split()[1:2]]  # no rule of Docker's is named, only jumped from
     assert lines.count("COMMIT") == 2
+
+
+def tables_in(batch: str) -> list[str]:
+    return [line[1:] for line in batch.splitlines() if line.startswith("*")]
+
+
+def test_a_new_dnat_is_committed_after_what_accepts_and_guards_its_packets() -> None:
+    """iptables-restore commits each table on its own: a DNAT written first would steer packets into a FORWARD
+    that drops them (or past a raw guard not in yet) until the next table's commit."""
+    base = parse_save(DOCKER_SAVE)
+    one = render([Placed(publish(), "172.17.0.2", "docker0")], "ipv4", PRESENT)
+    assert tables_in(build_batch(one, base)) == ["filter", "nat"]
+    loopback = render([Placed(publish("127.0.0.1", 9000), "172.17.0.2", "docker0")], "ipv4", PRESENT)
+    assert tables_in(build_batch(loopback, base)) == ["raw", "nat"]
+    after = parse_save(apply_text(DOCKER_SAVE, build_batch(one, base)))
+    assert tables_in(build_batch({}, after)) == ["nat", "filter"]  # removed: nothing steered past a gone accept
+    both = render([Placed(publish(), "172.17.0.2", "docker0"), Placed(block(), "172.17.0.3")], "ipv4", PRESENT)
+    assert tables_in(build_batch(both, after)) == ["nat", "filter"]  # nat rewritten as it was, a filter DROP added
 
 
 def apply_text(save: str, batch: str) -> str:
