@@ -9,6 +9,7 @@ Every other option is kept verbatim in `Matches.other` (the rule is then conditi
 from __future__ import annotations
 
 import ipaddress
+import re
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -211,11 +212,11 @@ def line_dports(line: str) -> tuple[PortRange, ...] | None:
     option, a negated one, or one that is not right after its own module (`-m tcp --dport 80`)."""
     if '"' in line or "\\" in line or not line.isprintable():
         return None
-    tokens = line.split()
-    found = [i for i, tok in enumerate(tokens) if tok in _PORT_OPTIONS]
+    found = _PORT_OPTION.findall(line)
     if len(found) != 1:
         return None
-    at = found[0]
+    tokens = line.split()
+    at = tokens.index(found[0])
     if at < 4 or at + 1 >= len(tokens) or tokens[at - 2] != "-m":
         return None
     before = tokens[at - 3]  # an option that would take `-m` as its value, or a negation
@@ -261,8 +262,10 @@ _OPTIONS = {
     "-j": "-j", "--jump": "-j",
     "-g": "-g", "--goto": "-g",
 }  # fmt: skip
-#: The spellings of a destination-port option, and of a target (what follows it are the target's options).
-_PORT_OPTIONS = frozenset(name for name, option in _OPTIONS.items() if option in ("--dport", "--dports"))
+#: A destination-port option, any spelling, as a whole token; the spellings of a target (its options follow it).
+_PORT_OPTION = re.compile(
+    " ({})(?= |$)".format("|".join(name for name, option in _OPTIONS.items() if option in ("--dport", "--dports")))
+)
 _TARGET_OPTIONS = frozenset(name for name, option in _OPTIONS.items() if option in ("-j", "-g"))
 #: The option that takes a module's values -> the modules it belongs to (None: no `-m` before it).
 _MODULE_OPTIONS: dict[str, frozenset[str | None]] = {
