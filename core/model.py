@@ -119,6 +119,9 @@ class Rule:
 
 #: Parses a chain's deferred rule lines: `parse(chain, items) -> rules`.
 RuleParser = Callable[["Chain", list[Any]], Iterable[Rule]]
+#: Reads a deferred item's destination-port match from its text alone: the `Matches.dports` (not negated) that
+#: parsing it gives, or None when only parsing can tell.
+PortReader = Callable[[Any], "tuple[PortRange, ...] | None"]
 
 
 @dataclass(slots=True, eq=False, repr=False)
@@ -142,20 +145,22 @@ class Chain:
     _pending: list[Any] = field(default_factory=list, init=False)
     _parse: RuleParser | None = field(default=None, init=False)
     _dnat_hint: bool = field(default=False, init=False)
-    _save_lines: bool = field(default=True, init=False)  # every pending item is an iptables-save line (`defer_line`)
+    _ports: PortReader | None = field(default=None, init=False)  # for every pending item (see `select`)
 
-    def defer(self, item: object, parse: RuleParser, may_dnat: bool) -> None:
-        """Queue a rule line for `parse(chain, items) -> list[Rule]` on first access."""
-        self._pending.append(item)
+    def defer(self, item: object, parse: RuleParser, may_dnat: bool, ports: PortReader | None = None) -> None:
+        """Queue a rule line for `parse(chain, items) -> list[Rule]` on first access; `ports` reads its port match."""
+        pending = self._pending
+        pending.append(item)
         self._parse = parse
         self._dnat_hint = self._dnat_hint or may_dnat
-        self._save_lines = False
+        self._ports = ports if len(pending) == 1 or self._ports == ports else None
 
-    def defer_line(self, number: int, line: str, parse: RuleParser) -> None:
+    def defer_line(self, number: int, line: str, parse: RuleParser, ports: PortReader | None = None) -> None:
         """`defer` for a rule line: queued as (line number, position, text); DNAT/REDIRECT noted."""
         pending = self._pending
         pending.append((number, len(self.parsed) + len(pending) + 1, line))
         self._parse = parse
+        self._ports = ports if len(pending) == 1 or self._ports == ports else None
         if not self._dnat_hint and ("DNAT" in line or "REDIRECT" in line):
             self._dnat_hint = True
 
@@ -166,14 +171,15 @@ class Chain:
             self.parsed.extend(self._parse(self, pending))
         return self.parsed
 
-    def select(self, keep: Callable[[str], bool]) -> list[Rule]:
-        """Its rules, less the pending iptables-save lines that `keep` rejects by their text alone: those are not
-        parsed, and the chain itself is left as it is. Every rule when its pending items are not such lines."""
+    def select(self, keep: Callable[[tuple[PortRange, ...]], bool]) -> list[Rule]:
+        """Its rules, less the pending ones whose port match, read from their text alone, `keep` rejects: those are
+        not parsed, and the chain itself is left as it is. Every rule when its reader cannot read ports from text."""
         if not self._pending or self._parse is None:
             return self.parsed
-        if not self._save_lines:
+        ports = self._ports
+        if ports is None:
             return self.rules
-        chosen = [item for item in self._pending if keep(item[2])]
+        chosen = [item for item in self._pending if (own := ports(item)) is None or keep(own)]
         return [*self.parsed, *self._parse(self, chosen)] if chosen else self.parsed
 
     @property

@@ -7,8 +7,8 @@ see one of them matches (its bindings are cut from its whole match space, and wh
 told in its finding: a rule for 8000-9000 is resolved over 8000-9000; one with no port match, or a negated
 one, over every port) and every port it sends to (what the later chains and listeners see).
 A rule is kept when its protocol and destination ports let it see one of these ports; every other rule
-cannot touch those packets and is left out. An iptables rule line not parsed yet is judged by its port match
-alone where its text surely says it (`line_dports`), and a line left out that way is never parsed. Chains
+cannot touch those packets and is left out. A rule not parsed yet is judged by its port match alone where its
+text surely says it (`Chain.select`), and a rule left out that way is never parsed. Chains
 (with their hooks and policies), rule positions, host facts and the containers (a few records, checked whole)
 stay as they are; sockets are kept on the ports that matter. Resolving and diagnosing the narrowed snapshot
 gives the same bindings and findings for port P as the whole one (tests hold the verdicts equal on random
@@ -23,7 +23,6 @@ from dataclasses import replace
 from portscope.core.model import Chain, Matches, PortRange, Rule, Snapshot, Table
 from portscope.core.publish.conflicts import Verdict, verdict
 from portscope.core.publish.model import StoredBinding
-from portscope.core.rules.iptables_rule import line_dports
 
 EVERY_PORT = PortRange(0, 65535)
 #: Protocols a rule can name that are surely not another one's packets (anything else is kept).
@@ -86,14 +85,9 @@ def _narrow(table: Table, protocol: str, ports: Sequence[PortRange]) -> Table:
     return Table(backend=table.backend, family=table.family, name=table.name, chains=chains)
 
 
-def _may_see(ports: Sequence[PortRange]) -> Callable[[str], bool]:
-    """For `Chain.select`: False for a rule line whose port match, read from its text, excludes `ports`."""
-
-    def may_see(line: str) -> bool:
-        own = line_dports(line)
-        return own is None or _overlaps(own, ports)
-
-    return may_see
+def _may_see(ports: Sequence[PortRange]) -> Callable[[tuple[PortRange, ...]], bool]:
+    """For `Chain.select`: False for a rule whose port match, read from its text, excludes `ports`."""
+    return lambda own: _overlaps(own, ports)
 
 
 def _same_protocol(m: Matches, protocol: str) -> bool:

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 
 from portscope.core.errors import ParseError
-from portscope.core.model import Backend, Chain, Family, Rule, Table
-from portscope.core.rules.iptables_rule import parse_rule_line, unparsed_rule
+from portscope.core.model import Backend, Chain, Family, PortRange, Rule, Table
+from portscope.core.rules.iptables_rule import line_dports, parse_rule_line, unparsed_rule
 
 #: Built-in chains per table and the netfilter hook each one is.
 BUILTIN_CHAINS: dict[str, tuple[str, ...]] = {
@@ -169,7 +169,7 @@ def parse_iptables_lines(
                 if backend == "dump":  # a dump's line is still checked (exit 3 names it), then let go
                     _check_line(raw.rstrip(), current, name, number)
                 continue
-            chain.defer_line(number, raw.rstrip(), current.parse_pending)
+            chain.defer_line(number, raw.rstrip(), current.parse_pending, item_dports)
             if eager_dnat:
                 since_eager += 1
                 if since_eager >= _EAGER_BATCH:
@@ -213,6 +213,11 @@ def parse_iptables_lines(
                 _parse_dnat_chains(current)
     tables = _merge([_build(section, backend) for section in sections])
     return strict_parse(tables) if backend == "dump" else tables
+
+
+def item_dports(item: tuple[int, int, str]) -> tuple[PortRange, ...] | None:
+    """The port match of a deferred `(line number, position, text)` item, from its text (`Chain.select`)."""
+    return line_dports(item[2])
 
 
 def _check_line(line: str, section: _Section, chain: str, number: int) -> None:
@@ -263,7 +268,7 @@ def _read_line(section: _Section, number: int, line: str, source: str, skipped: 
                 _check_line(line, section, name, number)
             return
         chain = section.chains.get(name) or section.chain(name)
-        chain.defer_line(number, line, section.parse_pending)
+        chain.defer_line(number, line, section.parse_pending, item_dports)
         return
     head = line[0]
     if head == ":":

@@ -24,9 +24,16 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from portscope.core.errors import ParseError
-from portscope.core.model import Chain, Rule, Table
+from portscope.core.model import Chain, PortRange, Rule, Table
 from portscope.core.rules.nft_json_expr import render, statement_term
-from portscope.core.rules.nft_json_fast import JSON_STRING, RAW_FAST, raw_fast_match, raw_fast_rule
+from portscope.core.rules.nft_json_fast import (
+    JSON_STRING,
+    PORT_GROUP,
+    PORT_OP_GROUP,
+    RAW_FAST,
+    raw_fast_match,
+    raw_fast_rule,
+)
 from portscope.core.rules.nft_statements import (
     SKIPPED_FAMILIES,
     TABLE_FAMILIES,
@@ -250,7 +257,7 @@ class _Owner:
             chain = chains[chain_name] = Chain(name=chain_name)
         position = self.positions.get(chain_name, 0) + 1
         self.positions[chain_name] = position
-        chain.defer((position, *item), self.parse, may_dnat)
+        chain.defer((position, *item), self.parse, may_dnat, self.span_dports)
 
     def defer_run(self, chain_name: str, spans: list[int], may_dnat: bool) -> None:
         """Queue undecoded rules (`spans` is [start, end, start, end, ...] in `text`) on the chain."""
@@ -259,11 +266,24 @@ class _Owner:
         if chain is None:
             chain = chains[chain_name] = Chain(name=chain_name)
         position = self.positions.get(chain_name, 0)
-        parse, defer = self.parse, chain.defer
+        parse, defer, ports = self.parse, chain.defer, self.span_dports
         for k in range(0, len(spans), 2):
             position += 1
-            defer((position, spans[k], spans[k + 1]), parse, may_dnat)
+            defer((position, spans[k], spans[k + 1]), parse, may_dnat, ports)
         self.positions[chain_name] = position
+
+    def span_dports(self, item: tuple[Any, ...]) -> tuple[PortRange, ...] | None:
+        """The port match of an undecoded rule, for `Chain.select`: its `tcp dport N` when the whole rule has the
+        common engine shape (`RAW_FAST`, which records exactly what the general path does); else None."""
+        if len(item) != 3:
+            return None
+        found = RAW_FAST.fullmatch(self.text, item[1], item[2])
+        if found is None:
+            return None
+        op, port = found.group(PORT_OP_GROUP), found.group(PORT_GROUP)
+        if op != "==" or port is None or int(port) > 65535:
+            return None
+        return (PortRange(int(port), int(port)),)
 
     def parse(self, chain: Chain, items: list[tuple[Any, ...]]) -> list[Rule]:
         """Records of a chain's deferred items, in order."""

@@ -40,6 +40,9 @@ RAW_FAST = re.compile(
     r"\]\}\}"
 )
 
+#: RAW_FAST's groups of the destination-port match: its operator and its port.
+PORT_OP_GROUP, PORT_GROUP = 13, 15
+
 
 def raw_fast_rule(rule_json: str, site: RuleSite) -> Rule | None:
     """The record of a rule of the common engine shape read straight from nft's JSON of it

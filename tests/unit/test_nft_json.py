@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from portscope.core.errors import ParseError
-from portscope.core.model import AddrMatch, IfaceMatch, Matches, NatTarget, PortRange, Rule, Table
+from portscope.core.model import AddrMatch, Chain, IfaceMatch, Matches, NatTarget, PortRange, Rule, Table
 from portscope.core.rules import nft_json
 from portscope.core.rules.nft_json import parse_nft_json, raw_fast_rule, render, statement_term
 from portscope.core.rules.nft_statements import (
@@ -610,34 +610,29 @@ _EXTRA_STMT = _mostly(st.none(), st.sampled_from([{"accept": None}, {"counter": 
 _COMMENT = st.none() | st.sampled_from(["DNAT", "", "it's a {x}", "é", 5])
 
 
-@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    iface=_mostly(st.lists(_IFACE_STMT, max_size=1), st.lists(_IFACE_STMT, min_size=2, max_size=2)),
-    addrs=_mostly(
-        st.lists(_ADDR_STMT, max_size=2, unique_by=lambda m: m["match"]["left"]["payload"]["field"]),
-        st.lists(_ADDR_STMT, min_size=2, max_size=3),
-    ),
-    port=_mostly(st.lists(_PORT_STMT, max_size=1), st.lists(_PORT_STMT, min_size=2, max_size=2)),
-    counter=st.lists(_COUNTER_STMT, max_size=1),
-    verdict=_VERDICT_STMT,
-    extra=_EXTRA_STMT,
-    comment=_COMMENT,
-    order=st.randoms(use_true_random=False),
-)
-def test_fast_path_gives_the_general_paths_records(
-    iface: list[Any],
-    addrs: list[Any],
-    port: list[Any],
-    counter: list[Any],
-    verdict: Any,
-    extra: Any,
-    comment: Any,
-    order: Any,
-) -> None:
+@st.composite
+def _rule_expressions(draw: st.DrawFn) -> list[Any]:
+    """A rule's expressions, mostly in the engines' shape (what the fast path takes), in nft's order or not."""
+    iface = draw(_mostly(st.lists(_IFACE_STMT, max_size=1), st.lists(_IFACE_STMT, min_size=2, max_size=2)))
+    addrs = draw(
+        _mostly(
+            st.lists(_ADDR_STMT, max_size=2, unique_by=lambda m: m["match"]["left"]["payload"]["field"]),
+            st.lists(_ADDR_STMT, min_size=2, max_size=3),
+        )
+    )
+    port = draw(_mostly(st.lists(_PORT_STMT, max_size=1), st.lists(_PORT_STMT, min_size=2, max_size=2)))
+    counter = draw(st.lists(_COUNTER_STMT, max_size=1))
+    verdict, extra = draw(_VERDICT_STMT), draw(_EXTRA_STMT)
     matches = iface + addrs + port
+    order = draw(st.randoms(use_true_random=False))
     if order.random() < 0.3:
         order.shuffle(matches)
-    expressions = [*matches, *counter, verdict, *([extra] if extra else [])]
+    return [*matches, *counter, verdict, *([extra] if extra else [])]
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@given(expressions=_rule_expressions(), comment=_COMMENT)
+def test_fast_path_gives_the_general_paths_records(expressions: list[Any], comment: Any) -> None:
     try:
         general = _general(expressions, comment)
     except ValueError:  # a rule nft never prints (`dnat ip6 to 192.0.2.2`): the fast path may not record it
@@ -649,6 +644,42 @@ def test_fast_path_gives_the_general_paths_records(
     event(f"taken by the fast path: {fast is not None}")
     if fast is not None:
         assert [fast] == general
+
+
+def _lazy_chain(expressions: list[Any], comment: Any) -> Chain:
+    """The chain of a one-rule document as nft prints it, read lazily (the rule left undecoded)."""
+    head = '{"nftables": [{"table": {"family": "ip", "name": "t", "handle": 1}}, '
+    chain = '{"chain": {"family": "ip", "table": "t", "name": "c", "handle": 2}}, '
+    (table,) = parse_nft_json(head + chain + _rule_json(expressions, comment) + "]}", lazy=True)
+    return table.chains["c"]
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@given(expressions=_rule_expressions(), comment=_COMMENT, port=st.sampled_from([80, 443, 8080]) | st.integers(0, 65535))
+def test_a_rule_left_undecoded_for_a_port_cannot_see_it(expressions: list[Any], comment: Any, port: int) -> None:
+    """`Chain.select` reads a rule's port match from nft's text of it; a rule it leaves undecoded for `port` is one
+    whose every record's destination ports exclude it."""
+    try:
+        general = _general(expressions, comment)
+    except ValueError:
+        return
+    chosen = _lazy_chain(expressions, comment).select(lambda own: any(r.first <= port <= r.last for r in own))
+    event(f"left undecoded: {not chosen}")
+    if not chosen:
+        for rule in general:
+            m = rule.matches
+            assert m.dports and not m.dports_negated and not any(r.first <= port <= r.last for r in m.dports)
+
+
+def test_an_engine_rule_for_another_port_is_left_undecoded() -> None:
+    dnat = [tcp_dport(8080), {"counter": {"packets": 0, "bytes": 0}}, {"dnat": {"addr": "192.0.2.2", "port": 80}}]
+    chain = _lazy_chain(dnat, None)
+    assert chain.select(lambda own: any(r.first <= 80 <= r.last for r in own)) == []
+    assert chain.has_pending  # and the chain is left as it was read
+    (rule,) = chain.select(lambda own: any(r.first <= 8080 <= r.last for r in own))
+    assert rule.matches.dports[0].first == 8080
+    negated = [{"match": {"op": "!=", "left": _payload("tcp", "dport"), "right": 8080}}, {"accept": None}]
+    assert len(_lazy_chain(negated, None).select(lambda own: False)) == 1  # `!=` is not read from the text
 
 
 @pytest.mark.parametrize(

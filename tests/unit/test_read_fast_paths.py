@@ -4,13 +4,16 @@
   the rules an earlier read parsed are reused (`known`);
 - nft's JSON as nft prints it (engine-shaped rules read by `nft_json_fast.RAW_FAST`, without decoding)
   == the same document decoded whole by `json.loads`;
-- `resolve(catches=False)`, which names no rules that partly shadow a binding, == `resolve(catches=True)`.
+- `resolve(catches=False)`, which names no rules that partly shadow a binding, == `resolve(catches=True)`;
+- `Chain.select`, which leaves unparsed the rules whose port match (read from their text) excludes a port,
+  parses every rule that can see that port, as the whole parse gives it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -174,3 +177,39 @@ def test_a_table_with_a_chain_iptables_nft_did_not_print_is_read_with_nft() -> N
     assert shown_by_iptables_nft(extra, xt) is False
     assert shown_by_iptables_nft(ChainListing("ip6", "nat", {"PREROUTING": None}), xt) is False  # other family
     assert shown_by_iptables_nft(ChainListing("inet", "filter", {}), xt) is False
+
+
+def _reads() -> list[tuple[str, Callable[[], list[Table]]]]:
+    """Each real dump, as a function that reads it afresh (rules left unparsed, as a live read leaves them)."""
+    out: list[tuple[str, Callable[[], list[Table]]]] = [
+        (name, lambda name=name: parse_iptables_text(_load(name), backend="iptables-nft")) for name in SAVES
+    ]
+    out += [(p.name, lambda p=p: parse_nft_json(p.read_text(), lazy=True)) for p in NFT_DUMPS]
+    return out
+
+
+@pytest.mark.parametrize(("name", "read"), _reads(), ids=[name for name, _ in _reads()])
+def test_a_rule_left_unparsed_by_its_port_match_cannot_see_the_port(name: str, read: Callable[[], list[Table]]) -> None:
+    """`Chain.select` on a fresh read, for each port a dump names (and one it does not): the rules it parses are
+    the whole parse's rules at the same places, and every rule whose destination ports can match the port is
+    among them. So a publish that parses only those sees every rule that can touch its port."""
+    whole = {(t.family, t.name, name): c.rules for t in read() for name, c in t.chains.items()}
+    ports = {r.first for rules in whole.values() for rule in rules for r in rule.matches.dports} | {1}
+    skipped = 0
+    for port in sorted(ports):
+        for t in read():
+            for chain_name, chain in t.chains.items():
+                chosen = chain.select(lambda own, port=port: any(r.first <= port <= r.last for r in own))
+                rules = whole[(t.family, t.name, chain_name)]
+                kept = {r.position for r in chosen}  # one nft rule may give several records, at one place
+                assert [asdict(r) for r in chosen] == [asdict(r) for r in rules if r.position in kept]
+                seeing = {
+                    r.position
+                    for r in rules
+                    if not r.matches.dports
+                    or r.matches.dports_negated
+                    or any(d.first <= port <= d.last for d in r.matches.dports)
+                }
+                assert seeing <= kept, (chain_name, port)
+                skipped += len(rules) - len(kept)
+    assert skipped > 0  # the port matches were read from the text, not only parsed
