@@ -7,7 +7,6 @@ other table is named. Only our tables and Docker's `docker-bridges` (read only) 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -20,7 +19,7 @@ from portscope.core.publish.guard import batch_lines, bridge_view
 from portscope.core.publish.guard import rule_lines as bridge_rule_lines
 from portscope.core.publish.guard_io import claim as claim_bridge
 from portscope.core.publish.guard_io import numeric_oif, refuse_foreign
-from portscope.core.publish.nft_docker import check_forwarding
+from portscope.core.publish.nft_docker import check_forwarding, forward_rules
 from portscope.core.publish.nft_render import NFT_FAMILY, TABLE, NftView, render_nft, table_text
 from portscope.core.publish.nft_run import run_batch
 from portscope.core.publish.nft_saved import differences, parse_listing, rule_lines
@@ -39,7 +38,7 @@ class NftState:
     and the guard's `table bridge portscope` (None: no table)."""
 
     ours: dict[Family, NftView | None]
-    docker: dict[Family, dict | None]
+    docker: dict[Family, str | None]  # Docker's docker-bridges tables, `nft -j` text (None: no such table)
     bridge: NftView | None = None
 
 
@@ -70,7 +69,7 @@ def read_state(nft: str | None = None, docker_tables: Mapping[Family, str | None
     if docker_tables is not None:
         texts[2:2] = [docker_tables.get(f) for f in FAMILIES]
     ours = {f: None if t is None else parse_listing(t) for f, t in zip(FAMILIES, texts[:2], strict=True)}
-    docker = {f: None if t is None else _json(t) for f, t in zip(FAMILIES, texts[2:4], strict=True)}
+    docker = dict(zip(FAMILIES, texts[2:4], strict=True))
     bridge = None if texts[4] is None else parse_listing(texts[4])
     if bridge is not None:
         bridge = {chain: [numeric_oif(line) for line in lines] for chain, lines in bridge.items()}
@@ -81,7 +80,11 @@ def wanted_views(placed: list[Placed], state: NftState) -> dict[Family, NftView]
     """Render both families, with Docker's accept mark where it has one (UnsupportedError when it drops)."""
     out: dict[Family, NftView] = {}
     for family in FAMILIES:
-        mark = check_forwarding(state.docker[family], placed, family)
+        try:
+            doc = forward_rules(state.docker[family], placed)
+        except ValueError:
+            raise ToolError("nft -j printed something that is not JSON: check the nftables version") from None
+        mark = check_forwarding(doc, placed, family)
         out[family] = render_nft(placed, family, mark)
     return out
 
@@ -196,11 +199,3 @@ def drift_nft(
 
 def _same(want: NftView, have: NftView | None) -> bool:
     return (have is None and not want) or (have is not None and have == want)
-
-
-def _json(text: str) -> dict | None:
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        raise ToolError("nft -j printed something that is not JSON: check the nftables version") from None
-    return doc if isinstance(doc, dict) else None

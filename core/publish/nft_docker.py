@@ -16,6 +16,7 @@ from typing import Any
 from portscope.core.publish.errors import UnsupportedError
 from portscope.core.publish.nft_render import Mark
 from portscope.core.publish.render import Placed
+from portscope.core.rules.nft_json import chains_document
 
 FWD_IN = "filter-forward-in__"
 #: What the refusal suggests (a bit unlikely to be used by anything else on the host).
@@ -66,6 +67,17 @@ def check_forwarding(doc: dict[str, Any] | None, placed: list[Placed], family: s
                 "and run portscope again (nothing was changed)"
             )
     return None
+
+
+def forward_rules(text: str | None, placed: list[Placed]) -> dict[str, Any] | None:
+    """Docker's table (`nft -j` text) as far as `check_forwarding` for `placed` reads it: the rules of its
+    forward chains that name a mark, a drop or a placed target's address. Any other rule's JSON is not decoded
+    (nor is one spelt with `\\u` escapes left out). ValueError when the text is not JSON."""
+    if text is None:
+        return None
+    words = ('"mark"', '"drop"', "\\u", *{f'"{p.target_ip}"' for p in placed})
+    doc = chains_document(text, lambda chain: chain.startswith(FWD_IN), lambda rule: any(w in rule for w in words))
+    return doc if isinstance(doc, dict) else None
 
 
 def _rules(doc: dict[str, Any] | None) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ from portscope.core.publish.backend import Backend, Detection, choose_backend, r
 from portscope.core.publish.errors import InputError, UnsupportedError
 from portscope.core.publish.model import State, StoredBinding, binding_id
 from portscope.core.publish.nft_commit import build_batch
-from portscope.core.publish.nft_docker import accept_mark, check_forwarding, drops_unpublished
+from portscope.core.publish.nft_docker import accept_mark, check_forwarding, drops_unpublished, forward_rules
 from portscope.core.publish.nft_render import CHAINS, Mark, render_nft, table_text
 from portscope.core.publish.nft_run import nft_error
 from portscope.core.publish.nft_saved import differences, parse_listing
@@ -309,6 +311,42 @@ def test_no_refusal_when_docker_accepts_or_is_absent_or_for_loopback() -> None:
     assert check_forwarding(docker_table(), loop, "ipv4") is None
     blocked = [Placed(binding("block"), "172.18.0.2", "br0")]
     assert check_forwarding(docker_table(), blocked, "ipv4") is None
+
+
+def _outcome(doc: dict[str, Any] | None, placed: list[Placed]) -> object:
+    try:
+        return check_forwarding(doc, placed, "ipv4")
+    except UnsupportedError as exc:
+        return str(exc)
+
+
+MARKED = rule("filter-forward-in__br0", match({"&": [MARK, 3]}, 2), COUNTER, ACCEPT)
+ELSEWHERE = rule("filter-forward-in__br0", match(payload("ip", "daddr"), "172.18.0.9"), COUNTER, DROP)
+
+
+@pytest.mark.parametrize(
+    "extra", [(), (MARKED,), (ELSEWHERE,), (ELSEWHERE, MARKED)], ids=["plain", "mark", "drop", "both"]
+)
+@pytest.mark.parametrize("target", ["172.18.0.2", "172.18.0.5", "172.18.0.9"])
+@pytest.mark.parametrize("indent", [None, 1], ids=["as nft prints it", "indented"])
+def test_the_forward_check_reads_only_the_rules_it_can_use(extra: tuple, target: str, indent: int | None) -> None:
+    """`forward_rules` decodes only the forward chains' rules naming a mark, a drop or a target: the check on what
+    it gives is the check on the whole table."""
+    doc = docker_table("br0", *extra)
+    text = json.dumps(doc, indent=indent)
+    placed = [Placed(binding(), target, "br0")]
+    screened = forward_rules(text, placed)
+    assert _outcome(screened, placed) == _outcome(doc, placed)
+    if indent is None:  # nft's own layout: Docker's accept for another address is not even decoded
+        assert len(screened["nftables"]) < len(doc["nftables"])  # type: ignore[index]
+
+
+def test_the_forward_check_on_a_real_docker_table() -> None:
+    text = (Path(__file__).parents[1] / "fixtures" / "nft" / "docker29.json").read_text()
+    for target in ("172.17.0.2", "172.18.0.2", "10.0.0.1"):
+        for bridge in ("docker0", "bridge1"):
+            placed = [Placed(binding(), target, bridge)]
+            assert _outcome(forward_rules(text, placed), placed) == _outcome(json.loads(text), placed)
 
 
 # --------------------------------------------------------------------------- backend choice, state, CLI
