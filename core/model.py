@@ -171,15 +171,18 @@ class Chain:
             self.parsed.extend(self._parse(self, pending))
         return self.parsed
 
-    def select(self, keep: Callable[[tuple[PortRange, ...]], bool]) -> list[Rule]:
+    def select(self, keep: Callable[[tuple[PortRange, ...]], bool] | None) -> list[Rule]:
         """Its rules, less the pending ones whose port match, read from their text alone, `keep` rejects: those are
-        not parsed, and the chain itself is left as it is. Every rule when its reader cannot read ports from text."""
+        not parsed, and the chain itself is left as it is. Every rule when `keep` is None (every port is wanted)
+        or its reader cannot read ports from text."""
         if not self._pending or self._parse is None:
             return self.parsed
         ports = self._ports
-        if ports is None:
+        if ports is None or keep is None:
             return self.rules
         chosen = [item for item in self._pending if (own := ports(item)) is None or keep(own)]
+        if len(chosen) == len(self._pending):
+            return self.rules  # all of them: parsed once, for good
         return [*self.parsed, *self._parse(self, chosen)] if chosen else self.parsed
 
     @property

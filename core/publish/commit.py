@@ -5,8 +5,8 @@ flushes that chain, so our chains are rebuilt whole and nobody else's rules are 
 our chains are added only when the dump read just before lacks them.
 
 iptables-restore (legacy and nft alike, iptables 1.8) commits each table at its COMMIT line, so a
-new DNAT is written after the filter, raw and mangle rules its packets need (and a DNAT removed before
-them): no packet is steered to a container before its accept, nor past a guard already gone. A
+change that only adds a DNAT writes nat after the filter, raw and mangle rules its packets need, and any
+other change writes nat first, so a DNAT removed or moved stops before the rules that went with it. A
 batch can fail after an earlier table went in, and a second family's batch can fail after the
 first's. Every failure is therefore rolled back from a fresh dump to the view read before: our
 chains re-filled with their previous rules, jumps we added removed, chains we created deleted.
@@ -209,21 +209,22 @@ def _only(view: OurView, chains: set[tuple[str, str]]) -> OurView:
 
 
 def _write_rank(name: str, wanted: OurView, current: OurView) -> tuple[int, str]:
-    """Where a table goes in a batch. Each table is committed on its own, so a new DNAT (nat) goes in last, once
-    the rules that accept or guard its packets (filter, raw, mangle) are in; a change that only removes from nat
-    writes it first, so that nothing is steered past rules already gone."""
+    """Where a table goes in a batch. Each table is committed on its own, so a change that only adds to nat writes
+    it last, once the filter, raw and mangle rules its packets need are in; any other change writes nat first (a
+    DNAT removed or moved stops before the rules that went with it)."""
     rank = TABLE_ORDER.index(name) if name in TABLE_ORDER else len(TABLE_ORDER)
-    if name == "nat" and _adds(wanted.get(name), current.get(name)):
-        rank = len(TABLE_ORDER) + 1
+    if name == "nat":
+        have, want = _entries(current.get(name)), _entries(wanted.get(name))
+        if have < want:
+            rank = len(TABLE_ORDER) + 1
     return rank, name
 
 
-def _adds(wanted: TableView | None, current: TableView | None) -> bool:
-    """True when `wanted` holds a rule or jump that `current` lacks."""
-    if wanted is None:
-        return False
-    have = set(current.rule_lines()) | {j.key for j in current.jumps} if current is not None else set()
-    return any(line not in have for line in wanted.rule_lines()) or any(j.key not in have for j in wanted.jumps)
+def _entries(view: TableView | None) -> set[tuple[str, str]]:
+    """A table's rule lines and jumps, as ("rule", line) and (chain, spec)."""
+    if view is None:
+        return set()
+    return {("rule", line) for line in view.rule_lines()} | {j.key for j in view.jumps}
 
 
 def _lines(view: OurView) -> list[str]:

@@ -85,8 +85,11 @@ def _narrow(table: Table, protocol: str, ports: Sequence[PortRange]) -> Table:
     return Table(backend=table.backend, family=table.family, name=table.name, chains=chains)
 
 
-def _may_see(ports: Sequence[PortRange]) -> Callable[[tuple[PortRange, ...]], bool]:
-    """For `Chain.select`: False for a rule whose port match, read from its text, excludes `ports`."""
+def _may_see(ports: Sequence[PortRange]) -> Callable[[tuple[PortRange, ...]], bool] | None:
+    """For `Chain.select`: False for a rule whose port match, read from its text, excludes `ports`; None (every
+    rule) when `ports` hold every port (a DNAT with no port match sees them all)."""
+    if any(p.first <= EVERY_PORT.first and EVERY_PORT.last <= p.last for p in ports):
+        return None
     return lambda own: _overlaps(own, ports)
 
 

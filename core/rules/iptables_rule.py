@@ -208,8 +208,9 @@ def _port(text: str) -> int:
 
 def line_dports(line: str) -> tuple[PortRange, ...] | None:
     """The destination ports a rule line (`-A CHAIN …`) matches, read from its text alone: what parsing it gives as
-    `Matches.dports`, not negated. None when the text alone cannot say so surely: quoting, more than one port
-    option, a negated one, or one that is not right after its own module (`-m tcp --dport 80`)."""
+    `Matches.dports`, not negated, when the parser takes the line (one it refuses for another part, e.g. a mask
+    it cannot read, still matches only these ports in the kernel). None when the text alone cannot say so surely:
+    quoting, more than one port option, a negated one, or one not right after its own module (`-m tcp --dport 80`)."""
     if '"' in line or "\\" in line or not line.isprintable():
         return None
     found = _PORT_OPTION.findall(line)

@@ -161,8 +161,9 @@ def tables_in(batch: str) -> list[str]:
 
 
 def test_a_new_dnat_is_committed_after_what_accepts_and_guards_its_packets() -> None:
-    """iptables-restore commits each table on its own: a DNAT written first would steer packets into a FORWARD
-    that drops them (or past a raw guard not in yet) until the next table's commit."""
+    """iptables-restore commits each table on its own: a new DNAT written first would steer packets into a FORWARD
+    that drops them (or past a raw guard not in yet) until the next table's commit; a DNAT removed or moved is
+    written first, so it stops before the rules that went with it."""
     base = parse_save(DOCKER_SAVE)
     one = render([Placed(publish(), "172.17.0.2", "docker0")], "ipv4", PRESENT)
     assert tables_in(build_batch(one, base)) == ["filter", "nat"]
@@ -172,6 +173,8 @@ def test_a_new_dnat_is_committed_after_what_accepts_and_guards_its_packets() -> 
     assert tables_in(build_batch({}, after)) == ["nat", "filter"]  # removed: nothing steered past a gone accept
     both = render([Placed(publish(), "172.17.0.2", "docker0"), Placed(block(), "172.17.0.3")], "ipv4", PRESENT)
     assert tables_in(build_batch(both, after)) == ["nat", "filter"]  # nat rewritten as it was, a filter DROP added
+    moved = render([Placed(publish(), "172.17.0.5", "docker0")], "ipv4", PRESENT)
+    assert tables_in(build_batch(moved, after)) == ["nat", "filter"]  # the old DNAT stops before its accept goes
 
 
 def apply_text(save: str, batch: str) -> str:
