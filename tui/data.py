@@ -574,8 +574,9 @@ def _rule_rows(model: Model, previous: Model | None = None) -> list[Row]:
                     rows.append(kept)
                     continue
                 position = Cell(str(r.position), sort=(r.position,))
-                if kept is not None:
+                if kept is not None:  # moved: only its position is new (the last word of its search text)
                     cells = (*kept.cells[:3], position, *kept.cells[4:])
+                    search = f"{kept.search.rpartition(' ')[0]} {position.text}"
                 else:
                     cells = (
                         Cell("", sort=(1,)),
@@ -585,7 +586,9 @@ def _rule_rows(model: Model, previous: Model | None = None) -> list[Row]:
                         Cell(r.verdict, _VERDICT_STYLE.get(r.verdict, "")),
                         Cell(clip(r.text, 64)),
                     )
-                search = search_text(*(c.text for c in cells), r.text, r.comment)
+                    search = search_text(
+                        *(c.text for c in cells if c is not position), r.text, r.comment, position.text
+                    )
                 rows.append(Row(key=key, cells=cells, search=search, order=order))
     return rows
 
