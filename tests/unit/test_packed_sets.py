@@ -1,4 +1,5 @@
-"""Packed packet sets (`core.reach.space.pack`): exact round trips, and as small as their runs."""
+"""Packed packet sets (`core.reach.space.pack`): exact round trips, and as small as their runs; two boxes
+coalesced without the general loops as with them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from hypothesis import strategies as st
 from portscope.core.reach.space import (
     SMALL,
     IntervalAxis,
+    coalesce,
+    coalesce_pair,
     one_atom,
     pack,
     pack_mask,
@@ -76,3 +79,14 @@ def test_ranges_of_a_packed_mask_are_the_masks_ranges(cuts: list[int], mask: int
     if mask:
         assert axis.run_ranges(pack_mask(mask)) == axis.ranges(mask)
     assert unpack_mask(axis.every) == axis.all
+
+
+#: Boxes whose masks are drawn from a few values, so that two often share dimensions, hold one another or match.
+small_boxes = st.tuples(*[st.sampled_from([1, 2, 3, 4, 6, 7, 8, 15]) for _ in range(6)])
+
+
+@given(small_boxes, small_boxes)
+def test_two_boxes_coalesce_as_the_general_loops_do(a: tuple, b: tuple) -> None:
+    general = coalesce([a, b, (0, 0, 0, 0, 0, 0)])  # three boxes: the general loops (the empty one is inside both)
+    assert coalesce_pair(a, b) == [box for box in general if any(box)]
+    assert coalesce([a, b]) == coalesce_pair(a, b)
