@@ -120,7 +120,8 @@ class Rule:
 #: Parses a chain's deferred rule lines: `parse(chain, items) -> rules`.
 RuleParser = Callable[["Chain", list[Any]], Iterable[Rule]]
 #: Reads a deferred item's destination-port match from its text alone: the `Matches.dports` (not negated) that
-#: parsing it gives, or None when only parsing can tell.
+#: parsing it gives (for a rule the parser cannot read, the ports the kernel matches it on), or None when only
+#: parsing can tell.
 PortReader = Callable[[Any], "tuple[PortRange, ...] | None"]
 
 

@@ -8,7 +8,8 @@ told in its finding: a rule for 8000-9000 is resolved over 8000-9000; one with n
 one, over every port) and every port it sends to (what the later chains and listeners see).
 A rule is kept when its protocol and destination ports let it see one of these ports; every other rule
 cannot touch those packets and is left out. A rule not parsed yet is judged by its port match alone where its
-text surely says it (`Chain.select`), and a rule left out that way is never parsed. Chains
+text surely says it (`Chain.select`), and a rule left out that way is never parsed (nor kept as "unparsed"
+where the rest of it cannot be read: the kernel matches it only on its port). Chains
 (with their hooks and policies), rule positions, host facts and the containers (a few records, checked whole)
 stay as they are; sockets are kept on the ports that matter. Resolving and diagnosing the narrowed snapshot
 gives the same bindings and findings for port P as the whole one (tests hold the verdicts equal on random

@@ -103,7 +103,8 @@ def _load(text: str, source: str) -> list[Any]:
 def chains_document(text: str, wanted: Callable[[str], bool], rule: Callable[[str], bool] = bool) -> Any:
     """nft's JSON document with the rules of only the chains whose name `wanted` accepts, and, laid out as nft
     prints it, only the rules whose own JSON text `rule` accepts: the others are not decoded at all. Laid out
-    otherwise, it is decoded whole and then filtered by chain. Raises ValueError when the text is not JSON."""
+    otherwise (a rule's text holding a second rule, or decoding to more than one object), it is decoded whole and
+    then filtered by chain. Raises ValueError when what it decodes is not JSON."""
 
     def keep(item: Any) -> bool:
         rule = item.get("rule") if isinstance(item, dict) else None
@@ -111,22 +112,34 @@ def chains_document(text: str, wanted: Callable[[str], bool], rule: Callable[[st
         return rule is None or (isinstance(chain, str) and wanted(chain))
 
     cut = _cut(text)
+    kept = [] if cut is None else [(index, item) for index, item in cut.others if keep(item)]
+    for run in cut.runs if cut is not None else ():
+        spans = run.spans
+        texts = [(run.first + k // 2, text[spans[k] : spans[k + 1]]) for k in range(0, len(spans), 2)]
+        if not all(_one_rule(piece) for _, piece in texts):
+            cut = None  # not nft's layout
+            break
+        if wanted(run.place[2]):
+            chosen = [(index, piece) for index, piece in texts if rule(piece)]
+            decoded = json.loads("[" + ",".join(piece for _, piece in chosen) + "]")
+            if len(decoded) != len(chosen) or not all(keep(item) for item in decoded):
+                cut = None
+                break
+            kept += [(index, item) for (index, _), item in zip(chosen, decoded, strict=True)]
     if cut is None:
         doc = json.loads(text)
         items = doc.get("nftables") if isinstance(doc, dict) else None
         if isinstance(items, list):
             doc["nftables"] = [item for item in items if keep(item)]
         return doc
-    kept = [(index, item) for index, item in cut.others if keep(item)]
-    for run in cut.runs:
-        if wanted(run.place[2]):
-            spans = run.spans
-            texts = [(run.first + k // 2, text[spans[k] : spans[k + 1]]) for k in range(0, len(spans), 2)]
-            chosen = [(index, piece) for index, piece in texts if rule(piece)]
-            decoded = json.loads("[" + ",".join(piece for _, piece in chosen) + "]")
-            kept += [(index, item) for (index, _), item in zip(chosen, decoded, strict=True)]
     kept.sort(key=lambda entry: entry[0])
     return {"nftables": [item for _, item in kept]}
+
+
+def _one_rule(piece: str) -> bool:
+    """A rule object's text names one rule and one chain, as nft prints it (a quote inside a JSON string is
+    escaped, so these keys cannot be a string's text)."""
+    return piece.find('{"rule": ', 1) < 0 and piece.find('"chain": ', piece.find('"chain": ') + 1) < 0
 
 
 def _nft_version(items: list[Any]) -> tuple[int, ...] | None:
@@ -304,7 +317,8 @@ class _Owner:
 
     def span_dports(self, item: tuple[Any, ...]) -> tuple[PortRange, ...] | None:
         """The port match of an undecoded rule, for `Chain.select`: its `tcp dport N` when the whole rule has the
-        common engine shape (`RAW_FAST`, which records exactly what the general path does); else None."""
+        common engine shape (`RAW_FAST`); else None. Such a rule matches only that port in the kernel, even where
+        the rest of it cannot be read (it is then kept as "unparsed" when parsed, and is not when left out)."""
         if len(item) != 3:
             return None
         found = RAW_FAST.fullmatch(self.text, item[1], item[2])

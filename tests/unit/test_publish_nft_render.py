@@ -341,6 +341,23 @@ def test_the_forward_check_reads_only_the_rules_it_can_use(extra: tuple, target:
         assert len(screened["nftables"]) < len(doc["nftables"])  # type: ignore[index]
 
 
+def test_the_forward_check_is_not_misled_by_text_laid_out_otherwise() -> None:
+    """Valid JSON that is not quite nft's layout (Docker's drop glued to the rule before it, or its chain named
+    twice) is decoded whole: the drop is still seen."""
+    doc = docker_table("br0")
+    doc["nftables"][-1:] = [rule("other", COUNTER, ACCEPT), rule("filter-forward-in__br0", COUNTER, DROP)]
+    text = json.dumps(doc)  # nft's layout: `, ` between objects, a rule's "expr" last
+    head, sep, drop = text.rpartition(', {"rule": ')
+    glued = f"{head},{sep[2:]}{drop}"
+    chain = '"chain": "filter-forward-in__br0"'
+    twice = head + sep + drop.replace(chain, '"chain": "other", ' + chain)
+    placed = [Placed(binding(), "172.18.0.2", "br0")]
+    for variant in (text, glued, twice):
+        outcome = _outcome(forward_rules(variant, placed), placed)
+        assert outcome == _outcome(json.loads(variant), placed)
+        assert "bridge-accept-fwmark" in str(outcome)  # refused: Docker drops that port
+
+
 def test_the_forward_check_on_a_real_docker_table() -> None:
     text = (Path(__file__).parents[1] / "fixtures" / "nft" / "docker29.json").read_text()
     for target in ("172.17.0.2", "172.18.0.2", "10.0.0.1"):
