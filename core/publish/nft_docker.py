@@ -72,7 +72,7 @@ def check_forwarding(doc: dict[str, Any] | None, placed: list[Placed], family: s
 def forward_rules(text: str | None, placed: list[Placed]) -> dict[str, Any] | None:
     """Docker's table (`nft -j` text) as far as `check_forwarding` for `placed` reads it: the rules of its
     forward chains that name a mark, a drop or a placed target's address. Any other rule's JSON is not decoded
-    (nor is one spelt with `\\u` escapes left out). ValueError when the text is not JSON."""
+    (nor is one spelt with `\\u` escapes left out). ValueError when what it decodes is not JSON."""
     if text is None:
         return None
     words = ('"mark"', '"drop"', "\\u", *{f'"{p.target_ip}"' for p in placed})
