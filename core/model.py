@@ -147,11 +147,13 @@ class Chain:
     _parse: RuleParser | None = field(default=None, init=False)
     _dnat_hint: bool = field(default=False, init=False)
     _ports: PortReader | None = field(default=None, init=False)  # for every pending item (see `select`)
+    _read_ports: list[tuple[PortRange, ...] | None] | None = field(default=None, init=False)  # what `_ports` read
 
     def defer(self, item: object, parse: RuleParser, may_dnat: bool, ports: PortReader | None = None) -> None:
         """Queue a rule line for `parse(chain, items) -> list[Rule]` on first access; `ports` reads its port match."""
         pending = self._pending
         pending.append(item)
+        self._read_ports = None
         self._parse = parse
         self._dnat_hint = self._dnat_hint or may_dnat
         self._ports = ports if len(pending) == 1 or self._ports == ports else None
@@ -160,6 +162,7 @@ class Chain:
         """`defer` for a rule line: queued as (line number, position, text); DNAT/REDIRECT noted."""
         pending = self._pending
         pending.append((number, len(self.parsed) + len(pending) + 1, line))
+        self._read_ports = None
         self._parse = parse
         self._ports = ports if len(pending) == 1 or self._ports == ports else None
         if not self._dnat_hint and ("DNAT" in line or "REDIRECT" in line):
@@ -168,20 +171,22 @@ class Chain:
     @property
     def rules(self) -> list[Rule]:
         if self._pending and self._parse is not None:
-            pending, self._pending = self._pending, []
+            pending, self._pending, self._read_ports = self._pending, [], None
             self.parsed.extend(self._parse(self, pending))
         return self.parsed
 
     def select(self, keep: Callable[[tuple[PortRange, ...]], bool] | None) -> list[Rule]:
         """Its rules, less the pending ones whose port match, read from their text alone, `keep` rejects: those are
         not parsed, and the chain itself is left as it is. Every rule when `keep` is None (every port is wanted)
-        or its reader cannot read ports from text."""
+        or its reader cannot read ports from text. The ports read are kept for the next `select`."""
         if not self._pending or self._parse is None:
             return self.parsed
         ports = self._ports
         if ports is None or keep is None:
             return self.rules
-        chosen = [item for item in self._pending if (own := ports(item)) is None or keep(own)]
+        if self._read_ports is None:
+            self._read_ports = [ports(item) for item in self._pending]
+        chosen = [item for item, own in zip(self._pending, self._read_ports, strict=True) if own is None or keep(own)]
         if len(chosen) == len(self._pending):
             return self.rules  # all of them: parsed once, for good
         return [*self.parsed, *self._parse(self, chosen)] if chosen else self.parsed

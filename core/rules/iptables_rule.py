@@ -211,6 +211,17 @@ def line_dports(line: str) -> tuple[PortRange, ...] | None:
     `Matches.dports`, not negated, when the parser takes the line (one it refuses for another part, e.g. a mask
     it cannot read, still matches only these ports in the kernel). None when the text alone cannot say so surely:
     quoting, more than one port option, a negated one, or one not right after its own module (`-m tcp --dport 80`)."""
+    engine = _ENGINE_SHAPE.fullmatch(line)
+    if engine is not None:  # the common lines, read at once; a test holds this equal to the walk below
+        try:
+            return parse_ports(engine.group(2))
+        except ValueError:
+            return None
+    return _walk_dports(line)
+
+
+def _walk_dports(line: str) -> tuple[PortRange, ...] | None:
+    """`line_dports` for any line: its tokens walked."""
     if '"' in line or "\\" in line or not line.isprintable():
         return None
     found = _PORT_OPTION.findall(line)
@@ -266,6 +277,15 @@ _OPTIONS = {
 #: A destination-port option, any spelling, as a whole token; the spellings of a target (its options follow it).
 _PORT_OPTION = re.compile(
     " ({})(?= |$)".format("|".join(name for name, option in _OPTIONS.items() if option in ("--dport", "--dports")))
+)
+#: The lines engines write (Docker's DNAT, hairpin MASQUERADE and filter ACCEPT): only addresses and interfaces
+#: before `-p P -m P --dport N`, then a plain target; its port is what `_walk_dports` reads. Names and values are
+#: printable ASCII without quotes or backslashes, and do not start with `-` or `!`.
+_NAME = r"[#-,.-\[\]-~][!#-\[\]-~]*"
+_ENGINE_SHAPE = re.compile(
+    rf"-A {_NAME}(?: (?:! )?-[sdio] {_NAME})* -p (tcp|udp|sctp) -m \1 --dport (\d{{1,5}})"
+    r" -j (?:ACCEPT|MASQUERADE|RETURN|DROP|DNAT --to-destination [\d.:\[\]a-f-]+)",
+    re.ASCII,
 )
 _TARGET_OPTIONS = frozenset(name for name, option in _OPTIONS.items() if option in ("-j", "-g"))
 #: The option that takes a module's values -> the modules it belongs to (None: no `-m` before it).

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portscope.core.rules.iptables_rule import line_dports, parse_rule_line, tokenize, tokenize_quoted
+from portscope.core.rules.iptables_rule import (
+    _ENGINE_SHAPE,
+    _walk_dports,
+    line_dports,
+    parse_rule_line,
+    tokenize,
+    tokenize_quoted,
+)
 from portscope.core.rules.nft_text import tokenize as nft_tokenize
 from portscope.core.rules.nft_text import tokenize_any
 
@@ -112,3 +119,46 @@ def test_a_port_match_read_from_the_text_on_every_fixture_line() -> None:
     )
     assert line_dports("-A X -p tcp -m tcp ! --dport 80 -j RETURN") is None  # negated: the parser must say
     assert line_dports('-A X -m comment --comment "-m tcp --dport 9" -j RETURN') is None  # quoted text
+
+
+#: Engine-shaped lines and near misses, part by part: names and values that look like options, quotes,
+#: non-ASCII digits and blanks, a second protocol or port option, targets with more options.
+CHAINS = st.sampled_from(
+    ["DOCKER", "DOCKER", "POSTROUTING", "--dport", "-m", "!", "a\u2028b", "K8S.X-1", '"q"', "a\\b"]
+)
+BEFORE = st.sampled_from(
+    ["-s 172.17.0.2/32", "-d 172.17.0.2/32", "! -i docker0", "-o docker0", "-i br-1a2b+", "! -s fd00::2/128",
+     "-i -m", "-o !", "-d --dport", '-i "a b"', "-i \u00e9", "-i a\x85b", "-d \u0661\u0662", "-p udp", "-m tcp", "x"]
+)  # fmt: skip
+PROTOCOL = st.sampled_from(["-p tcp", "-p tcp", "-p udp", "-p sctp", "-p icmp", "", "! -p tcp"])
+PORT = st.sampled_from(
+    ["-m tcp --dport 8080", "-m tcp --dport 8080", "-m udp --dport 53", "-m sctp --dport 9", "-m tcp --dport 99999", "-m tcp --dport 080",
+     "-m tcp --dport \u0668\u0660", "-m tcp ! --dport 81", "-m multiport --dports 80,443", "--dport 80",
+     "-m tcp --dport 80 --dport 81", "-m tcp --dport 8000:8010", "-m tcp --destination-port 443"]
+)  # fmt: skip
+TARGET = st.sampled_from(
+    ["-j ACCEPT", "-j MASQUERADE", "-j RETURN", "-j DROP", "-j DNAT --to-destination 172.17.0.2:80",
+     "-j DNAT --to-destination [fd00::2]:80", "-j DNAT --to-destination", "-j DNAT --to-destination 1.2.3.4:80-90",
+     "-g DOCKER", "-j DNAT --to-destination 1.2.3.4 --random"]
+)  # fmt: skip
+AFTER = st.sampled_from(["", "", "", "--dport 9", "x", "-j ACCEPT", "-m tcp --dport 80"])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(CHAINS, st.lists(BEFORE, max_size=3), PROTOCOL, PORT, TARGET, AFTER)
+def test_the_engine_shape_reads_what_the_walk_reads(
+    chain: str, before: list[str], protocol: str, port: str, target: str, after: str
+) -> None:
+    line = " ".join(part for part in ["-A", chain, *before, protocol, port, target, after] if part)
+    assert line_dports(line) == _walk_dports(line)
+
+
+def test_docker_lines_take_the_engine_shape() -> None:
+    for line in [
+        "-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80",
+        "-A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT",
+        "-A POSTROUTING -s 172.17.0.2/32 -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE",
+        "-A DOCKER ! -i br-1 -p udp -m udp --dport 53 -j DNAT --to-destination [fd00::2]:53",
+    ]:
+        assert _ENGINE_SHAPE.fullmatch(line) is not None, line
+        assert line_dports(line) == _walk_dports(line) is not None
