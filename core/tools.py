@@ -6,6 +6,7 @@ import os
 import subprocess
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Protocol
 
@@ -76,6 +77,7 @@ def run_all(
 ) -> list[ToolResult]:
     """Start every command at once and wait for all; a missing tool or a timeout becomes a failed result.
 
+    Their outputs are read side by side (a thread each), so no tool waits with a full pipe for its turn.
     `readers`: for some commands, a function that consumes the output lines as they come and
     returns the whole text (so parsing overlaps with the tool still printing).
     """
@@ -89,23 +91,25 @@ def run_all(
             running.append((argv, started_now, ""))
         except OSError as exc:
             running.append((argv, None, exc.strerror or str(exc)))
-    results = []
-    for argv, proc, error in running:
+
+    def finish(argv: tuple[str, ...], proc: subprocess.Popen[str] | None, error: str) -> ToolResult:
         if proc is None:
-            results.append(ToolResult(argv=argv, returncode=127, stdout="", stderr=error))
-            continue
+            return ToolResult(argv=argv, returncode=127, stdout="", stderr=error)
         reader = readers.get(argv) if readers else None
         try:
             if reader is not None:
-                results.append(_read_streaming(argv, proc, reader, timeout))
-                continue
+                return _read_streaming(argv, proc, reader, timeout)
             out, err = proc.communicate(timeout=timeout)
-            results.append(ToolResult(argv=argv, returncode=proc.returncode, stdout=out, stderr=err))
+            return ToolResult(argv=argv, returncode=proc.returncode, stdout=out, stderr=err)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
-            results.append(ToolResult(argv=argv, returncode=124, stdout="", stderr=f"timed out after {timeout:g} s"))
-    return results
+            return ToolResult(argv=argv, returncode=124, stdout="", stderr=f"timed out after {timeout:g} s")
+
+    if len(running) < 2:
+        return [finish(*item) for item in running]
+    with ThreadPoolExecutor(max_workers=len(running), thread_name_prefix="portscope-tool") as pool:
+        return list(pool.map(lambda item: finish(*item), running))
 
 
 def _read_streaming(

@@ -110,7 +110,14 @@ class RemoteTools:
         return results
 
     def rule_tools(self) -> RuleTools:
-        return RuleTools(which=self.which, run_all=self.run_all, legacy_tables=self.legacy_tables, libiptc=False)
+        """The other host's tools; one stage of commands (no `nft list chains` before the rest: a round trip)."""
+        return RuleTools(
+            which=self.which,
+            run_all=self.run_all,
+            legacy_tables=self.legacy_tables,
+            libiptc=False,
+            table_by_table=False,
+        )
 
 
 def read_remote(session: Session, scope: str = "all", turns: Turns | None = None) -> Snapshot:

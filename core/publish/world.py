@@ -57,11 +57,11 @@ class World:
         world commits: the commit then dumps only what is missing instead of reading every rule again."""
         if not self._dumps_current:
             return {}
-        return {
-            s.family: s.text
-            for s in self.snap.sources
-            if s.backend == self.backend.name and s.format == "iptables-save" and s.family in FAMILIES
-        }
+        dumps: dict[Family, str] = {}
+        for s in self.snap.sources:  # one dump per family, or one per table (each whole: they join into one)
+            if s.backend == self.backend.name and s.format == "iptables-save" and s.family in FAMILIES:
+                dumps[s.family] = dumps.get(s.family, "") + s.text
+        return dumps
 
     def docker_tables(self) -> dict[Family, str | None] | None:
         """Docker's `docker-bridges` tables as the snapshot read them (`nft -j`; None: no such table), until this
@@ -220,7 +220,10 @@ def engine_in(snap: Snapshot) -> Detection | None:
     backend went unread or no engine's rules are there (then `detect` asks the kernel, and `iptables -V`)."""
     if any(not b.read for b in snap.backends):
         return None
-    nat = {s.backend: _nat_section(s.text) for s in snap.sources if s.family == "ipv4" and s.format == "iptables-save"}
+    nat: dict[str, str] = {}
+    for s in snap.sources:  # a dump of every table, or one per table
+        if s.family == "ipv4" and s.format == "iptables-save" and (section := _nat_section(s.text)):
+            nat[s.backend] = section
     names = "\n".join(f"table {_NFT_FAMILY[t.family]} {t.name}" for t in snap.tables if t.backend == "nftables")
     engine, evidence = engine_backend(nat.get("iptables-nft", ""), nat.get("iptables-legacy", ""), names)
     return Detection(engine, fallback=engine, evidence=evidence) if engine is not None else None

@@ -1,9 +1,11 @@
 """Read the kernel's rules from every firewall backend that holds any.
 
 Which path reads what (numbers in the README):
-- iptables-nft: `iptables-nft-save` / `ip6tables-nft-save` (libiptc cannot see nf_tables rules);
-  for `list` (scope "nat") `iptables-nft -t nat -S`, which fetches only the nat table. A table
-  iptables-nft calls incompatible (native nft rules in `ip nat`, say) is left to the nft reader.
+- iptables-nft (libiptc cannot see nf_tables rules): `iptables-nft -t TABLE -S` for each table `nft list
+  chains` names, all at once (each fetches only its own table: 0.17 s against 0.28 s for `iptables-nft-save`
+  with 10,000 published ports), each kept as iptables-save prints it; `iptables-nft-save` /
+  `ip6tables-nft-save` where nft cannot name them. For `list` (scope "nat") only `iptables-nft -t nat -S`.
+  A table iptables-nft calls incompatible (native nft rules in `ip nat`, say) is left to the nft reader.
 - iptables-legacy: `iptables-legacy-save` / `ip6tables-legacy-save`, only when the kernel has legacy
   tables in this network namespace (/proc/net/ip_tables_names); bulk text is ~90x faster than
   walking rules through python-iptables, which portscope keeps for atomic legacy writes.
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from portscope.core.errors import ParseError
@@ -45,6 +47,8 @@ class RuleTools:
     legacy_tables: Callable[[str], list[str] | None] = legacy_tables
     #: python-iptables may read legacy tables when their save tool is missing (only on this host).
     libiptc: bool = True
+    #: iptables-nft read a table per process, side by side, once `nft list chains` named them (see `read_rules`).
+    table_by_table: bool = True
 
 
 LOCAL_TOOLS = RuleTools()
@@ -76,14 +80,25 @@ def read_rules(
     `known`: rules an earlier read parsed (`iptables_text.known_rules`), not parsed again.
     """
     out = RuleRead()
-    jobs: list[tuple[Backend, Family, list[str]]] = []
+    nft = tools.which("nft")
+    chains = [nft, "list", "chains"] if nft else None
+    listing = None  # `nft list chains`, when it runs on its own first
+    if chains is not None and scope != "nat" and tools.table_by_table:
+        (listing,) = tools.run_all([chains], timeout)
+    named = parse_chain_listing(listing.stdout) if listing is not None and listing.ok else None
+    jobs: list[_Job] = []
     for family, save, tool in NFT_SAVE_TOOLS:
+        tables = iptables_nft_tables(named, family) if named is not None else None
+        path = tools.which(tool) if tables else None
+        if tables and path:
+            jobs.extend(_Job("iptables-nft", family, [path, "-t", name, "-S"], name) for name in tables)
+            continue
         command = iptables_nft_command(save, tool, scope, tools.which)
         if command is None:
             reason = f"{save} not found: install iptables"
             out.backends.append(BackendStatus("iptables-nft", family, read=False, reason=reason))
         else:
-            jobs.append(("iptables-nft", family, list(command)))
+            jobs.append(_Job("iptables-nft", family, list(command)))
     for family, names, tool in LEGACY_SAVE_TOOLS:
         present = tools.legacy_tables(os.path.join(proc, "net", names))
         if present and tools.libiptc and tools.which(tool) is None:
@@ -95,25 +110,38 @@ def read_rules(
             out.backends.append(BackendStatus("iptables-legacy", family, read=False, reason=reason))
         else:
             out.backends.append(BackendStatus("iptables-legacy", family, read=True, reason="no legacy tables"))
-    nft = tools.which("nft")
-    chains = [nft, "list", "chains"] if nft else None
-    commands = [argv for *_, argv in jobs] + ([chains] if chains else [])
-    streams = {tuple(argv): _Stream(backend, family, " ".join(argv), scope, known) for backend, family, argv in jobs}
+    commands = [job.argv for job in jobs] + ([chains] if chains and listing is None else [])
+    streams = {
+        tuple(job.argv): _Stream(job.backend, job.family, " ".join(job.argv), scope, known, job.table) for job in jobs
+    }
     results = tools.run_all(commands, timeout, readers={k: s.read for k, s in streams.items()})
-    for (backend, family, argv), result in zip(jobs, results, strict=False):
-        _take_iptables(out, backend, family, result, streams[tuple(argv)])
+    read: dict[tuple[Backend, Family], list[tuple[ToolResult, _Stream]]] = {}
+    for job, result in zip(jobs, results, strict=False):
+        read.setdefault((job.backend, job.family), []).append((result, streams[tuple(job.argv)]))
+    for (backend, family), parts in read.items():
+        _take_iptables(out, backend, family, parts)
     if nft is None:
         out.backends.append(BackendStatus("nftables", None, read=False, reason="nft not found: install nftables"))
         return out
-    _read_native(out, nft, results[-1], timeout, scope, tools.run_all)
+    _read_native(out, nft, listing or results[-1], timeout, scope, tools.run_all)
     return out
 
 
-def _plan(out: RuleRead, jobs: list, backend: Backend, family: Family, path: str | None, tool: str) -> None:
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """A command that prints one backend's rules of one family (`table`: just that table, with `-S`)."""
+
+    backend: Backend
+    family: Family
+    argv: list[str]
+    table: str | None = None
+
+
+def _plan(out: RuleRead, jobs: list[_Job], backend: Backend, family: Family, path: str | None, tool: str) -> None:
     if path is None:
         out.backends.append(BackendStatus(backend, family, read=False, reason=f"{tool} not found: install iptables"))
     else:
-        jobs.append((backend, family, [path]))
+        jobs.append(_Job(backend, family, [path]))
 
 
 def _read_with_libiptc(out: RuleRead, family: Family, tables: list[str]) -> None:
@@ -127,16 +155,23 @@ def _read_with_libiptc(out: RuleRead, family: Family, tables: list[str]) -> None
         out.backends.append(BackendStatus("iptables-legacy", family, read=False, reason=reason))
         return
     result = ToolResult(argv=("python-iptables",), returncode=0, stdout=text, stderr="")
-    _take_iptables(out, "iptables-legacy", family, result)
+    _take_iptables(out, "iptables-legacy", family, [(result, None)])
 
 
 class _Stream:
     """Parses an iptables-save tool's output while the tool is still printing it."""
 
     def __init__(
-        self, backend: Backend, family: Family, origin: str, scope: str = "all", known: KnownRules | None = None
+        self,
+        backend: Backend,
+        family: Family,
+        origin: str,
+        scope: str = "all",
+        known: KnownRules | None = None,
+        table: str | None = None,
     ) -> None:
         self.backend = backend
+        self.table = table  # `iptables -t TABLE -S` output, read as iptables-save prints the table
         self.known = known
         self.family = family
         self.origin = origin
@@ -156,6 +191,8 @@ class _Stream:
                 seen.append(line)
                 yield line
 
+        if self.table is not None:
+            lines = as_save(self.table, lines)
         source = iter(lines) if self.skipped is not None else kept()
         try:
             self.tables = parse_iptables_lines(
@@ -176,44 +213,82 @@ class _Stream:
 
 
 def _take_iptables(
-    out: RuleRead, backend: Backend, family: Family, result: ToolResult, stream: _Stream | None = None
+    out: RuleRead, backend: Backend, family: Family, parts: Sequence[tuple[ToolResult, _Stream | None]]
 ) -> None:
-    origin = " ".join(result.argv)
-    if not result.ok:
-        refused = _INCOMPATIBLE.search(result.stderr)
-        if refused is None:
-            out.backends.append(BackendStatus(backend, family, read=False, reason=result.reason()))
+    """One backend's family, from its commands' results (one dump, or one table each): its sources, tables and
+    status; any failure but a table iptables-nft calls incompatible leaves the whole family unread."""
+    sources: list[RuleSource] = []
+    tables: list[Table] = []
+    foreign: set[str] = set()
+    skipped = 0
+    for result, stream in parts:
+        origin = " ".join(result.argv)
+        if not result.ok:
+            refused = _INCOMPATIBLE.search(result.stderr)
+            if refused is None:
+                out.backends.append(BackendStatus(backend, family, read=False, reason=result.reason()))
+                return
+            foreign.add(refused.group(1))
+            continue
+        try:
+            if stream is not None and stream.error is not None:
+                raise stream.error
+            if stream is not None and stream.tables is not None:
+                tables.extend(stream.tables)
+                comments = stream.comments
+            else:
+                tables.extend(parse_iptables_text(result.stdout, backend=backend, family=family, source=origin))
+                comments = [line for line in result.stdout.splitlines() if line.startswith("#")]
+        except ParseError as exc:
+            out.backends.append(BackendStatus(backend, family, read=False, reason=str(exc)))
             return
-        out.backends.append(BackendStatus(backend, family, read=True, rules=0, reason=_foreign(refused.group(1))))
-        return
-    try:
-        if stream is not None and stream.error is not None:
-            raise stream.error
-        if stream is not None and stream.tables is not None:
-            tables = stream.tables
-            comments = stream.comments
-        else:
-            tables = parse_iptables_text(result.stdout, backend=backend, family=family, source=origin)
-            comments = [line for line in result.stdout.splitlines() if line.startswith("#")]
-    except ParseError as exc:
-        out.backends.append(BackendStatus(backend, family, read=False, reason=str(exc)))
-        return
-    # A table iptables-nft cannot show (native nft chains or rules in it) is only a shell here: the
-    # nft reader reads it instead (`_read_native` skips only tables shown here with all their chains).
-    foreign = {m.group(1) for line in comments if (m := _INCOMPATIBLE.search(line))}
-    if foreign:
-        tables = [t for t in tables if t.name not in foreign]
-    if stream is None or stream.skipped is None:
-        out.sources.append(
-            RuleSource(backend=backend, family=family, format="iptables-save", text=result.stdout, origin=origin)
-        )
+        # A table iptables-nft cannot show (native nft chains or rules in it) is only a shell here: the
+        # nft reader reads it instead (`_read_native` skips only tables shown here with all their chains).
+        foreign.update(m.group(1) for line in comments if (m := _INCOMPATIBLE.search(line)))
+        if stream is None or stream.skipped is None:
+            sources.append(
+                RuleSource(backend=backend, family=family, format="iptables-save", text=result.stdout, origin=origin)
+            )
+        skipped += stream.skipped[0] if stream is not None and stream.skipped is not None else 0
+    tables = [t for t in tables if t.name not in foreign]
+    out.sources.extend(sources)
     out.tables.extend(tables)
-    skipped = stream.skipped[0] if stream is not None and stream.skipped is not None else 0
     count = sum(c.size for t in tables for c in t.chains.values()) + skipped
     reasons = [_foreign(name) for name in sorted(foreign)]
-    if "-S" in result.argv:
+    if any(stream is not None and stream.skipped is not None for _, stream in parts):
         reasons.insert(0, "read: the nat table, where published ports are")
     out.backends.append(BackendStatus(backend, family, read=True, rules=count, reason="; ".join(reasons) or None))
+
+
+def as_save(table: str, lines: Iterable[str]) -> Iterator[str]:
+    """`iptables -t TABLE -S` output as iptables-save prints that table (with no counters): the same rule lines,
+    each chain declared by a `:CHAIN POLICY [0:0]` line instead of `-P`/`-N`."""
+    yield f"*{table}\n"
+    for line in lines:
+        if line.startswith("-P "):
+            chain, _, policy = line[3:].rstrip("\n").partition(" ")
+            yield f":{chain} {policy} [0:0]\n"
+        elif line.startswith("-N "):
+            chain = line[3:].rstrip("\n")
+            yield f":{chain} - [0:0]\n"
+        else:
+            yield line
+    yield "COMMIT\n"
+
+
+#: The tables iptables knows (iptables-nft shows no other).
+IPTABLES_TABLES = frozenset({"raw", "mangle", "filter", "nat", "security"})
+_NFT_FAMILY_OF = {"ipv4": "ip", "ipv6": "ip6"}
+
+
+def iptables_nft_tables(listings: list[ChainListing], family: Family) -> list[str]:
+    """The tables of `family` that `nft list chains` names and iptables-nft can show, in the kernel's order.
+
+    A table deleted before its `-S` runs would read as its built-in chains with their default policies (what
+    `-S` prints for a table that is not there): the packets' fate is the same, and the next read corrects it.
+    """
+    wanted = _NFT_FAMILY_OF.get(family)
+    return [t.name for t in listings if t.family == wanted and t.name in IPTABLES_TABLES]
 
 
 def shown_by_iptables_nft(listing: ChainListing, tables: list[Table]) -> bool:

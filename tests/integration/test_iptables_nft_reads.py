@@ -1,11 +1,15 @@
-"""`list` reads iptables-nft's nat table with `iptables-nft -t nat -S`, and hands tables iptables-nft
-cannot show (native nft chains or rules in them) to the nft reader, on every read path.
+"""`list` reads iptables-nft's nat table with `iptables-nft -t nat -S`, a whole read each table with
+`iptables-nft -t TABLE -S` (what `iptables-nft-save` gives), and both hand tables iptables-nft cannot show
+(native nft chains or rules in them) to the nft reader, on every read path.
 
 Each case is loaded with the real tools into a fresh network namespace.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -138,3 +142,84 @@ def test_no_iptables_rules_at_all_reads_cleanly(command: str, key: str) -> None:
         assert ns.run([NFT, "list", "tables"]).stdout.strip() == ""
     assert doc[key] == []
     assert doc["warnings"] == []
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+#: Run inside the namespace: read every rule table by table and with the save tools; summarise both.
+BOTH_READS = """
+import json
+import portscope.core.rules.live as live
+from portscope.core.rules.formats import parse_source
+
+def rules(tables):
+    return sorted([t.backend, t.family, t.name, c.name, c.hook, c.policy, r.position, r.text, repr(r.matches)]
+                  for t in tables for c in t.chains.values() for r in c.rules)
+
+def chains(tables):
+    return sorted([t.backend, t.family, t.name, c.name, c.hook, c.policy] for t in tables for c in t.chains.values())
+
+def summary(read):
+    again = [t for s in read.sources if s.format == "iptables-save" for t in parse_source(s)]
+    return {"rules": rules(read.tables), "chains": chains(read.tables),
+            "status": [[b.backend, b.family, b.read, b.rules, b.reason] for b in read.backends],
+            "origins": [s.origin.split("/")[-1] for s in read.sources],
+            "again": rules([t for t in again if t.backend == "iptables-nft"])}
+
+by_table = live.read_rules(scope="all")
+whole = live.read_rules(scope="all", tools=live.RuleTools(table_by_table=False))
+print(json.dumps({"by_table": summary(by_table), "whole": summary(whole)}))
+"""
+#: Rules in the other tables too, so that every table iptables knows is read.
+OTHER_TABLES = """*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -p udp -m udp --dport 5353 -j NOTRACK
+COMMIT
+*mangle
+:PREROUTING ACCEPT [0:0]
+:MARKS - [0:0]
+-A PREROUTING -j MARKS
+-A MARKS -p tcp -m tcp --dport 8080 -j MARK --set-xmark 0x1/0xffffffff
+COMMIT
+"""
+
+
+def _both_reads(ns) -> dict:
+    result = ns.run([sys.executable, "-c", BOTH_READS], cwd=ROOT, check=False)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_read_table_by_table_gives_what_iptables_nft_save_gives() -> None:
+    """Each table's `-S` runs at once and is kept as iptables-save prints it: the same rules, chains and
+    statuses as the save tools give, and a capture of its sources parses to the same rules again."""
+    need_root_tools(*TOOLS)
+    with netns("psipt") as ns:
+        ns.run(["iptables-nft-restore"], input=DOCKER_V4)
+        ns.run(["iptables-nft-restore", "--noflush"], input=OTHER_TABLES)
+        ns.run(["ip6tables-nft-restore"], input=DOCKER_V6)
+        doc = _both_reads(ns)
+    by_table, whole = doc["by_table"], doc["whole"]
+    assert len(by_table["rules"]) == 17  # IPv4: 9 nat, 2 filter, 1 raw, 2 mangle; IPv6: 3 nat
+    assert by_table["rules"] == whole["rules"] and by_table["chains"] == whole["chains"]
+    assert by_table["status"] == whole["status"]
+    assert by_table["again"] == by_table["rules"]
+    assert sorted(by_table["origins"]) == sorted(
+        f"{tool} -t {table} -S" for tool, tables in (("iptables-nft", ("raw", "mangle", "nat", "filter")),
+                                                     ("ip6tables-nft", ("nat",))) for table in tables
+    )  # fmt: skip
+    assert sorted(whole["origins"]) == ["ip6tables-nft-save", "iptables-nft-save"]
+
+
+def test_a_table_iptables_nft_cannot_show_is_left_to_nft_by_both_reads() -> None:
+    """A native rule in `ip nat`: `-S` of that table refuses, the others are read; the save tool says the same."""
+    need_root_tools(*TOOLS)
+    with netns("psipt") as ns:
+        ns.run(["iptables-nft-restore"], input=DOCKER_V4)
+        ns.run([NFT, "add", "rule", "ip", "nat", "DOCKER", "tcp", "dport", "{ 81, 82 }", "dnat", "to", "10.0.0.6:80"])
+        doc = _both_reads(ns)
+    by_table, whole = doc["by_table"], doc["whole"]
+    assert by_table["rules"] == whole["rules"] and by_table["status"] == whole["status"]
+    iptables_nft = [rule for rule in by_table["rules"] if rule[0] == "iptables-nft"]
+    assert {rule[2] for rule in iptables_nft} == {"filter"}  # nat is nft's to read
+    assert any(rule[0] == "nftables" and "dport { 81, 82 }" in rule[7] for rule in by_table["rules"])
