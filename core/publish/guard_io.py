@@ -38,9 +38,34 @@ class BridgeChange:
     warning: str | None = None
 
 
-def plan(placed: Sequence[Placed], owned: Owned, nft: str) -> BridgeChange:
-    """Read our bridge table and work out the change (UnsupportedError when a foreign one holds the name)."""
-    have, foreign = claim(read_bridge(nft), owned)
+@dataclass(slots=True)
+class Look:
+    """What a command learns of the guard before it plans (`look`): why the guard cannot be written (None: it
+    can), and our bridge table as listed (None: no table), or the error listing it raised."""
+
+    unavailable: str | None
+    bridge: NftView | None = None
+    error: ToolError | None = None
+
+    def listed(self) -> NftView | None:
+        if self.error is not None:
+            raise self.error
+        return self.bridge
+
+
+def look(nft: str) -> Look:
+    """Probe the kernel and list our bridge table (both read only): run beside the snapshot's read."""
+    why = unavailable(nft)
+    try:
+        return Look(why, read_bridge(nft))
+    except ToolError as exc:
+        return Look(why, error=exc)
+
+
+def plan(placed: Sequence[Placed], owned: Owned, listed: NftView | None) -> BridgeChange:
+    """The change to our bridge table, `listed` as the kernel holds it (UnsupportedError when a foreign one holds
+    the name)."""
+    have, foreign = claim(listed, owned)
     want = bridge_view(placed)
     warning = refuse_foreign(want) if foreign else None
     return BridgeChange(want=want, have=have, lines=batch_lines(want, have), warning=warning)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from portscope.core.errors import EngineError, NotRootError, PortscopeError
@@ -18,6 +19,7 @@ from portscope.core.publish.commit import FAMILIES, Outcome, commit, read_views
 from portscope.core.publish.guard import batch_lines
 from portscope.core.publish.guard import rule_lines as bridge_rule_lines
 from portscope.core.publish.model import State
+from portscope.core.publish.nft_render import NftView
 from portscope.core.publish.owned import Owned, claim
 from portscope.core.publish.render import Placed, render
 from portscope.core.publish.saved import OurView, differences
@@ -46,6 +48,7 @@ class World:
     _guard_why: str | None = None  # why the guard cannot be written ("" once checked and fine)
     _links: dict[tuple[str, str], int | None] = field(default_factory=dict)  # (container id, address) -> veth
     _dumps_current: bool = True  # no commit of this world yet: the snapshot's dumps still show the kernel
+    look: guard_io.Look | None = None  # the guard probed and its table listed beside the snapshot's read
 
     def tables_present(self, family: Family) -> dict[str, set[str]]:
         return {
@@ -109,8 +112,8 @@ class World:
         self, placed: list[Placed], inject: Mapping[str, Sequence[str]] | None, dry_run: bool, guard: bool
     ) -> Outcome:
         """The iptables batches, then the guard's bridge table with `nft -f` (a refusal rolls both back)."""
-        change = guard_io.plan(placed, self.owned, self.nft) if guard and self.nft else None
         nft = self.nft
+        change = guard_io.plan(placed, self.owned, self._bridge_listed(nft)) if guard and nft else None
         inject = dict(inject or {})
         extra = inject.pop(BRIDGE_BATCH, ())  # test hook: lines the kernel refuses, after ours
         if change is not None and extra:
@@ -160,8 +163,14 @@ class World:
     def guard_unavailable(self) -> str | None:
         """Why the guard cannot be written on this host (checked once per World), or None."""
         if self._guard_why is None:
-            self._guard_why = guard_io.unavailable(self.nft) or ""
+            self._guard_why = (self.look.unavailable if self.look else guard_io.unavailable(self.nft)) or ""
         return self._guard_why or None
+
+    def _bridge_listed(self, nft: str) -> NftView | None:
+        """Our bridge table as the kernel holds it: as listed beside the snapshot's read, until this world commits."""
+        if self.look is not None and self._dumps_current:
+            return self.look.listed()
+        return guard_io.read_bridge(nft)
 
     @property
     def nft(self) -> str | None:
@@ -207,11 +216,15 @@ def read_world(docker_host: str | None = None, backend: str = "auto", current: S
     from portscope.core.live import read_live
 
     stored = current.backend if current is not None and current.bindings else None
-    snap = read_live(docker_host, scope="port")  # a change looks at the rules of its port (`focus`)
+    nft = which("nft")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="portscope-guard") as pool:
+        early = pool.submit(guard_io.look, nft) if nft else None  # the guard's reads, beside the snapshot's
+        snap = read_live(docker_host, scope="port")  # a change looks at the rules of its port (`focus`)
+        look = early.result() if early else None
     chosen = resolve_backend(backend, stored, engine_in(snap))  # None: `detect` reads again
     chosen.check_writable()
     previous = Backend(stored) if stored and stored != chosen.name else None  # type: ignore[arg-type]
-    return World(backend=chosen, snap=snap, previous=previous, owned=owned_from(current))
+    return World(backend=chosen, snap=snap, previous=previous, owned=owned_from(current), look=look)
 
 
 def engine_in(snap: Snapshot) -> Detection | None:
