@@ -7,6 +7,8 @@ checking for drift are all one comparison of two views.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from portscope.core.owners import PORTSCOPE_PREFIX
@@ -44,36 +46,65 @@ OurView = dict[str, TableView]
 
 
 def parse_save(text: str) -> OurView:
-    """Our chains, their rules and the jumps into them, per table; `builtin` lists every chain seen."""
+    """Our chains, their rules and the jumps into them, per table; `builtin` lists every chain seen.
+
+    Only the lines naming PORTSCOPE are read one by one (found with `str.find`, as the tables and chain
+    declarations are with a pattern): a dump of 30,000 rules holds a few dozen of ours.
+    """
     view: OurView = {}
-    table: TableView | None = None
-    positions: dict[str, int] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
+    starts: list[int] = []  # where each table's `*name` line starts, in order
+    tables: list[TableView] = []
+    for begin, line in _lines_starting(text, "*"):
+        starts.append(begin)
+        tables.append(view.setdefault(line[1:], TableView()))
+    for begin, line in _lines_starting(text, ":"):
+        at = bisect_right(starts, begin) - 1
+        if at < 0:
             continue
-        if line.startswith("*"):
-            table = view.setdefault(line[1:], TableView())
-            positions = {}
-        elif table is None or line == "COMMIT":
+        name = line[1:].split(" ", 1)[0]
+        tables[at].builtin.add(name)
+        if name.startswith(PORTSCOPE_PREFIX):
+            tables[at].chains.setdefault(name, [])
+    for begin, line in _lines_naming(text, PORTSCOPE_PREFIX):
+        at = bisect_right(starts, begin) - 1
+        if at < 0 or not line.startswith("-A "):
             continue
-        elif line.startswith(":"):
-            name = line[1:].split(" ", 1)[0]
-            table.builtin.add(name)
-            if name.startswith(PORTSCOPE_PREFIX):
-                table.chains.setdefault(name, [])
-        elif line.startswith("-A "):
-            end = line.find(" ", 3)
-            chain = line[3:end] if end > 0 else line[3:]
-            positions[chain] = positions.get(chain, 0) + 1
-            if PORTSCOPE_PREFIX not in line:  # neither in our chain nor a jump into one: only counted
-                continue
-            spec = line[end + 1 :] if end > 0 else ""
-            if chain.startswith(PORTSCOPE_PREFIX):
-                table.chains.setdefault(chain, []).append(line)
-            elif _JUMP.search(spec):
-                table.jumps.append(Jump(chain, spec, positions[chain]))
+        end = line.find(" ", 3)
+        chain = line[3:end] if end > 0 else line[3:]
+        spec = line[end + 1 :] if end > 0 else ""
+        if chain.startswith(PORTSCOPE_PREFIX):
+            tables[at].chains.setdefault(chain, []).append(line)
+        elif _JUMP.search(spec):
+            before = text[starts[at] : begin]  # the table so far: its rules in this chain come before the jump
+            position = before.count(f"\n-A {chain} ") + before.count(f"\n-A {chain}\n") + 1
+            tables[at].jumps.append(Jump(chain, spec, position))
     return view
+
+
+def _lines_starting(text: str, mark: str) -> Iterator[tuple[int, str]]:
+    """(where it starts, the line) of each line of `text` that starts with `mark`, in order."""
+    newline = -1 if text.startswith(mark) else text.find("\n" + mark)  # the one before the line (-1: none)
+    if newline < 0 and not text.startswith(mark):
+        return
+    while True:
+        begin = newline + 1
+        end = text.find("\n", begin)
+        end = len(text) if end < 0 else end
+        yield begin, text[begin:end]
+        newline = text.find("\n" + mark, end)
+        if newline < 0:
+            return
+
+
+def _lines_naming(text: str, word: str) -> Iterator[tuple[int, str]]:
+    """(where it starts, the line) of each line of `text` holding `word`, once each, in order."""
+    found = text.find(word)
+    while found >= 0:
+        begin = text.rfind("\n", 0, found) + 1
+        end = text.find("\n", found)
+        end = len(text) if end < 0 else end
+        yield begin, text[begin:end]
+        found = text.find(word, end)
 
 
 def jump_target(spec: str) -> str | None:
