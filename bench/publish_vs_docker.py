@@ -12,7 +12,8 @@ stamps the moment the port answers (or stops answering). Start and stamp come fr
 CLOCK_MONOTONIC, so a row's time is "command started" to "traffic flows / is gone", including
 the command's own run time (shown apart). Nothing leaves the namespaces. After the rounds of each set-up and
 rule count, each stage of a publish is timed once in-process in the namespace (read, conflict check on the
-port, the same check on the whole host for comparison, the rules previewed from a fresh dump).
+port, the same check on the whole host for comparison, the rules previewed from a fresh dump), beside what no
+publish can go below: Python's start with the modules it imports, and the rule tools its read runs, alone.
 
     python -m bench.publish_vs_docker [--rounds 5] [--setups nft-proxy,legacy-proxy,nftables] [--rules 0 10000]
 """
@@ -163,6 +164,8 @@ def run_steps(
     return True
 
 
+#: What `portscope publish` imports before it reads (the docker SDK in the read's thread).
+IMPORTS = "import portscope.cli.main, portscope.core.publish.ops, docker"
 #: Runs in the namespace, as root: each stage of `publish TARGET PORT:80` once, in-process (seconds, as JSON).
 STAGES = r"""
 import json, sys, time
@@ -170,6 +173,7 @@ from portscope.core.publish import ops, state
 from portscope.core.publish.conflicts import verdict
 from portscope.core.publish.focus import check_port
 from portscope.core.publish.world import read_world
+from portscope.core.tools import run_all, which
 
 target, spec, backend = sys.argv[1], sys.argv[2], sys.argv[3]
 request = ops.parse_publish(target, spec)
@@ -179,6 +183,10 @@ with state.locked() as folder:
     start = time.perf_counter()
     world = read_world(None, backend, current)
     out["read (backend, rules, sockets, engine)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    run_all([[which("nft"), "list", "chains"]])  # the read's first stage, then its tools at once
+    run_all([s.origin.split() for s in world.snap.sources if s.origin.startswith("/")])
+    out["(its rule tools alone)"] = time.perf_counter() - start
     start = time.perf_counter()
     check_port(world.snap, "0.0.0.0", request.spec.host_port, request.spec.protocol, current.bindings)
     out["conflict check on the port (focus: other ports' lines are not parsed)"] = time.perf_counter() - start
@@ -197,13 +205,17 @@ print(json.dumps({"rules": rules, "stages": out}))
 
 
 def stages(place: Place, env: dict[str, str], target: str, backend: str) -> dict[str, float]:
-    """Each stage of a publish, timed once in-process in the namespace (nothing is written)."""
+    """Each stage of a publish, timed once in-process in the namespace (nothing is written); and, before them,
+    Python's start with the modules `publish` imports (the docker SDK's among them)."""
+    start = time.monotonic()
+    subprocess.run(place.ns.argv([sys.executable, "-c", IMPORTS]), env=env, cwd=REPO_ROOT, check=True, timeout=60)
+    started = time.monotonic() - start
     argv = place.ns.argv([sys.executable, "-c", STAGES, target, f"{PORT}:80", backend])
     proc = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
         print(f"stages: {proc.stderr.strip()[-300:]}", file=sys.stderr)
         return {}
-    return json.loads(proc.stdout)["stages"]
+    return {"python start + imports": started, **json.loads(proc.stdout)["stages"]}
 
 
 def load_rules(ns: NetNs, setup_id: str, n: int, baseline: dict[int, str] | None) -> None:

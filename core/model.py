@@ -224,7 +224,8 @@ class Table:
 
 @dataclass(slots=True, frozen=True)
 class RuleSource:
-    """Raw text read from one tool, kept so a capture can be re-parsed and shown as evidence.
+    """Text read from one tool, kept so a capture can be re-parsed and shown as evidence (iptables-nft's
+    `-t TABLE -S` is kept as iptables-save prints that table; a rule's `line` counts in this text).
 
     `format` is one of "iptables-save", "iptables-S", "nft-text", "nft-json".
     """

@@ -110,13 +110,13 @@ class RemoteTools:
         return results
 
     def rule_tools(self) -> RuleTools:
-        """The other host's tools; one stage of commands (no `nft list chains` before the rest: a round trip)."""
+        """The other host's tools, read in one stage (its generation is not this kernel's; a stage is a round trip)."""
         return RuleTools(
             which=self.which,
             run_all=self.run_all,
             legacy_tables=self.legacy_tables,
             libiptc=False,
-            table_by_table=False,
+            generation=None,
         )
 
 

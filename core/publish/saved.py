@@ -76,7 +76,8 @@ def parse_save(text: str) -> OurView:
             tables[at].chains.setdefault(chain, []).append(line)
         elif _JUMP.search(spec):
             before = text[starts[at] : begin]  # the table so far: its rules in this chain come before the jump
-            position = before.count(f"\n-A {chain} ") + before.count(f"\n-A {chain}\n") + 1
+            bare = re.finditer(f"\n-A {re.escape(chain)}(?=\n)", before)  # rules with nothing after the chain
+            position = before.count(f"\n-A {chain} ") + sum(1 for _ in bare) + 1
             tables[at].jumps.append(Jump(chain, spec, position))
     return view
 

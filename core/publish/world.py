@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from portscope.core.errors import EngineError, NotRootError, PortscopeError
@@ -48,7 +48,7 @@ class World:
     _guard_why: str | None = None  # why the guard cannot be written ("" once checked and fine)
     _links: dict[tuple[str, str], int | None] = field(default_factory=dict)  # (container id, address) -> veth
     _dumps_current: bool = True  # no commit of this world yet: the snapshot's dumps still show the kernel
-    look: guard_io.Look | None = None  # the guard probed and its table listed beside the snapshot's read
+    look: Future[guard_io.Look] | None = None  # the guard probed and its table listed beside the snapshot's read
 
     def tables_present(self, family: Family) -> dict[str, set[str]]:
         return {
@@ -163,13 +163,13 @@ class World:
     def guard_unavailable(self) -> str | None:
         """Why the guard cannot be written on this host (checked once per World), or None."""
         if self._guard_why is None:
-            self._guard_why = (self.look.unavailable if self.look else guard_io.unavailable(self.nft)) or ""
+            self._guard_why = (self.look.result().unavailable if self.look else guard_io.unavailable(self.nft)) or ""
         return self._guard_why or None
 
     def _bridge_listed(self, nft: str) -> NftView | None:
         """Our bridge table as the kernel holds it: as listed beside the snapshot's read, until this world commits."""
         if self.look is not None and self._dumps_current:
-            return self.look.listed()
+            return self.look.result().listed()
         return guard_io.read_bridge(nft)
 
     @property
@@ -217,10 +217,10 @@ def read_world(docker_host: str | None = None, backend: str = "auto", current: S
 
     stored = current.backend if current is not None and current.bindings else None
     nft = which("nft")
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="portscope-guard") as pool:
-        early = pool.submit(guard_io.look, nft) if nft else None  # the guard's reads, beside the snapshot's
-        snap = read_live(docker_host, scope="port")  # a change looks at the rules of its port (`focus`)
-        look = early.result() if early else None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="portscope-guard")
+    look = pool.submit(guard_io.look, nft) if nft else None  # the guard's reads, beside the snapshot's
+    pool.shutdown(wait=False)  # a command that never needs the guard does not wait for them
+    snap = read_live(docker_host, scope="port")  # a change looks at the rules of its port (`focus`)
     chosen = resolve_backend(backend, stored, engine_in(snap))  # None: `detect` reads again
     chosen.check_writable()
     previous = Backend(stored) if stored and stored != chosen.name else None  # type: ignore[arg-type]

@@ -2,9 +2,10 @@
 
 Which path reads what (numbers in the README):
 - iptables-nft (libiptc cannot see nf_tables rules): `iptables-nft -t TABLE -S` for each table `nft list
-  chains` names, all at once (each fetches only its own table: 0.17 s against 0.28 s for `iptables-nft-save`
-  with 10,000 published ports), each kept as iptables-save prints it; `iptables-nft-save` /
-  `ip6tables-nft-save` where nft cannot name them. For `list` (scope "nat") only `iptables-nft -t nat -S`.
+  chains` names, all at once (each fetches only its own table; `iptables-nft-save` fetches every table), each
+  kept as iptables-save prints it, with the nf_tables generation checked around them; otherwise
+  `iptables-nft-save` / `ip6tables-nft-save` (see `read_rules`). For `list` (scope "nat") only
+  `iptables-nft -t nat -S`.
   A table iptables-nft calls incompatible (native nft rules in `ip nat`, say) is left to the nft reader.
 - iptables-legacy: `iptables-legacy-save` / `ip6tables-legacy-save`, only when the kernel has legacy
   tables in this network namespace (/proc/net/ip_tables_names); bulk text is ~90x faster than
@@ -23,6 +24,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from portscope.core.changes.nft_generation import generation as nft_generation
 from portscope.core.errors import ParseError
 from portscope.core.model import Backend, BackendStatus, Family, RuleSource, Table
 from portscope.core.rules.iptables_text import KnownRules, parse_iptables_lines, parse_iptables_text
@@ -47,8 +49,10 @@ class RuleTools:
     legacy_tables: Callable[[str], list[str] | None] = legacy_tables
     #: python-iptables may read legacy tables when their save tool is missing (only on this host).
     libiptc: bool = True
-    #: iptables-nft read a table per process, side by side, once `nft list chains` named them (see `read_rules`).
-    table_by_table: bool = True
+    #: The nf_tables generation of the host the tools run on (`read_rules` reads iptables-nft's tables side by
+    #: side, then checks that no change came between them); None: every table in one stage, as the save tools
+    #: print them.
+    generation: Callable[[], int] | None = nft_generation
 
 
 LOCAL_TOOLS = RuleTools()
@@ -78,12 +82,36 @@ def read_rules(
     publish looks at the lines of one port; "all" parses the DNAT chains while the tool prints them).
     `tools`: where the commands run (another host's, for core.fleet).
     `known`: rules an earlier read parsed (`iptables_text.known_rules`), not parsed again.
+
+    iptables-nft's tables are read side by side, one `-S` each, once `nft list chains` has named them; the
+    nf_tables generation, the same before and after, shows no change came between them (a table created
+    meanwhile would be missed). When it moved, or cannot be read, the save tools read every table in one go.
     """
+    if scope != "nat" and tools.generation is not None:
+        before = _generation(tools.generation)
+        if before is not None:
+            out = _read(proc, timeout, scope, tools, known, by_table=True)
+            if _generation(tools.generation) == before:
+                return out
+    return _read(proc, timeout, scope, tools, known, by_table=False)
+
+
+def _generation(generation: Callable[[], int]) -> int | None:
+    try:
+        return generation()
+    except OSError:
+        return None
+
+
+def _read(
+    proc: str, timeout: float, scope: str, tools: RuleTools, known: KnownRules | None, by_table: bool
+) -> RuleRead:
+    """`read_rules`, with iptables-nft's tables read side by side (`by_table`) or by the save tools."""
     out = RuleRead()
     nft = tools.which("nft")
     chains = [nft, "list", "chains"] if nft else None
     listing = None  # `nft list chains`, when it runs on its own first
-    if chains is not None and scope != "nat" and tools.table_by_table:
+    if chains is not None and by_table:
         (listing,) = tools.run_all([chains], timeout)
     named = parse_chain_listing(listing.stdout) if listing is not None and listing.ok else None
     jobs: list[_Job] = []
@@ -255,8 +283,8 @@ def _take_iptables(
     out.tables.extend(tables)
     count = sum(c.size for t in tables for c in t.chains.values()) + skipped
     reasons = [_foreign(name) for name in sorted(foreign)]
-    if any(stream is not None and stream.skipped is not None for _, stream in parts):
-        reasons.insert(0, "read: the nat table, where published ports are")
+    if any("-S" in result.argv and (stream is None or stream.table is None) for result, stream in parts):
+        reasons.insert(0, "read: the nat table, where published ports are")  # `list`: `iptables-nft -t nat -S`
     out.backends.append(BackendStatus(backend, family, read=True, rules=count, reason="; ".join(reasons) or None))
 
 
@@ -282,11 +310,7 @@ _NFT_FAMILY_OF = {"ipv4": "ip", "ipv6": "ip6"}
 
 
 def iptables_nft_tables(listings: list[ChainListing], family: Family) -> list[str]:
-    """The tables of `family` that `nft list chains` names and iptables-nft can show, in the kernel's order.
-
-    A table deleted before its `-S` runs would read as its built-in chains with their default policies (what
-    `-S` prints for a table that is not there): the packets' fate is the same, and the next read corrects it.
-    """
+    """The tables of `family` that `nft list chains` names and iptables-nft can show, in the kernel's order."""
     wanted = _NFT_FAMILY_OF.get(family)
     return [t.name for t in listings if t.family == wanted and t.name in IPTABLES_TABLES]
 

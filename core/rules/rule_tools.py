@@ -49,8 +49,9 @@ def iptables_nft_command(
 
 
 def first_stage_commands(proc: str = "/proc", scope: str = "all") -> list[tuple[str, ...]]:
-    """The commands `read_rules(proc, scope=scope)` runs at once when nft does not name iptables-nft's tables first
-    (bench/probe.py times each alone, beside the `-t TABLE -S` of each table its sources name)."""
+    """The commands `read_rules(proc, scope=scope)` runs at once when it reads every table in one stage (for
+    bench/probe.py, which times each alone, beside the commands its sources name: a read table by table runs
+    `nft list chains` first, then `iptables-nft -t TABLE -S` for each table and the rest at once)."""
     commands: list[tuple[str, ...]] = []
     for _family, save, tool in NFT_SAVE_TOOLS:
         command = iptables_nft_command(save, tool, scope)

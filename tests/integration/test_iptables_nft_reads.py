@@ -166,7 +166,7 @@ def summary(read):
             "again": rules([t for t in again if t.backend == "iptables-nft"])}
 
 by_table = live.read_rules(scope="all")
-whole = live.read_rules(scope="all", tools=live.RuleTools(table_by_table=False))
+whole = live.read_rules(scope="all", tools=live.RuleTools(generation=None))
 print(json.dumps({"by_table": summary(by_table), "whole": summary(whole)}))
 """
 #: Rules in the other tables too, so that every table iptables knows is read.
@@ -223,3 +223,40 @@ def test_a_table_iptables_nft_cannot_show_is_left_to_nft_by_both_reads() -> None
     iptables_nft = [rule for rule in by_table["rules"] if rule[0] == "iptables-nft"]
     assert {rule[2] for rule in iptables_nft} == {"filter"}  # nat is nft's to read
     assert any(rule[0] == "nftables" and "dport { 81, 82 }" in rule[7] for rule in by_table["rules"])
+
+
+#: Run inside the namespace: a table created after `nft list chains` named the tables, before the rest is read.
+RACE = """
+import json, subprocess
+import portscope.core.rules.live as live
+from portscope.core.tools import run_all
+
+stages = []
+
+def racing(commands, timeout=10.0, readers=None):
+    results = run_all(commands, timeout, readers)
+    if not stages:  # after the listing: a new table, as a daemon starting up would make it
+        subprocess.run(["iptables-nft", "-t", "raw", "-A", "PREROUTING", "-p", "udp", "--dport", "5353",
+                        "-j", "NOTRACK"], check=True)
+    stages.append([" ".join([c[0].split("/")[-1], *c[1:]]) for c in commands])
+    return results
+
+read = live.read_rules(scope="all", tools=live.RuleTools(run_all=racing))
+print(json.dumps({"stages": stages, "origins": [s.origin.split("/")[-1] for s in read.sources],
+                  "tables": sorted(t.name for t in read.tables if t.backend == "iptables-nft")}))
+"""
+
+
+def test_a_table_made_during_the_read_is_not_missed() -> None:
+    """The generation moved between the listing and the tables' `-S`: everything is read again by the save tools."""
+    need_root_tools(*TOOLS)
+    with netns("psipt") as ns:
+        ns.run(["iptables-nft-restore"], input=DOCKER_V4)
+        result = ns.run([sys.executable, "-c", RACE], cwd=ROOT, check=False)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["stages"][0] == ["nft list chains"]  # the listing alone, then the tables it named
+    assert "iptables-nft -t nat -S" in doc["stages"][1] and "iptables-nft -t raw -S" not in doc["stages"][1]
+    assert "iptables-nft-save" in doc["stages"][2]  # the generation moved: read again in one stage
+    assert doc["tables"] == ["filter", "nat", "raw"]
+    assert "iptables-nft-save" in doc["origins"]

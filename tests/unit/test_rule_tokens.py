@@ -132,9 +132,9 @@ BEFORE = st.sampled_from(
 )  # fmt: skip
 PROTOCOL = st.sampled_from(["-p tcp", "-p tcp", "-p udp", "-p sctp", "-p icmp", "", "! -p tcp"])
 PORT = st.sampled_from(
-    ["-m tcp --dport 8080", "-m tcp --dport 8080", "-m udp --dport 53", "-m sctp --dport 9", "-m tcp --dport 99999", "-m tcp --dport 080",
-     "-m tcp --dport \u0668\u0660", "-m tcp ! --dport 81", "-m multiport --dports 80,443", "--dport 80",
-     "-m tcp --dport 80 --dport 81", "-m tcp --dport 8000:8010", "-m tcp --destination-port 443"]
+    ["-m tcp --dport 8080", "-m tcp --dport 8080", "-m udp --dport 53", "-m sctp --dport 9", "-m tcp --dport 99999",
+     "-m tcp --dport 080", "-m tcp --dport \u0668\u0660", "-m tcp ! --dport 81", "-m multiport --dports 80,443",
+     "--dport 80", "-m tcp --dport 80 --dport 81", "-m tcp --dport 8000:8010", "-m tcp --destination-port 443"]
 )  # fmt: skip
 TARGET = st.sampled_from(
     ["-j ACCEPT", "-j MASQUERADE", "-j RETURN", "-j DROP", "-j DNAT --to-destination 172.17.0.2:80",

@@ -51,7 +51,7 @@ LINES = st.one_of(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.lists(LINES, max_size=30), st.booleans())
 def test_reading_the_lines_naming_portscope_equals_reading_every_line(lines: list[str], newline: bool) -> None:
     text = "\n".join(lines) + ("\n" if newline else "")
@@ -59,10 +59,12 @@ def test_reading_the_lines_naming_portscope_equals_reading_every_line(lines: lis
 
 
 def test_a_jump_is_placed_by_the_rules_of_its_chain_before_it() -> None:
-    text = DOCKER_SAVE.replace(
-        "-A DOCKER-USER -j RETURN", "-A DOCKER-USER -j RETURN\n-A DOCKER-USER -j PORTSCOPE-FORWARD\n-A DOCKER-USER"
-    ).replace(":DOCKER-USER - [0:0]", ":DOCKER-USER - [0:0]\n:PORTSCOPE-FORWARD - [0:0]")
+    bare = "-A DOCKER-USER"  # a rule with no match and no target (it counts packets)
+    rules = "\n".join([bare, bare, "-A DOCKER-USER -j RETURN", "-A DOCKER-USER -j PORTSCOPE-FORWARD", bare])
+    text = DOCKER_SAVE.replace("-A DOCKER-USER -j RETURN", rules).replace(
+        ":DOCKER-USER - [0:0]", ":DOCKER-USER - [0:0]\n:PORTSCOPE-FORWARD - [0:0]"
+    )
     view = parse_save(text)
-    assert view["filter"].jumps == [Jump("DOCKER-USER", "-j PORTSCOPE-FORWARD", 2)]
+    assert view["filter"].jumps == [Jump("DOCKER-USER", "-j PORTSCOPE-FORWARD", 4)]  # two bare rules, a RETURN
     assert view["filter"].chains == {"PORTSCOPE-FORWARD": []}
     assert _plain(view) == _plain(every_line(text))
