@@ -20,23 +20,19 @@ All commands of a stage run at once.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from portscope.core.changes.nft_generation import generation as nft_generation
 from portscope.core.errors import ParseError
 from portscope.core.model import Backend, BackendStatus, Family, RuleSource, Table
-from portscope.core.rules.iptables_text import KnownRules, parse_iptables_lines, parse_iptables_text
+from portscope.core.rules.iptables_dumps import DumpStream, iptables_nft_tables, take_iptables
+from portscope.core.rules.iptables_text import KnownRules
 from portscope.core.rules.native_nat import ChainListing, parse_chain_listing, read_nat_chains
 from portscope.core.rules.rule_tools import LEGACY_SAVE_TOOLS, NFT_SAVE_TOOLS, iptables_nft_command, legacy_tables
 from portscope.core.tools import RunAll, ToolResult, run_all, which
 
 _NFT_FAMILIES = {"ip": "ipv4", "ip6": "ipv6", "inet": "inet"}
-#: iptables-nft on a table it cannot show as iptables rules, as a comment in its output
-#: ("# Table `nat' contains incompatible base-chains, ..." / "# Table `nat' is incompatible, ...")
-#: or, from `iptables-nft -S`, as its error ("table `nat' is incompatible, use 'nft' tool.").
-_INCOMPATIBLE = re.compile(r"[Tt]able `([^']+)' (?:is incompatible|contains incompatible)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +61,12 @@ class RuleRead:
     sources: list[RuleSource] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     backends: list[BackendStatus] = field(default_factory=list)
+
+    def take(self, sources: list[RuleSource], tables: list[Table], status: BackendStatus) -> None:
+        """Add what one backend's family gave."""
+        self.sources.extend(sources)
+        self.tables.extend(tables)
+        self.backends.append(status)
 
 
 def read_rules(
@@ -140,14 +142,15 @@ def _read(
             out.backends.append(BackendStatus("iptables-legacy", family, read=True, reason="no legacy tables"))
     commands = [job.argv for job in jobs] + ([chains] if chains and listing is None else [])
     streams = {
-        tuple(job.argv): _Stream(job.backend, job.family, " ".join(job.argv), scope, known, job.table) for job in jobs
+        tuple(job.argv): DumpStream(job.backend, job.family, " ".join(job.argv), scope, known, job.table)
+        for job in jobs
     }
     results = tools.run_all(commands, timeout, readers={k: s.read for k, s in streams.items()})
-    read: dict[tuple[Backend, Family], list[tuple[ToolResult, _Stream]]] = {}
+    read: dict[tuple[Backend, Family], list[tuple[ToolResult, DumpStream]]] = {}
     for job, result in zip(jobs, results, strict=False):
         read.setdefault((job.backend, job.family), []).append((result, streams[tuple(job.argv)]))
     for (backend, family), parts in read.items():
-        _take_iptables(out, backend, family, parts)
+        out.take(*take_iptables(backend, family, parts))
     if nft is None:
         out.backends.append(BackendStatus("nftables", None, read=False, reason="nft not found: install nftables"))
         return out
@@ -183,136 +186,7 @@ def _read_with_libiptc(out: RuleRead, family: Family, tables: list[str]) -> None
         out.backends.append(BackendStatus("iptables-legacy", family, read=False, reason=reason))
         return
     result = ToolResult(argv=("python-iptables",), returncode=0, stdout=text, stderr="")
-    _take_iptables(out, "iptables-legacy", family, [(result, None)])
-
-
-class _Stream:
-    """Parses an iptables-save tool's output while the tool is still printing it."""
-
-    def __init__(
-        self,
-        backend: Backend,
-        family: Family,
-        origin: str,
-        scope: str = "all",
-        known: KnownRules | None = None,
-        table: str | None = None,
-    ) -> None:
-        self.backend = backend
-        self.table = table  # `iptables -t TABLE -S` output, read as iptables-save prints the table
-        self.known = known
-        self.family = family
-        self.origin = origin
-        self.tables: list[Table] | None = None
-        self.error: ParseError | None = None
-        self.comments: list[str] = []
-        #: scope "nat": only what bindings come from is kept (and no text): the count of rules skipped.
-        self.skipped: list[int] | None = [0] if scope == "nat" else None
-        self.eager = scope != "port"  # parse the DNAT chains while reading
-
-    def read(self, lines: Iterable[str]) -> str:
-        """Consume every line (also after a parse error, so the tool can finish); returns the text."""
-        seen: list[str] = []
-
-        def kept() -> Iterator[str]:
-            for line in lines:
-                seen.append(line)
-                yield line
-
-        if self.table is not None:
-            lines = as_save(self.table, lines)
-        source = iter(lines) if self.skipped is not None else kept()
-        try:
-            self.tables = parse_iptables_lines(
-                source,
-                self.backend,
-                self.family,
-                self.origin,
-                eager_dnat=self.eager,
-                skipped=self.skipped,
-                comments=self.comments,
-                known=self.known,
-            )
-        except ParseError as exc:
-            self.error = exc
-            for _ in source:
-                pass
-        return "".join(seen)
-
-
-def _take_iptables(
-    out: RuleRead, backend: Backend, family: Family, parts: Sequence[tuple[ToolResult, _Stream | None]]
-) -> None:
-    """One backend's family, from its commands' results (one dump, or one table each): its sources, tables and
-    status; any failure but a table iptables-nft calls incompatible leaves the whole family unread."""
-    sources: list[RuleSource] = []
-    tables: list[Table] = []
-    foreign: set[str] = set()
-    skipped = 0
-    for result, stream in parts:
-        origin = " ".join(result.argv)
-        if not result.ok:
-            refused = _INCOMPATIBLE.search(result.stderr)
-            if refused is None:
-                out.backends.append(BackendStatus(backend, family, read=False, reason=result.reason()))
-                return
-            foreign.add(refused.group(1))
-            continue
-        try:
-            if stream is not None and stream.error is not None:
-                raise stream.error
-            if stream is not None and stream.tables is not None:
-                tables.extend(stream.tables)
-                comments = stream.comments
-            else:
-                tables.extend(parse_iptables_text(result.stdout, backend=backend, family=family, source=origin))
-                comments = [line for line in result.stdout.splitlines() if line.startswith("#")]
-        except ParseError as exc:
-            out.backends.append(BackendStatus(backend, family, read=False, reason=str(exc)))
-            return
-        # A table iptables-nft cannot show (native nft chains or rules in it) is only a shell here: the
-        # nft reader reads it instead (`_read_native` skips only tables shown here with all their chains).
-        foreign.update(m.group(1) for line in comments if (m := _INCOMPATIBLE.search(line)))
-        if stream is None or stream.skipped is None:
-            sources.append(
-                RuleSource(backend=backend, family=family, format="iptables-save", text=result.stdout, origin=origin)
-            )
-        skipped += stream.skipped[0] if stream is not None and stream.skipped is not None else 0
-    tables = [t for t in tables if t.name not in foreign]
-    out.sources.extend(sources)
-    out.tables.extend(tables)
-    count = sum(c.size for t in tables for c in t.chains.values()) + skipped
-    reasons = [_foreign(name) for name in sorted(foreign)]
-    if any("-S" in result.argv and (stream is None or stream.table is None) for result, stream in parts):
-        reasons.insert(0, "read: the nat table, where published ports are")  # `list`: `iptables-nft -t nat -S`
-    out.backends.append(BackendStatus(backend, family, read=True, rules=count, reason="; ".join(reasons) or None))
-
-
-def as_save(table: str, lines: Iterable[str]) -> Iterator[str]:
-    """`iptables -t TABLE -S` output as iptables-save prints that table (with no counters): the same rule lines,
-    each chain declared by a `:CHAIN POLICY [0:0]` line instead of `-P`/`-N`."""
-    yield f"*{table}\n"
-    for line in lines:
-        if line.startswith("-P "):
-            chain, _, policy = line[3:].rstrip("\n").partition(" ")
-            yield f":{chain} {policy} [0:0]\n"
-        elif line.startswith("-N "):
-            chain = line[3:].rstrip("\n")
-            yield f":{chain} - [0:0]\n"
-        else:
-            yield line
-    yield "COMMIT\n"
-
-
-#: The tables iptables knows (iptables-nft shows no other).
-IPTABLES_TABLES = frozenset({"raw", "mangle", "filter", "nat", "security"})
-_NFT_FAMILY_OF = {"ipv4": "ip", "ipv6": "ip6"}
-
-
-def iptables_nft_tables(listings: list[ChainListing], family: Family) -> list[str]:
-    """The tables of `family` that `nft list chains` names and iptables-nft can show, in the kernel's order."""
-    wanted = _NFT_FAMILY_OF.get(family)
-    return [t.name for t in listings if t.family == wanted and t.name in IPTABLES_TABLES]
+    out.take(*take_iptables("iptables-legacy", family, [(result, None)]))
 
 
 def shown_by_iptables_nft(listing: ChainListing, tables: list[Table]) -> bool:
@@ -329,10 +203,6 @@ def shown_by_iptables_nft(listing: ChainListing, tables: list[Table]) -> bool:
             shown.update(t.chains)
             found = True
     return found and shown.issuperset(listing.chains)
-
-
-def _foreign(table: str) -> str:
-    return f"iptables-nft cannot show its {table} table (native nft rules): read it with nft"
 
 
 def _read_native(
