@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Protocol
+from typing import Protocol
 
 #: Where system tools live; a non-root user's PATH often lacks the sbin directories.
 _SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/local/sbin"])
@@ -32,21 +32,6 @@ class ToolResult:
         if self.returncode == 126 or "ermission denied" in first or "not permitted" in first:
             return f"{self.argv[0]}: permission denied (run portscope as root, e.g. with sudo)"
         return f"{self.argv[0]}: {first}"
-
-
-def widen_pipe(stream: IO[str] | None, size: int = 1 << 20) -> None:
-    """Let a tool's output pipe hold `size` bytes (Linux; best effort).
-
-    With the default 64 KiB a tool printing 10,000 rules blocks whenever Python is slow to read
-    (another thread holding the GIL): a wide pipe lets it print at its own pace.
-    """
-    try:
-        import fcntl
-
-        if stream is not None:
-            fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, size)
-    except (ImportError, AttributeError, OSError, ValueError):
-        pass
 
 
 def which(name: str) -> str | None:

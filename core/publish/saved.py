@@ -48,8 +48,8 @@ OurView = dict[str, TableView]
 def parse_save(text: str) -> OurView:
     """Our chains, their rules and the jumps into them, per table; `builtin` lists every chain seen.
 
-    Only the lines naming PORTSCOPE are read one by one (found with `str.find`, as the tables and chain
-    declarations are with a pattern): a dump of 30,000 rules holds a few dozen of ours.
+    Only the lines naming PORTSCOPE, the `*table` lines and the chain declarations are read, each found with
+    `str.find`: a dump of 30,000 rules holds a few dozen of ours.
     """
     view: OurView = {}
     starts: list[int] = []  # where each table's `*name` line starts, in order
