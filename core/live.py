@@ -12,11 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from portscope.core.changes.kept_tables import ChainMap, keep_unchanged, read_chains
+from portscope.core.changes.rule_changes import RuleChanges
 from portscope.core.containers import read_containers
 from portscope.core.host import read_host_facts
 from portscope.core.model import Connection, Container, EngineInfo, HostFacts, RuleSource, Snapshot, Socket
 from portscope.core.rules.iptables_text import known_rules
-from portscope.core.rules.live import RuleRead, read_rules
+from portscope.core.rules.live import RuleRead, Since, read_rules
 from portscope.core.sockets import read_endpoints, rootless_hints
 
 #: The parts of a snapshot that can be read again on their own.
@@ -53,9 +54,15 @@ class LiveReader:
     not parsed again (`iptables_text.known_rules`)."""
 
     def __init__(
-        self, docker_host: str | None = None, proc: str = "/proc", timeout: float = 10.0, scope: str = "all"
+        self,
+        docker_host: str | None = None,
+        proc: str = "/proc",
+        timeout: float = 10.0,
+        scope: str = "all",
+        rule_changes: RuleChanges | None = None,
     ) -> None:
         self.docker_host, self.proc, self.timeout, self.scope = docker_host, proc, timeout, scope
+        self.rule_changes = rule_changes  # which nf_tables tables changed since the last read (the watcher's)
         self._last: _Parts | None = None
         self._chains: ChainMap | None = None  # read_chains of the last read's rules, once a change needed it
 
@@ -78,6 +85,7 @@ class LiveReader:
         engine, containers = engine_part or (last.engine, last.containers)
         rules = rules_part or last.rules
         if rules is not last.rules and same_rules(rules.sources, last.rules.sources):
+            last.rules.generation = rules.generation  # the same rules, now known to hold at this generation
             rules = last.rules
         elif rules is not last.rules:
             before = self._chains if self._chains is not None else read_chains(last.rules.sources)
@@ -93,8 +101,10 @@ class LiveReader:
         return read_containers(self.docker_host, min(self.timeout, 5.0))
 
     def _read_rules(self) -> RuleRead:
-        known = known_rules(self._last.rules.tables) if self._last is not None else None
-        return read_rules(self.proc, self.timeout, self.scope, known=known)
+        last = self._last.rules if self._last is not None else None
+        known = known_rules(last.tables) if last is not None else None
+        since = Since(last, self.rule_changes.touched) if last is not None and self.rule_changes is not None else None
+        return read_rules(self.proc, self.timeout, self.scope, known=known, since=since)
 
 
 def same_rules(a: list[RuleSource], b: list[RuleSource]) -> bool:

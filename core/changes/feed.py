@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Protocol
 
+from portscope.core.changes.rule_changes import RuleChanges
 from portscope.core.changes.watcher import ChangeWatcher, Kind, WatchSettings
 from portscope.core.live import PARTS, LiveReader
 from portscope.core.model import Snapshot
@@ -24,7 +25,8 @@ class LiveFeed:
     def __init__(
         self, docker_host: str | None = None, proc: str = "/proc", settings: WatchSettings | None = None
     ) -> None:
-        self.reader = LiveReader(docker_host, proc)
+        self.rule_changes = RuleChanges()  # the watcher tells it, the reader asks it which tables to read again
+        self.reader = LiveReader(docker_host, proc, rule_changes=self.rule_changes)
         self.settings = settings or WatchSettings()
         self._watcher: ChangeWatcher | None = None
 
@@ -35,7 +37,11 @@ class LiveFeed:
         """Start watching (once); the sources that cannot be followed, one line each."""
         if self._watcher is None:
             self._watcher = ChangeWatcher(
-                notify, docker_host=self.reader.docker_host, proc=self.reader.proc, settings=self.settings
+                notify,
+                docker_host=self.reader.docker_host,
+                proc=self.reader.proc,
+                settings=self.settings,
+                rule_changes=self.rule_changes,
             )
             return self._watcher.start()
         return list(self._watcher.problems)

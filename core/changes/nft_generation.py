@@ -18,14 +18,14 @@ NFNL_SUBSYS_NFTABLES = 10
 NFT_MSG_NEWGEN, NFT_MSG_GETGEN = 15, 16
 NEWGEN = NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWGEN  # the message that carries (and announces) a generation
 NFTA_GEN_ID = 1
-_NFGENMSG = struct.Struct("=BBH")  # struct nfgenmsg: family, version, resource id
-_ATTR = struct.Struct("=HH")  # struct nlattr: length, type
+NFGENMSG = struct.Struct("=BBH")  # struct nfgenmsg: family, version, resource id
+ATTR = struct.Struct("=HH")  # struct nlattr: length, type
 
 
 def generation() -> int:
     """The current generation of this namespace's nf_tables ruleset. OSError when it cannot be asked
     (no netlink, or not permitted: reading the ruleset needs root)."""
-    body = _NFGENMSG.pack(socket.AF_UNSPEC, 0, 0)
+    body = NFGENMSG.pack(socket.AF_UNSPEC, 0, 0)
     kind = NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETGEN
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER) as nl:
         nl.settimeout(2.0)
@@ -39,12 +39,12 @@ def generation() -> int:
         raise refusal(data, payload)
     if kind != NEWGEN:
         raise OSError(f"unexpected netlink answer {kind:#x}")
-    offset = payload + _NFGENMSG.size
-    while offset + _ATTR.size <= min(end, len(data)):
-        size, attr = _ATTR.unpack_from(data, offset)
-        if attr & 0x3FFF == NFTA_GEN_ID and size >= _ATTR.size + 4:
-            return int(struct.unpack_from(">I", data, offset + _ATTR.size)[0])
-        if size < _ATTR.size:
+    offset = payload + NFGENMSG.size
+    while offset + ATTR.size <= min(end, len(data)):
+        size, attr = ATTR.unpack_from(data, offset)
+        if attr & 0x3FFF == NFTA_GEN_ID and size >= ATTR.size + 4:
+            return int(struct.unpack_from(">I", data, offset + ATTR.size)[0])
+        if size < ATTR.size:
             break
         offset += (size + 3) & ~3
     raise OSError("no generation id in the netlink answer")

@@ -12,12 +12,22 @@ import errno
 import socket
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from portscope.core.changes.netlink import messages
-from portscope.core.changes.nft_generation import NETLINK_NETFILTER, NEWGEN
+from portscope.core.changes.nft_generation import (
+    ATTR,
+    NETLINK_NETFILTER,
+    NEWGEN,
+    NFGENMSG,
+    NFNL_SUBSYS_NFTABLES,
+    NFTA_GEN_ID,
+)
 
 NFNLGRP_NFTABLES = 7
 _BUFFER = 1 << 20  # a burst that overflows it is still one change (ENOBUFS)
+#: nfgenmsg's family (NFPROTO_*) as nft names it.
+_FAMILIES = {1: "inet", 2: "ip", 3: "arp", 5: "netdev", 7: "bridge", 10: "ip6"}
 
 
 class NftNotices:
@@ -36,9 +46,11 @@ class NftNotices:
             raise
         self._socket.settimeout(1.0)
 
-    def follow(self, changed: Callable[[], None], stopping: threading.Event) -> str | None:
-        """Call `changed()` once per committed change (the new generation that ends its notices) until `stopping`
-        is set (None), or the socket fails (why, in a few words)."""
+    def follow(self, changed: Callable[[Commit | None], None], stopping: threading.Event) -> str | None:
+        """Call `changed(commit)` once per committed change (the new generation that ends its notices; None when
+        notices were lost: the buffer overflowed) until `stopping` is set (None), or the socket fails (why, in a
+        few words)."""
+        batch = _Batch()
         try:
             while not stopping.is_set():
                 try:
@@ -48,10 +60,11 @@ class NftNotices:
                 except OSError as exc:
                     if exc.errno != errno.ENOBUFS:
                         raise
-                    changed()  # more notices than the buffer holds: some generation was missed
+                    batch = _Batch()
+                    changed(None)  # more notices than the buffer holds: some were missed
                     continue
-                for _ in range(_generations(data)):
-                    changed()
+                for commit in batch.read(data):
+                    changed(commit)
         except OSError as exc:
             return exc.strerror or str(exc)
         finally:
@@ -59,6 +72,59 @@ class NftNotices:
         return None
 
 
-def _generations(data: bytes) -> int:
-    """How many new-generation messages one datagram of notices holds."""
-    return sum(kind == NEWGEN for kind, _, _ in messages(data))
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """One committed change: its generation (None: not read), and the tables its notices name as (nft family,
+    table name; None when a notice named none that could be read)."""
+
+    generation: int | None
+    tables: frozenset[tuple[str, str]] | None
+
+
+class _Batch:
+    """The notices of the change being committed, until the new generation that ends it."""
+
+    def __init__(self) -> None:
+        self.tables: set[tuple[str, str]] | None = set()
+
+    def read(self, data: bytes) -> list[Commit]:
+        """The changes one datagram of notices ends."""
+        out: list[Commit] = []
+        for kind, payload, end in messages(data):
+            if kind == NEWGEN:
+                value = _attribute(data, payload, min(end, len(data)), NFTA_GEN_ID)
+                generation = int.from_bytes(value[:4], "big") if value is not None and len(value) >= 4 else None
+                tables = None if self.tables is None else frozenset(self.tables)
+                out.append(Commit(generation, tables))
+                self.tables = set()
+            elif kind >> 8 == NFNL_SUBSYS_NFTABLES and self.tables is not None:
+                table = _table(data, payload, min(end, len(data)))
+                if table is None:
+                    self.tables = None
+                else:
+                    self.tables.add(table)
+        return out
+
+
+def _table(data: bytes, payload: int, end: int) -> tuple[str, str] | None:
+    """(nft family, table name) of an nf_tables object notice: every kind names its table in attribute 1."""
+    if payload + NFGENMSG.size > end:
+        return None
+    family = _FAMILIES.get(data[payload])
+    name = _attribute(data, payload, end, 1)
+    if family is None or name is None:
+        return None
+    return family, name.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def _attribute(data: bytes, payload: int, end: int, wanted: int) -> bytes | None:
+    """The value of attribute `wanted` of a message whose payload (an nfgenmsg, then attributes) starts at `payload`."""
+    offset = payload + NFGENMSG.size
+    while offset + ATTR.size <= end:
+        size, attr = ATTR.unpack_from(data, offset)
+        if size < ATTR.size:
+            return None
+        if attr & 0x3FFF == wanted:
+            return data[offset + ATTR.size : min(offset + size, end)]
+        offset += (size + 3) & ~3
+    return None

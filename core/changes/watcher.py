@@ -24,7 +24,8 @@ from typing import Literal, TypeVar
 
 from portscope.core.changes import legacy_tables, listeners, nft_generation
 from portscope.core.changes.engine_events import EngineEvents
-from portscope.core.changes.nft_notices import NftNotices
+from portscope.core.changes.nft_notices import Commit, NftNotices
+from portscope.core.changes.rule_changes import RuleChanges
 
 Kind = Literal["rules", "containers", "sockets"]
 EVERYTHING: frozenset[Kind] = frozenset({"rules", "containers", "sockets"})
@@ -54,6 +55,8 @@ class ChangeWatcher:
     _engine: EngineEvents | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
     _notified: threading.Event = field(default_factory=threading.Event)  # nf_tables' notices are followed
+    #: Told each committed nf_tables change, and every other rule change as unknown (see `RuleChanges`).
+    rule_changes: RuleChanges | None = None
 
     def start(self) -> list[str]:
         """Start following every source; returns the problems found so far (one line each)."""
@@ -103,11 +106,22 @@ class ChangeWatcher:
 
     def _follow_nftables(self, notices: NftNotices) -> None:
         """Each batch of nf_tables notices is a rules change; if they break off, the generation is polled."""
-        why = notices.follow(lambda: self._changes.put("rules"), self._stopping)
+        why = notices.follow(self._committed, self._stopping)
         if why is not None:
             self.problems.append(f"nf_tables' change notices stopped ({why}): its generation is checked instead")
             self._notified.clear()
-            self._changes.put("rules")
+            self._rules_changed()
+
+    def _committed(self, commit: Commit | None) -> None:
+        if self.rule_changes is not None:
+            self.rule_changes.committed(commit)
+        self._changes.put("rules")
+
+    def _rules_changed(self) -> None:
+        """A rule change no notice tells which tables it touched."""
+        if self.rule_changes is not None:
+            self.rule_changes.unknown()
+        self._changes.put("rules")
 
     def _poll(self) -> None:
         """The change checks: nf_tables' generation, listeners, and iptables-legacy."""
@@ -120,7 +134,7 @@ class ChangeWatcher:
             now_generation = None if self._notified.is_set() else _quietly(nft_generation.generation)
             if now_generation is not None and now_generation != generation:
                 generation = now_generation
-                self._changes.put("rules")
+                self._rules_changed()
             now_sockets = _quietly(listeners.fingerprint)
             if now_sockets != sockets:
                 sockets = now_sockets
@@ -133,7 +147,7 @@ class ChangeWatcher:
                 whole_at = time.monotonic()
                 if now_whole != whole:
                     whole = now_whole
-                    self._changes.put("rules")
+                    self._rules_changed()
 
     def _legacy_fingerprint(self) -> tuple[bytes | None, float]:
         """The legacy tables' fingerprint, and how long to wait before the next one (its cost / the share)."""

@@ -19,7 +19,7 @@ from portscope.core.publish.guard import batch_lines, bridge_view
 from portscope.core.publish.guard import rule_lines as bridge_rule_lines
 from portscope.core.publish.guard_io import claim as claim_bridge
 from portscope.core.publish.guard_io import numeric_oif, refuse_foreign
-from portscope.core.publish.nft_docker import check_forwarding, forward_rules
+from portscope.core.publish.nft_docker import DockerTables, check_forwarding, forward_rules_of
 from portscope.core.publish.nft_render import NFT_FAMILY, TABLE, NftView, render_nft, table_text
 from portscope.core.publish.nft_run import run_batch
 from portscope.core.publish.nft_saved import differences, parse_listing, rule_lines
@@ -38,7 +38,8 @@ class NftState:
     and the guard's `table bridge portscope` (None: no table)."""
 
     ours: dict[Family, NftView | None]
-    docker: dict[Family, str | None]  # Docker's docker-bridges tables, `nft -j` text (None: no such table)
+    #: Docker's docker-bridges tables as `nft -j` listings (the table whole, or its forward chains; None: no table)
+    docker: dict[Family, tuple[str, ...] | None]
     bridge: NftView | None = None
 
 
@@ -49,9 +50,9 @@ def nft_path() -> str:
     return path
 
 
-def read_state(nft: str | None = None, docker_tables: Mapping[Family, str | None] | None = None) -> NftState:
+def read_state(nft: str | None = None, docker_tables: DockerTables | None = None) -> NftState:
     """List our tables (the guard's bridge table too) and Docker's, all at once; `docker_tables`: Docker's
-    tables as `nft -j` text (None: no table) when the caller has just read them under the lock."""
+    tables as `nft -j` listings (None: no table) when the caller has just read them under the lock."""
     nft = nft or nft_path()
     commands = [[nft, "list", "table", NFT_FAMILY[f], TABLE] for f in FAMILIES]
     if docker_tables is None:
@@ -66,10 +67,12 @@ def read_state(nft: str | None = None, docker_tables: Mapping[Family, str | None
             texts.append(None)
         else:
             raise ToolError(f"{result.reason()} (run portscope as root)")
-    if docker_tables is not None:
-        texts[2:2] = [docker_tables.get(f) for f in FAMILIES]
     ours = {f: None if t is None else parse_listing(t) for f, t in zip(FAMILIES, texts[:2], strict=True)}
-    docker = dict(zip(FAMILIES, texts[2:4], strict=True))
+    if docker_tables is not None:
+        docker = {f: docker_tables.get(f) for f in FAMILIES}
+        texts[2:2] = [None, None]
+    else:
+        docker = {f: None if t is None else (t,) for f, t in zip(FAMILIES, texts[2:4], strict=True)}
     bridge = None if texts[4] is None else parse_listing(texts[4])
     if bridge is not None:
         bridge = {chain: [numeric_oif(line) for line in lines] for chain, lines in bridge.items()}
@@ -81,7 +84,7 @@ def wanted_views(placed: list[Placed], state: NftState) -> dict[Family, NftView]
     out: dict[Family, NftView] = {}
     for family in FAMILIES:
         try:
-            doc = forward_rules(state.docker[family], placed)
+            doc = forward_rules_of(state.docker[family], placed)
         except ValueError:
             raise ToolError("nft -j printed something that is not JSON: check the nftables version") from None
         mark = check_forwarding(doc, placed, family)
@@ -118,7 +121,7 @@ def commit_nft(
     dry_run: bool = False,
     owned: Owned | None = None,
     guard: bool = True,
-    docker_tables: Mapping[Family, str | None] | None = None,
+    docker_tables: DockerTables | None = None,
 ) -> Outcome:
     """Make the kernel hold exactly the rendered tables; RuleRefusedError leaves the ruleset as it was.
 
@@ -184,9 +187,7 @@ def claim_tables(
     return mine, foreign
 
 
-def drift_nft(
-    placed: list[Placed], owned: Owned | None = None, docker_tables: Mapping[Family, str | None] | None = None
-) -> list[str]:
+def drift_nft(placed: list[Placed], owned: Owned | None = None, docker_tables: DockerTables | None = None) -> list[str]:
     """Every difference between the rendered tables and the kernel's (nothing is changed); `docker_tables` as
     `read_state` takes them."""
     state = read_state(docker_tables=docker_tables)

@@ -10,15 +10,19 @@ whose port Docker itself does not accept, saying which option to set.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from portscope.core.model import Family
 from portscope.core.publish.errors import UnsupportedError
 from portscope.core.publish.nft_render import Mark
 from portscope.core.publish.render import Placed
 from portscope.core.rules.nft_json import chains_document
 
 FWD_IN = "filter-forward-in__"
+#: Docker's docker-bridges table per family as `nft -j` listings: the table whole, or its forward chains one
+#: by one (None: no such table).
+DockerTables = Mapping[Family, tuple[str, ...] | None]
 #: What the refusal suggests (a bit unlikely to be used by anything else on the host).
 SUGGESTED_MARK = "0x10000000/0x10000000"
 
@@ -78,6 +82,15 @@ def forward_rules(text: str | None, placed: list[Placed]) -> dict[str, Any] | No
     words = ('"mark"', '"drop"', "\\u", *{f'"{p.target_ip}"' for p in placed})
     doc = chains_document(text, lambda chain: chain.startswith(FWD_IN), lambda rule: any(w in rule for w in words))
     return doc if isinstance(doc, dict) else None
+
+
+def forward_rules_of(texts: Sequence[str] | None, placed: list[Placed]) -> dict[str, Any] | None:
+    """`forward_rules` of one or more listings of Docker's table of one family (the whole table, or its forward
+    chains listed one by one) as one document; None when there is no such table."""
+    if texts is None:
+        return None
+    docs = [forward_rules(text, placed) for text in texts]
+    return {"nftables": [item for doc in docs if doc is not None for item in doc.get("nftables", [])]}
 
 
 def _rules(doc: dict[str, Any] | None) -> Iterator[tuple[str, dict[str, Any]]]:

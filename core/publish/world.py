@@ -66,17 +66,18 @@ class World:
                 dumps[s.family] = dumps.get(s.family, "") + s.text
         return dumps
 
-    def docker_tables(self) -> dict[Family, str | None] | None:
-        """Docker's `docker-bridges` tables as the snapshot read them (`nft -j`; None: no such table), until this
-        world commits; None when the snapshot cannot say (native tables unread)."""
+    def docker_tables(self) -> dict[Family, tuple[str, ...] | None] | None:
+        """Docker's `docker-bridges` tables as the snapshot read them (`nft -j` listings of the whole table or of
+        its forward chains; None: no such table), until this world commits; None when the snapshot cannot say
+        (native tables unread, or a forward chain not listed as JSON)."""
         if not self._dumps_current or not any(b.backend == "nftables" and b.read for b in self.snap.backends):
             return None
-        found: dict[Family, str | None] = dict.fromkeys(FAMILIES)
+        found: dict[Family, tuple[str, ...] | None] = {}
         for family in FAMILIES:
-            origin = f" -j list table {_NFT_FAMILY[family]} docker-bridges"
-            for source in self.snap.sources:
-                if source.format == "nft-json" and source.origin.endswith(origin):
-                    found[family] = source.text
+            listings = _docker_listings(self.snap, family)
+            if isinstance(listings, bool):
+                return None
+            found[family] = listings
         return found
 
     def wanted(self, placed: list[Placed]) -> dict[Family, OurView]:
@@ -270,3 +271,23 @@ def set_route_localnet(bridge: str, value: str, proc: str = "/proc") -> str:
             f.seek(0)
             f.write(f"{value}\n")
     return previous
+
+
+def _docker_listings(snap: Snapshot, family: Family) -> tuple[str, ...] | bool | None:
+    """The `nft -j` listings of Docker's table of `family` that `snap` read: the whole table, or each of its
+    forward chains; None: no such table; False: a forward chain was read otherwise (as text)."""
+    from portscope.core.publish.nft_docker import FWD_IN
+
+    key = ("nftables", family, "docker-bridges")
+    table = next((t for t in snap.tables if (t.backend, t.family, t.name) == key), None)
+    if table is None:
+        return None
+    name = f"{_NFT_FAMILY[family]} docker-bridges"
+    json = [s for s in snap.sources if s.format == "nft-json"]
+    whole = tuple(s.text for s in json if s.origin.endswith(f" -j list table {name}"))
+    if whole:
+        return whole
+    chains = {s.origin.rsplit(" ", 1)[1]: s.text for s in json if f" -j list chain {name} {FWD_IN}" in s.origin}
+    if any(c.startswith(FWD_IN) and c not in chains for c in table.chains):
+        return False
+    return tuple(chains.values())

@@ -11,24 +11,32 @@ Which path reads what (numbers in the README):
   tables in this network namespace (/proc/net/ip_tables_names); bulk text is ~90x faster than
   walking rules through python-iptables, which portscope keeps for atomic legacy writes.
 - native nftables: `nft list chains` (it names every table, and unlike `nft list tables` it does
-  not load every rule: 4 ms against 1.4-6 s with 30,000 iptables-nft rules), then `nft -j list
-  table` for each table that is not one of iptables-nft's own (those are read above), so a host
-  with 10,000 iptables-nft rules does not pay for nft's slower JSON rendering of them.
+  not load every rule: 4 ms against 1.4-6 s with 30,000 iptables-nft rules); each table that is not one of
+  iptables-nft's own (those are read above) is listed chain by chain as text beside iptables-nft's tables
+  (`core.rules.native_tables`), with the same generation check; otherwise, and for a table that cannot be
+  read so, `nft -j list table`. For `list`, only the nat chains bindings need (`core.rules.native_nat`).
 All commands of a stage run at once.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from portscope.core.changes.nft_generation import generation as nft_generation
 from portscope.core.errors import ParseError
 from portscope.core.model import Backend, BackendStatus, Family, RuleSource, Table
-from portscope.core.rules.iptables_dumps import DumpStream, iptables_nft_tables, take_iptables
+from portscope.core.rules.iptables_dumps import (
+    _NFT_FAMILY_OF,
+    IPTABLES_TABLES,
+    DumpStream,
+    iptables_nft_tables,
+    take_iptables,
+)
 from portscope.core.rules.iptables_text import KnownRules
 from portscope.core.rules.native_nat import ChainListing, parse_chain_listing, read_nat_chains
+from portscope.core.rules.native_tables import ChainByChain, TableRead
 from portscope.core.rules.rule_tools import LEGACY_SAVE_TOOLS, NFT_SAVE_TOOLS, iptables_nft_command, legacy_tables
 from portscope.core.tools import RunAll, ToolResult, run_all, which
 
@@ -54,13 +62,24 @@ class RuleTools:
 LOCAL_TOOLS = RuleTools()
 
 
+#: An nf_tables table as nft names it: (family word, table name).
+TableName = tuple[str, str]
+
+
 @dataclass(slots=True)
 class RuleRead:
-    """What reading the rules produced: raw sources, parsed tables and each backend's status."""
+    """What reading the rules produced: raw sources, parsed tables and each backend's status.
+
+    A read of iptables-nft's tables side by side also keeps, for a later read to build on (`Since`), the nf_tables
+    generation it holds, each dump command's result as it was taken, and each native table read chain by chain.
+    """
 
     sources: list[RuleSource] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     backends: list[BackendStatus] = field(default_factory=list)
+    generation: int | None = None
+    dumps: dict[tuple[str, ...], tuple[ToolResult, DumpStream]] = field(default_factory=dict)
+    native: dict[TableName, TableRead] = field(default_factory=dict)
 
     def take(self, sources: list[RuleSource], tables: list[Table], status: BackendStatus) -> None:
         """Add what one backend's family gave."""
@@ -69,12 +88,22 @@ class RuleRead:
         self.backends.append(status)
 
 
+@dataclass(frozen=True, slots=True)
+class Since:
+    """A read to build on (`last`), and `touched(last generation, now)`: the nf_tables tables changed between the
+    two generations, or None when that is not known (read everything)."""
+
+    last: RuleRead
+    touched: Callable[[int, int], frozenset[TableName] | None]
+
+
 def read_rules(
     proc: str = "/proc",
     timeout: float = 10.0,
     scope: str = "all",
     tools: RuleTools = LOCAL_TOOLS,
     known: KnownRules | None = None,
+    since: Since | None = None,
 ) -> RuleRead:
     """Read every backend's rules; a backend that cannot be read is reported, never fatal.
 
@@ -88,12 +117,19 @@ def read_rules(
     iptables-nft's tables are read side by side, one `-S` each, once `nft list chains` has named them; the
     nf_tables generation, the same before and after, shows no change came between them (a table created
     meanwhile would be missed). When it moved, or cannot be read, the save tools read every table in one go.
+    `since`: only the nf_tables tables changed since that read are read again (the rest, and iptables-legacy's,
+    are its own), when it was read side by side too and which tables changed is known.
     """
     if scope != "nat" and tools.generation is not None:
         before = _generation(tools.generation)
         if before is not None:
-            out = _read(proc, timeout, scope, tools, known, by_table=True)
+            kept = None
+            if since is not None and since.last.generation is not None:
+                touched = since.touched(since.last.generation, before)
+                kept = (since.last, touched) if touched is not None else None
+            out = _read(proc, timeout, scope, tools, known, by_table=True, kept=kept)
             if _generation(tools.generation) == before:
+                out.generation = before
                 return out
     return _read(proc, timeout, scope, tools, known, by_table=False)
 
@@ -106,9 +142,16 @@ def _generation(generation: Callable[[], int]) -> int | None:
 
 
 def _read(
-    proc: str, timeout: float, scope: str, tools: RuleTools, known: KnownRules | None, by_table: bool
+    proc: str,
+    timeout: float,
+    scope: str,
+    tools: RuleTools,
+    known: KnownRules | None,
+    by_table: bool,
+    kept: tuple[RuleRead, frozenset[TableName]] | None = None,
 ) -> RuleRead:
-    """`read_rules`, with iptables-nft's tables read side by side (`by_table`) or by the save tools."""
+    """`read_rules`, with iptables-nft's tables read side by side (`by_table`) or by the save tools; `kept`: a
+    read whose dumps and native tables stand for every nf_tables table but the ones named (and for legacy's)."""
     out = RuleRead()
     nft = tools.which("nft")
     chains = [nft, "list", "chains"] if nft else None
@@ -140,22 +183,74 @@ def _read(
             out.backends.append(BackendStatus("iptables-legacy", family, read=False, reason=reason))
         else:
             out.backends.append(BackendStatus("iptables-legacy", family, read=True, reason="no legacy tables"))
-    commands = [job.argv for job in jobs] + ([chains] if chains and listing is None else [])
+    reused = _reused(jobs, *kept) if kept is not None else {}
+    by_chain = _chain_by_chain(nft, named, scope, kept) if nft and named is not None else None
+    extra = by_chain.commands() if by_chain is not None else []
+    run = [job for job in jobs if tuple(job.argv) not in reused]
+    commands = [job.argv for job in run] + ([chains] if chains and listing is None else []) + extra
     streams = {
-        tuple(job.argv): DumpStream(job.backend, job.family, " ".join(job.argv), scope, known, job.table)
-        for job in jobs
+        tuple(job.argv): DumpStream(job.backend, job.family, " ".join(job.argv), scope, known, job.table) for job in run
     }
-    results = tools.run_all(commands, timeout, readers={k: s.read for k, s in streams.items()})
+    readers = {k: s.read for k, s in streams.items()} | (by_chain.readers() if by_chain is not None else {})
+    results = tools.run_all(commands, timeout, readers=readers)
+    listed = {r.argv: r for r in results[len(results) - len(extra) :]} if extra else {}
+    results = results[: len(results) - len(extra)]
+    taken = reused | {
+        tuple(job.argv): (result, streams[tuple(job.argv)]) for job, result in zip(run, results, strict=False)
+    }
     read: dict[tuple[Backend, Family], list[tuple[ToolResult, DumpStream]]] = {}
-    for job, result in zip(jobs, results, strict=False):
-        read.setdefault((job.backend, job.family), []).append((result, streams[tuple(job.argv)]))
+    for job in jobs:
+        read.setdefault((job.backend, job.family), []).append(taken[tuple(job.argv)])
     for (backend, family), parts in read.items():
         out.take(*take_iptables(backend, family, parts))
+    if by_table:
+        out.dumps = {tuple(job.argv): taken[tuple(job.argv)] for job in jobs}
     if nft is None:
         out.backends.append(BackendStatus("nftables", None, read=False, reason="nft not found: install nftables"))
         return out
-    _read_native(out, nft, listing or results[-1], timeout, scope, tools.run_all)
+    chain_read = (by_chain, listed) if by_chain is not None else None
+    _read_native(out, nft, listing or results[-1], timeout, scope, tools.run_all, chain_read)
     return out
+
+
+def _reused(
+    jobs: list[_Job], last: RuleRead, touched: frozenset[TableName]
+) -> dict[tuple[str, ...], tuple[ToolResult, DumpStream]]:
+    """The dumps of `last` that stand for this read's jobs: every iptables-legacy dump (nf_tables' notices do not
+    cover it: a change there is read whole), and each iptables-nft table's that no change named."""
+    out = {}
+    for job in jobs:
+        argv = tuple(job.argv)
+        if argv not in last.dumps:
+            continue
+        if job.backend == "iptables-legacy" or (
+            job.table is not None and (_NFT_FAMILY_OF[job.family], job.table) not in touched
+        ):
+            out[argv] = last.dumps[argv]
+    return out
+
+
+def _chain_by_chain(
+    nft: str, named: list[ChainListing], scope: str, kept: tuple[RuleRead, frozenset[TableName]] | None = None
+) -> ChainByChain | None:
+    """The native tables to list chain by chain beside iptables-nft's (every table it cannot own; for `list`,
+    none: `read_nat_chains` reads only the chains bindings need). Publish's check on Docker's forward chains
+    reads them as nft's JSON (`core.publish.nft_docker`)."""
+    if scope == "nat":
+        return None
+    native = [t for t in named if t.family in _NFT_FAMILIES and not (t.family != "inet" and t.name in IPTABLES_TABLES)]
+    if not native:
+        return None
+    reader = ChainByChain(nft, native, docker_forward_chain if scope == "port" else None)
+    if kept is not None:
+        last, touched = kept
+        reader.kept = {name: read for name, read in last.native.items() if name not in touched}
+    return reader
+
+
+def docker_forward_chain(listing: ChainListing, chain: str) -> bool:
+    """Docker's forward chain of one bridge, in its native table (what publish checks as nft's JSON)."""
+    return listing.name == "docker-bridges" and chain.startswith("filter-forward-in__")
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,9 +301,16 @@ def shown_by_iptables_nft(listing: ChainListing, tables: list[Table]) -> bool:
 
 
 def _read_native(
-    out: RuleRead, nft: str, listing: ToolResult, timeout: float, scope: str = "all", run: RunAll = run_all
+    out: RuleRead,
+    nft: str,
+    listing: ToolResult,
+    timeout: float,
+    scope: str = "all",
+    run: RunAll = run_all,
+    chain_read: tuple[ChainByChain, Mapping[tuple[str, ...], ToolResult]] | None = None,
 ) -> None:
-    """Read native nft tables (those iptables-nft does not own) as JSON."""
+    """Read native nft tables (those iptables-nft does not own): listed chain by chain where `chain_read` did,
+    else (or where that did not give the whole table) as JSON."""
     if not listing.ok:
         out.backends.append(BackendStatus("nftables", None, read=False, reason=listing.reason()))
         return
@@ -229,14 +331,29 @@ def _read_native(
         count = sum(c.size for t in nat.tables for c in t.chains.values())
         reason = None if nat.whole else "read: the nat chains that packets to this host go through"
         native = nat.whole
-    wanted = [[nft, "-j", "list", "table", t.family, t.name] for t in native]
-    results = run(wanted, timeout) if wanted else []
-    if results:
-        from portscope.core.rules.nft_json import parse_nft_json  # only when there are native tables
-    for result in results:
+    by_chain: dict[int, TableRead] = {}
+    if chain_read is not None:
+        reader, listed = chain_read
+        planned = {(t.family, t.name) for t in reader.listings}
+        for n, t in enumerate(native):
+            found = reader.take(t, listed) if (t.family, t.name) in planned else None
+            if found is not None:
+                by_chain[n] = out.native[(t.family, t.name)] = found
+    wanted = [[nft, "-j", "list", "table", t.family, t.name] for n, t in enumerate(native) if n not in by_chain]
+    whole = iter(run(wanted, timeout) if wanted else [])
+    for n in range(len(native)):
+        if n in by_chain:
+            read = by_chain[n]
+            out.sources.extend(read.sources)
+            out.tables.append(read.table)
+            count += read.rules
+            continue
+        result = next(whole)
         if not result.ok:
             out.backends.append(BackendStatus("nftables", None, read=False, reason=result.reason()))
             return
+        from portscope.core.rules.nft_json import parse_nft_json  # only when there are native tables
+
         origin = " ".join(result.argv)
         try:
             tables = parse_nft_json(result.stdout, source=origin, lazy=True)

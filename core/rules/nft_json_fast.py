@@ -12,10 +12,9 @@ It is kept for its measured gain at 10,000 published ports (README, "How portsco
 from __future__ import annotations
 
 import re
-from typing import cast
 
 from portscope.core.model import Family, NatTarget, Rule, Verdict
-from portscope.core.rules.nft_shortcuts import fast_address, fast_dnat, fast_dport, fast_iface, fast_record
+from portscope.core.rules.nft_shortcuts import fast_address, fast_dport, fast_iface, fast_record, fast_verdict
 from portscope.core.rules.nft_statements import RuleSite
 
 JSON_STRING = r'[^"\\\x00-\x1f]*'  # the inside of a JSON string without escapes: the text is the value
@@ -70,19 +69,15 @@ def raw_fast_match(found: re.Match[str], site: RuleSite) -> Rule | None:
         return None
     if counter is not None:
         parts.append("counter")
-    nat = found_family = None
-    if addr is not None:
-        found_nat = _add_dnat(parts, nat_family, addr, nat_port)
-        if found_nat is None:
-            return None
-        verdict: Verdict = "dnat"
-        nat, found_family = found_nat
-    elif jump_kind is not None:
-        verdict = cast(Verdict, jump_kind)  # the regex admits `jump` or `goto`
-        parts.append(f"{jump_kind} {target}")
+    nat_target = None if addr is None else _target(addr, nat_port)
+    found_verdict = fast_verdict(nat_family, nat_target, jump_kind, word)
+    if found_verdict is None:
+        return None
+    verdict, nat, found_family = found_verdict
+    if nat_target is not None:
+        parts.append(f"dnat {nat_family} to {nat_target}" if nat_family else f"dnat to {nat_target}")
     else:
-        verdict = cast(Verdict, word)  # the regex admits only verdict words
-        parts.append(word)
+        parts.append(f"{jump_kind} {target}" if jump_kind is not None else word)
     return _fast_finish(site, parts, fields, verdict, target, nat, found_family, comment)
 
 
@@ -122,12 +117,6 @@ def _add_dport(fields: dict[str, object], parts: list[str], protocol: str, negat
     return True
 
 
-def _add_dnat(
-    parts: list[str], family: str | None, addr: str, port: str | None
-) -> tuple[NatTarget, Family | None] | None:
-    """`dnat [ip|ip6] to ADDR[:PORT]` as nft prints it from the JSON's addr and port."""
-    target = addr if port is None else f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
-    found = fast_dnat(family, target)
-    if found is not None:
-        parts.append(f"dnat {family} to {target}" if family else f"dnat to {target}")
-    return found
+def _target(addr: str, port: str | None) -> str:
+    """`dnat to`'s target as nft prints it from the JSON's addr and port."""
+    return addr if port is None else f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"

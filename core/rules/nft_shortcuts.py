@@ -9,6 +9,7 @@ general path must decide.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import cast
 
 from portscope.core.model import (
     UNCONDITIONAL,
@@ -127,3 +128,14 @@ def fast_record(
     check_nat_family(site.family, nat, nat_family)
     matches = Matches(**fields) if fields else UNCONDITIONAL  # type: ignore[arg-type]  # keys: Matches fields
     return site_rule(site._replace(text=text), matches, verdict, jump, nat, nat_family, comment)
+
+
+def fast_verdict(
+    nat_keyword: str | None, target: str | None, jump_kind: str | None, word: str | None
+) -> tuple[Verdict, NatTarget | None, Family | None] | None:
+    """(verdict, NAT target, its family) of the common shape's last statement: `dnat [ip|ip6] to TARGET` (when
+    `target` is given), `jump|goto CHAIN`, or a verdict word; None when the general path must decide."""
+    if target is not None:
+        found = fast_dnat(nat_keyword, target)
+        return None if found is None else ("dnat", *found)
+    return cast(Verdict, jump_kind or word), None, None  # the expressions admit only these words

@@ -37,6 +37,7 @@ from portscope.core.rules.nft_statements import (
     unparsed_rule,
     unquote,
 )
+from portscope.core.rules.nft_text_fast import text_fast_rule
 
 _TOKEN = re.compile(r'"[^"]*"|\{[^{}]*\}|[^\s"{]+|\S')
 _COUNTER = re.compile(r"\bcounter packets \d+ bytes \d+")
@@ -378,6 +379,10 @@ class _TableState:
                     line=number,
                 )
                 try:
+                    fast = text_fast_rule(site)
+                    if fast is not None:
+                        out.append(fast)
+                        continue
                     out.extend(build_rules(terms_from_tokens(tokenize(site.text)), site, sets))
                 except ValueError as exc:  # a rule no nft prints (`dnat to 12345:x`): a dump's fault
                     if not self.lazy:

@@ -3,7 +3,8 @@
 `python -m tests.integration.change_probe legacy|shape|listeners` prints that fingerprint (hex, or
 `none`); `... generation` prints nf_tables' generation number; `... watch` runs a ChangeWatcher (no
 engine) and prints the kinds of each notification, one line each, until stdin closes; `... notices` joins
-nf_tables' change notices, prints `joined`, then `changed` for each batch of notices until stdin closes.
+nf_tables' change notices, prints `joined`, then `changed GENERATION TABLES` for each committed change until
+stdin closes.
 """
 
 from __future__ import annotations
@@ -12,8 +13,16 @@ import sys
 import threading
 
 from portscope.core.changes import legacy_tables, listeners, nft_generation
-from portscope.core.changes.nft_notices import NftNotices
+from portscope.core.changes.nft_notices import Commit, NftNotices
 from portscope.core.changes.watcher import ChangeWatcher, WatchSettings
+
+
+def committed(commit: Commit | None) -> str:
+    """`changed GENERATION FAMILY/TABLE,...` (`?` for what is not known)."""
+    if commit is None:
+        return "changed ? ?"
+    tables = "?" if commit.tables is None else ",".join(sorted(f"{f}/{t}" for f, t in commit.tables))
+    return f"changed {commit.generation if commit.generation is not None else '?'} {tables}"
 
 
 def main(what: str) -> None:
@@ -32,7 +41,7 @@ def main(what: str) -> None:
         notices, stopping = NftNotices(), threading.Event()
         threading.Thread(target=lambda: (sys.stdin.read(), stopping.set()), daemon=True).start()
         print("joined", flush=True)
-        why = notices.follow(lambda: print("changed", flush=True), stopping)
+        why = notices.follow(lambda commit: print(committed(commit), flush=True), stopping)
         print(f"stopped: {why}" if why else "stopped", flush=True)
         return
     if what == "generation":

@@ -73,20 +73,29 @@ def test_nf_tables_generation_counts_changes_of_either_nf_tables_tool(ns: NetNs)
 
 
 def test_nf_tables_notices_come_for_changes_of_either_nf_tables_tool(ns: NetNs) -> None:
-    """Each committed change is noticed once (its objects' notices end in one new generation): a table added
-    with nft, a rule with iptables-nft, the rule deleted; a read is no change; told to stop, the follower stops
-    without a failure and without a notice left over."""
+    """Each committed change is noticed once (its objects' notices end in one new generation), with the generation
+    it made and the tables it touched: a table added with nft, a rule with iptables-nft (in both families), a
+    chain and a rule in the nft table, the iptables rule deleted; a read is no change; told to stop, the follower
+    stops without a failure and without a notice left over."""
     follower = start_probe(ns, "notices")
     try:
         assert follower.answer() == "joined"
-        for change in (
-            ["nft", "add", "table", "ip", "pstnotice"],
-            ["iptables-nft", "-t", "nat", "-A", "PREROUTING", *RULE],
-            ["iptables-nft", "-t", "nat", "-D", "PREROUTING", *RULE],
+        for change, tables in (
+            (["nft", "add", "table", "ip", "pstnotice"], "ip/pstnotice"),
+            (["iptables-nft", "-t", "nat", "-A", "PREROUTING", *RULE], "ip/nat"),
+            (
+                ["ip6tables-nft", "-t", "filter", "-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"],
+                "ip6/filter",
+            ),
+            (["nft", "add", "chain", "ip", "pstnotice", "c"], "ip/pstnotice"),
+            (["nft", "add", "rule", "ip", "pstnotice", "c", "tcp", "dport", "80", "accept"], "ip/pstnotice"),
+            (["iptables-nft", "-t", "nat", "-D", "PREROUTING", *RULE], "ip/nat"),
         ):
             ns.run(["nft", "list", "ruleset"])
             ns.run(change)
-            assert follower.answer() == "changed", change
+            word, generation, touched = follower.answer().split(" ")
+            assert (word, touched) == ("changed", tables), change
+            assert int(generation) == int(probe(ns, "generation")), change
     finally:
         follower.close()
     assert follower.answer() == "stopped"

@@ -1,0 +1,56 @@
+"""Which nf_tables tables changed since a read: what lets the live view read only those again.
+
+Each committed change arrives as the kernel's notices (`nft_notices`): the tables its objects belong to, then
+the new generation that ends it. Kept by generation, they say which tables changed between the generation a
+read held and the one the next read starts at, when every generation in between was seen and named its
+tables. Notices lost (the socket's buffer overflowed) and changes seen any other way (iptables-legacy, the
+generation polled) are "unknown": the next read reads every table, and starts the count again.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from portscope.core.changes.nft_notices import Commit
+
+#: At most this many committed changes between two reads are followed table by table (more: read everything).
+MAX_COMMITS = 256
+
+
+class RuleChanges:
+    """The tables each committed nf_tables change named, by generation; thread-safe (the watcher writes, the
+    reader asks)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._commits: dict[int, frozenset[tuple[str, str]] | None] = {}
+        self._unknown = False
+
+    def committed(self, commit: Commit | None) -> None:
+        """One committed change, as its notices told it (None: some were lost)."""
+        with self._lock:
+            if commit is None or commit.generation is None:
+                self._unknown = True
+            elif len(self._commits) >= MAX_COMMITS:
+                self._unknown = True
+                self._commits.clear()
+            else:
+                self._commits[commit.generation] = commit.tables
+
+    def unknown(self) -> None:
+        """Rules changed in a way no notice tells: the next read reads every table."""
+        with self._lock:
+            self._unknown = True
+
+    def touched(self, since: int, now: int) -> frozenset[tuple[str, str]] | None:
+        """The tables the changes after generation `since`, up to `now`, named; None when that is not known (the
+        caller then reads every table, from now on the count starts again)."""
+        with self._lock:
+            for generation in [g for g in self._commits if g <= since]:
+                del self._commits[generation]
+            wanted = range(since + 1, now + 1)
+            named = [self._commits.get(g) for g in wanted]
+            if self._unknown or now < since or len(wanted) > MAX_COMMITS or any(t is None for t in named):
+                self._unknown = False
+                return None
+            return frozenset().union(*(t for t in named if t is not None))

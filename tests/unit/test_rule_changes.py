@@ -1,0 +1,45 @@
+"""Which nf_tables tables changed between two generations, from the committed changes' notices."""
+
+from __future__ import annotations
+
+from portscope.core.changes.nft_notices import Commit
+from portscope.core.changes.rule_changes import MAX_COMMITS, RuleChanges
+
+NAT = ("ip", "nat")
+DOCKER = ("ip", "docker-bridges")
+
+
+def changes(*commits: Commit | None) -> RuleChanges:
+    out = RuleChanges()
+    for commit in commits:
+        out.committed(commit)
+    return out
+
+
+def test_the_tables_of_every_change_in_between() -> None:
+    found = changes(Commit(5, frozenset({NAT})), Commit(6, frozenset({DOCKER})), Commit(7, frozenset({NAT})))
+    assert found.touched(4, 7) == {NAT, DOCKER}
+    assert found.touched(6, 7) == {NAT}  # what came before the last read is forgotten
+    assert found.touched(7, 7) == frozenset()  # nothing since
+
+
+def test_a_change_not_seen_yet_or_one_that_named_no_table_is_not_known() -> None:
+    assert changes(Commit(5, frozenset({NAT}))).touched(4, 6) is None  # generation 6's notices are not in yet
+    assert changes(Commit(5, None)).touched(4, 5) is None
+    assert changes(Commit(None, frozenset({NAT}))).touched(4, 5) is None
+    assert changes(Commit(5, frozenset({NAT}))).touched(6, 5) is None  # the count went back
+
+
+def test_lost_notices_and_other_changes_are_not_known_until_a_whole_read() -> None:
+    lost = changes(Commit(5, frozenset({NAT})), None)
+    assert lost.touched(4, 5) is None
+    assert lost.touched(5, 5) == frozenset()  # the read that was told None read everything
+    legacy = changes(Commit(5, frozenset({NAT})))
+    legacy.unknown()
+    assert legacy.touched(4, 5) is None
+    assert legacy.touched(4, 5) == {NAT}
+
+
+def test_too_many_changes_between_two_reads_are_not_followed() -> None:
+    many = changes(*(Commit(g, frozenset({NAT})) for g in range(1, MAX_COMMITS + 2)))
+    assert many.touched(0, MAX_COMMITS + 1) is None
