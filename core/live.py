@@ -73,7 +73,7 @@ class LiveReader:
         taken_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="portscope-read") as pool:
             engine_read = pool.submit(self._read_engine) if "containers" in again else None
-            rules_read = pool.submit(self._read_rules) if "rules" in again else None
+            rules_read = pool.submit(self._read_rules, again != PARTS) if "rules" in again else None
             host = read_host_facts(self.proc)
             endpoints = read_endpoints() if "sockets" in again else None
             engine_part = engine_read.result() if engine_read else None
@@ -100,11 +100,19 @@ class LiveReader:
     def _read_engine(self) -> tuple[EngineInfo, list[Container]]:
         return read_containers(self.docker_host, min(self.timeout, 5.0))
 
-    def _read_rules(self) -> RuleRead:
+    def _read_rules(self, partial: bool) -> RuleRead:
+        """The rules: with `partial` (a read of what changed), only the nf_tables tables changed since the last
+        read are read again; a read of everything (the safety net) reads every table."""
         last = self._last.rules if self._last is not None else None
         known = known_rules(last.tables) if last is not None else None
-        since = Since(last, self.rule_changes.touched) if last is not None and self.rule_changes is not None else None
-        return read_rules(self.proc, self.timeout, self.scope, known=known, since=since)
+        changes = self.rule_changes
+        since = Since(last, changes.touched) if partial and last is not None and changes is not None else None
+        try:
+            return read_rules(self.proc, self.timeout, self.scope, known=known, since=since)
+        except BaseException:
+            if changes is not None:
+                changes.unknown()  # what the failed read was told is lost with it
+            raise
 
 
 def same_rules(a: list[RuleSource], b: list[RuleSource]) -> bool:

@@ -85,7 +85,8 @@ class _Batch:
     """The notices of the change being committed, until the new generation that ends it."""
 
     def __init__(self) -> None:
-        self.tables: set[tuple[str, str]] | None = set()
+        # None at first: a change whose first notices came before this subscription (or were lost) names too few.
+        self.tables: set[tuple[str, str]] | None = None
 
     def read(self, data: bytes) -> list[Commit]:
         """The changes one datagram of notices ends."""

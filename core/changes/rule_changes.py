@@ -24,7 +24,7 @@ class RuleChanges:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._commits: dict[int, frozenset[tuple[str, str]] | None] = {}
-        self._unknown = False
+        self._unknown = True  # until a read of every table: what changed before the watcher looked is not known
 
     def committed(self, commit: Commit | None) -> None:
         """One committed change, as its notices told it (None: some were lost)."""

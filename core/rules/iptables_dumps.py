@@ -69,6 +69,7 @@ class DumpStream:
             self.error = exc
             for _ in source:
                 pass
+        self.known = None  # the last read's rules: not needed once parsed (a later read may keep this stream)
         return "".join(seen)
 
 

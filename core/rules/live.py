@@ -203,8 +203,8 @@ def _read(
         read.setdefault((job.backend, job.family), []).append(taken[tuple(job.argv)])
     for (backend, family), parts in read.items():
         out.take(*take_iptables(backend, family, parts))
-    if by_table:
-        out.dumps = {tuple(job.argv): taken[tuple(job.argv)] for job in jobs}
+    if by_table:  # what a later read may take instead of dumping again: what read well
+        out.dumps = {tuple(job.argv): taken[tuple(job.argv)] for job in jobs if taken[tuple(job.argv)][0].ok}
     if nft is None:
         out.backends.append(BackendStatus("nftables", None, read=False, reason="nft not found: install nftables"))
         return out

@@ -108,9 +108,11 @@ def _parse_listing(
     return text
 
 
-def parse_listed(argv: tuple[str, ...], lines: Iterable[str]) -> tuple[list[Table] | None, str]:
+def parse_listed(
+    argv: tuple[str, ...], lines: Iterable[str], counts: dict[str, int] | None = None
+) -> tuple[list[Table] | None, str]:
     """The tables of an nft text listing parsed line by line as nft prints it (None on a parse error), and its
-    text: every line is read, also after a parse error, so nft can finish."""
+    text: every line is read, also after a parse error, so nft can finish. `counts`: as `parse_nft_lines`."""
     from portscope.core.rules.nft_text import parse_nft_lines
 
     seen: list[str] = []
@@ -122,7 +124,7 @@ def parse_listed(argv: tuple[str, ...], lines: Iterable[str]) -> tuple[list[Tabl
 
     source = kept()
     try:
-        tables: list[Table] | None = parse_nft_lines(source, " ".join(argv))
+        tables: list[Table] | None = parse_nft_lines(source, " ".join(argv), counts)
     except ParseError:
         tables = None
     for _ in source:

@@ -57,10 +57,11 @@ class ChainByChain:
         self.listings: list[ChainListing] = []
         count = 0
         for listing in listings:
-            count += len(listing.chains)
-            if count <= MAX_CHAINS:
+            if count + len(listing.chains) <= MAX_CHAINS:
+                count += len(listing.chains)
                 self.listings.append(listing)
-        self._parsed: dict[Argv, Chain | None] = {}  # each text listing's chain, parsed by its reader
+        #: Each text listing's chain, parsed by its reader, and its number of rule lines.
+        self._parsed: dict[Argv, tuple[Chain, int] | None] = {}
         #: Tables an earlier read holds as they are now (no change since): not listed again.
         self.kept: dict[tuple[str, str], TableRead] = {}
 
@@ -117,10 +118,11 @@ class ChainByChain:
             if name in table.chains:
                 chain = table.chains[name]
             elif name in inner:
-                found = self._parsed.get(self._argv(listing, name))
-                if found is None:
+                streamed = self._parsed.get(self._argv(listing, name))
+                if streamed is None:
                     return None
-                chain = found
+                chain, lines_of_rules = streamed
+                read.rules += lines_of_rules
                 _move_lines(chain, starts[name] - 2)  # its listing's block starts on line 2
             else:
                 found = self._json_chain(read, listing, name, results)
@@ -130,7 +132,7 @@ class ChainByChain:
             chains[name] = chain
         if any(unparsed(rule) for name in inner for rule in chains[name].rules):
             return None
-        read.rules += sum(_rule_lines(chains[name]) for name in inner if name not in named) + named_rules
+        read.rules += named_rules
         table.chains = chains
         return read
 
@@ -143,12 +145,14 @@ class ChainByChain:
 
     def _read_chain(self, argv: Argv, lines: Iterable[str]) -> str:
         """Parse one chain's listing while nft prints it, every rule translated in this reader's thread."""
-        tables, text = parse_listed(argv, lines)
-        chain = None
+        counts: dict[str, int] = {}
+        tables, text = parse_listed(argv, lines, counts)
+        found = None
         if tables is not None and len(tables) == 1 and len(tables[0].chains) == 1:
             chain = next(iter(tables[0].chains.values()))
             _ = chain.rules
-        self._parsed[argv] = chain
+            found = chain, counts.get(chain.name, 0)
+        self._parsed[argv] = found
         return text
 
     def _json_chain(
@@ -228,13 +232,6 @@ def _parse_with_sets(
     for name, chain in table.chains.items():
         _move_lines(chain, starts[name] - here[name])
     return table, count
-
-
-def _rule_lines(chain: Chain) -> int:
-    """The rule lines of a chain parsed already: its rules' last position (one line can give several records, or,
-    a NAT map whose every element the rule's own port match leaves out, none: only such a rule last in its chain
-    goes uncounted)."""
-    return max((rule.position for rule in chain.rules), default=0)
 
 
 def _move_lines(chain: Chain, by: int) -> None:

@@ -91,11 +91,12 @@ def parse_nft_text(text: str, source: str = "nft", lazy: bool = False) -> list[T
     return parser.finish(len(lines))
 
 
-def parse_nft_lines(lines: Iterable[str], source: str = "nft") -> list[Table]:
+def parse_nft_lines(lines: Iterable[str], source: str = "nft", counts: dict[str, int] | None = None) -> list[Table]:
     """`parse_nft_text(..., lazy=True)` over lines as nft prints them, translating rules while reading.
 
     nft prints a 10,000-rule chain over ~0.2 s: parsing each batch of rules as it arrives overlaps
-    the work with nft still printing.
+    the work with nft still printing. `counts`: filled with each chain's number of rule lines (a line can
+    give several records, or none).
     """
     parser = _Parser(source, lazy=True)
     number = 0
@@ -103,7 +104,11 @@ def parse_nft_lines(lines: Iterable[str], source: str = "nft") -> list[Table]:
         parser.feed(raw, number)
         if number % _EAGER_BATCH == 0 and parser.chain is not None and parser.chain.has_pending:
             _ = parser.chain.rules
-    return parser.finish(number)
+    tables = parser.finish(number)
+    if counts is not None:
+        for state in parser.tables.values():
+            counts.update(state.counts)
+    return tables
 
 
 #: Lines read between two translations of the pending rules (`parse_nft_lines`).

@@ -10,7 +10,9 @@ DOCKER = ("ip", "docker-bridges")
 
 
 def changes(*commits: Commit | None) -> RuleChanges:
+    """A watcher's record after a read of every table (at generation 0), then `commits`."""
     out = RuleChanges()
+    assert out.touched(0, 0) is None  # before any read of every table, nothing is known
     for commit in commits:
         out.committed(commit)
     return out
