@@ -71,6 +71,14 @@ class LiveReader:
         last = self._last
         again = PARTS if last is None else PARTS & set(changed)
         taken_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        try:
+            return self._read(last, again, taken_at)
+        except BaseException:
+            if self.rule_changes is not None and "rules" in again:
+                self.rule_changes.unknown()  # what this read was told of the changes is lost with it
+            raise
+
+    def _read(self, last: _Parts | None, again: Collection[str], taken_at: str) -> Snapshot:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="portscope-read") as pool:
             engine_read = pool.submit(self._read_engine) if "containers" in again else None
             rules_read = pool.submit(self._read_rules, again != PARTS) if "rules" in again else None
@@ -107,12 +115,9 @@ class LiveReader:
         known = known_rules(last.tables) if last is not None else None
         changes = self.rule_changes
         since = Since(last, changes.touched) if partial and last is not None and changes is not None else None
-        try:
-            return read_rules(self.proc, self.timeout, self.scope, known=known, since=since)
-        except BaseException:
-            if changes is not None:
-                changes.unknown()  # what the failed read was told is lost with it
-            raise
+        if since is None and changes is not None:
+            changes.read_everything()
+        return read_rules(self.proc, self.timeout, self.scope, known=known, since=since)
 
 
 def same_rules(a: list[RuleSource], b: list[RuleSource]) -> bool:

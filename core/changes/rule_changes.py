@@ -3,8 +3,9 @@
 Each committed change arrives as the kernel's notices (`nft_notices`): the tables its objects belong to, then
 the new generation that ends it. Kept by generation, they say which tables changed between the generation a
 read held and the one the next read starts at, when every generation in between was seen and named its
-tables. Notices lost (the socket's buffer overflowed) and changes seen any other way (iptables-legacy, the
+tables. Notices lost (the socket's buffer overflowed) and changes seen any other way (the
 generation polled) are "unknown": the next read reads every table, and starts the count again.
+(iptables-legacy's tables, which no notice covers, are dumped again by every read of the rules.)
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ class RuleChanges:
         """Rules changed in a way no notice tells: the next read reads every table."""
         with self._lock:
             self._unknown = True
+
+    def read_everything(self) -> None:
+        """A read of every table starts: what was unknown before it, it reads."""
+        with self._lock:
+            self._unknown = False
 
     def touched(self, since: int, now: int) -> frozenset[tuple[str, str]] | None:
         """The tables the changes after generation `since`, up to `now`, named; None when that is not known (the

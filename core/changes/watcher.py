@@ -118,7 +118,7 @@ class ChangeWatcher:
         self._changes.put("rules")
 
     def _rules_changed(self) -> None:
-        """A rule change no notice tells which tables it touched."""
+        """An nf_tables change no notice tells which tables it touched."""
         if self.rule_changes is not None:
             self.rule_changes.unknown()
         self._changes.put("rules")
@@ -147,7 +147,7 @@ class ChangeWatcher:
                 whole_at = time.monotonic()
                 if now_whole != whole:
                     whole = now_whole
-                    self._rules_changed()
+                    self._changes.put("rules")  # legacy's tables are dumped again by every read of the rules
 
     def _legacy_fingerprint(self) -> tuple[bytes | None, float]:
         """The legacy tables' fingerprint, and how long to wait before the next one (its cost / the share)."""

@@ -204,7 +204,12 @@ def _read(
     for (backend, family), parts in read.items():
         out.take(*take_iptables(backend, family, parts))
     if by_table:  # what a later read may take instead of dumping again: what read well
-        out.dumps = {tuple(job.argv): taken[tuple(job.argv)] for job in jobs if taken[tuple(job.argv)][0].ok}
+        out.dumps = {
+            argv: taken[argv]
+            for job in jobs
+            for argv in [tuple(job.argv)]
+            if job.backend == "iptables-nft" and taken[argv][0].ok and taken[argv][1].error is None
+        }
     if nft is None:
         out.backends.append(BackendStatus("nftables", None, read=False, reason="nft not found: install nftables"))
         return out
@@ -216,16 +221,12 @@ def _read(
 def _reused(
     jobs: list[_Job], last: RuleRead, touched: frozenset[TableName]
 ) -> dict[tuple[str, ...], tuple[ToolResult, DumpStream]]:
-    """The dumps of `last` that stand for this read's jobs: every iptables-legacy dump (nf_tables' notices do not
-    cover it: a change there is read whole), and each iptables-nft table's that no change named."""
+    """The dumps of `last` that stand for this read's jobs: each iptables-nft table's that no change named
+    (iptables-legacy, which no notice covers, is dumped again by every read: 0.06 s at 10,000 rules)."""
     out = {}
     for job in jobs:
         argv = tuple(job.argv)
-        if argv not in last.dumps:
-            continue
-        if job.backend == "iptables-legacy" or (
-            job.table is not None and (_NFT_FAMILY_OF[job.family], job.table) not in touched
-        ):
+        if argv in last.dumps and job.table is not None and (_NFT_FAMILY_OF[job.family], job.table) not in touched:
             out[argv] = last.dumps[argv]
     return out
 
@@ -244,8 +245,14 @@ def _chain_by_chain(
     reader = ChainByChain(nft, native, docker_forward_chain if scope == "port" else None)
     if kept is not None:
         last, touched = kept
-        reader.kept = {name: read for name, read in last.native.items() if name not in touched}
+        reader.kept = {name: read for name, read in last.native.items() if name not in touched and steady(read)}
     return reader
+
+
+def steady(read: TableRead) -> bool:
+    """True when a table changes only by commits, which notices name: no set whose elements the packet path adds
+    (`flags dynamic`) or time takes away (`timeout`, `expires`), which no notice tells."""
+    return not any(word in source.text for source in read.sources for word in ("dynamic", "timeout", "expires"))
 
 
 def docker_forward_chain(listing: ChainListing, chain: str) -> bool:
