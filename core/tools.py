@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -35,13 +36,8 @@ class ToolResult:
 
 
 def which(name: str) -> str | None:
-    """The full path of a tool, also searching the sbin directories (shutil.which's rule, without its import)."""
-    for folder in _SEARCH_PATH.split(os.pathsep):
-        if folder:
-            path = os.path.join(folder, name)
-            if os.access(path, os.X_OK) and not os.path.isdir(path):
-                return path
-    return None
+    """The full path of a tool, also searching the sbin directories."""
+    return shutil.which(name, path=_SEARCH_PATH)
 
 
 class RunAll(Protocol):

@@ -39,12 +39,27 @@ def generation() -> int:
         raise refusal(data, payload)
     if kind != NEWGEN:
         raise OSError(f"unexpected netlink answer {kind:#x}")
+    found_id = generation_id(data, payload, min(end, len(data)))
+    if found_id is None:
+        raise OSError("no generation id in the netlink answer")
+    return found_id
+
+
+def generation_id(data: bytes, payload: int, end: int) -> int | None:
+    """The generation a NEWGEN message (its payload from `payload` to `end`) carries, or None."""
+    value = attribute(data, payload, end, NFTA_GEN_ID)
+    return int.from_bytes(value[:4], "big") if value is not None and len(value) >= 4 else None
+
+
+def attribute(data: bytes, payload: int, end: int, wanted: int) -> bytes | None:
+    """The value of attribute `wanted` of an nf_tables message whose payload (an nfgenmsg, then attributes) runs
+    from `payload` to `end`, or None."""
     offset = payload + NFGENMSG.size
-    while offset + ATTR.size <= min(end, len(data)):
+    while offset + ATTR.size <= end:
         size, attr = ATTR.unpack_from(data, offset)
-        if attr & 0x3FFF == NFTA_GEN_ID and size >= ATTR.size + 4:
-            return int(struct.unpack_from(">I", data, offset + ATTR.size)[0])
         if size < ATTR.size:
-            break
+            return None
+        if attr & 0x3FFF == wanted:
+            return data[offset + ATTR.size : min(offset + size, end)]
         offset += (size + 3) & ~3
-    raise OSError("no generation id in the netlink answer")
+    return None

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 from portscope.core.changes.netlink import messages
 from portscope.core.changes.nft_generation import (
-    ATTR,
     NETLINK_NETFILTER,
     NEWGEN,
     NFGENMSG,
     NFNL_SUBSYS_NFTABLES,
-    NFTA_GEN_ID,
+    attribute,
+    generation_id,
 )
 
 NFNLGRP_NFTABLES = 7
@@ -93,10 +93,8 @@ class _Batch:
         out: list[Commit] = []
         for kind, payload, end in messages(data):
             if kind == NEWGEN:
-                value = _attribute(data, payload, min(end, len(data)), NFTA_GEN_ID)
-                generation = int.from_bytes(value[:4], "big") if value is not None and len(value) >= 4 else None
                 tables = None if self.tables is None else frozenset(self.tables)
-                out.append(Commit(generation, tables))
+                out.append(Commit(generation_id(data, payload, min(end, len(data))), tables))
                 self.tables = set()
             elif kind >> 8 == NFNL_SUBSYS_NFTABLES and self.tables is not None:
                 table = _table(data, payload, min(end, len(data)))
@@ -112,20 +110,7 @@ def _table(data: bytes, payload: int, end: int) -> tuple[str, str] | None:
     if payload + NFGENMSG.size > end:
         return None
     family = _FAMILIES.get(data[payload])
-    name = _attribute(data, payload, end, 1)
+    name = attribute(data, payload, end, 1)
     if family is None or name is None:
         return None
     return family, name.split(b"\0", 1)[0].decode("utf-8", "replace")
-
-
-def _attribute(data: bytes, payload: int, end: int, wanted: int) -> bytes | None:
-    """The value of attribute `wanted` of a message whose payload (an nfgenmsg, then attributes) starts at `payload`."""
-    offset = payload + NFGENMSG.size
-    while offset + ATTR.size <= end:
-        size, attr = ATTR.unpack_from(data, offset)
-        if size < ATTR.size:
-            return None
-        if attr & 0x3FFF == wanted:
-            return data[offset + ATTR.size : min(offset + size, end)]
-        offset += (size + 3) & ~3
-    return None

@@ -135,13 +135,19 @@ def as_save(table: str, lines: Iterable[str]) -> Iterator[str]:
 
 #: The tables iptables knows (iptables-nft shows no other).
 IPTABLES_TABLES = frozenset({"raw", "mangle", "filter", "nat", "security"})
-_NFT_FAMILY_OF = {"ipv4": "ip", "ipv6": "ip6"}
+NFT_FAMILY_OF: dict[str, str] = {"ipv4": "ip", "ipv6": "ip6"}  # iptables families as nft names them
 
 
 def iptables_nft_tables(listings: list[ChainListing], family: Family) -> list[str]:
     """The tables of `family` that `nft list chains` names and iptables-nft can show, in the kernel's order."""
-    wanted = _NFT_FAMILY_OF.get(family)
-    return [t.name for t in listings if t.family == wanted and t.name in IPTABLES_TABLES]
+    wanted = NFT_FAMILY_OF.get(family)
+    return [t.name for t in listings if t.family == wanted and iptables_nft_can_show(t)]
+
+
+def iptables_nft_can_show(listing: ChainListing) -> bool:
+    """True for a table iptables-nft can show as iptables rules (its own, by family and name); every other nft
+    table is native."""
+    return listing.family in ("ip", "ip6") and listing.name in IPTABLES_TABLES
 
 
 def foreign_reason(table: str) -> str:

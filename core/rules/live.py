@@ -28,9 +28,9 @@ from portscope.core.changes.nft_generation import generation as nft_generation
 from portscope.core.errors import ParseError
 from portscope.core.model import Backend, BackendStatus, Family, RuleSource, Table
 from portscope.core.rules.iptables_dumps import (
-    _NFT_FAMILY_OF,
-    IPTABLES_TABLES,
+    NFT_FAMILY_OF,
     DumpStream,
+    iptables_nft_can_show,
     iptables_nft_tables,
     take_iptables,
 )
@@ -226,7 +226,7 @@ def _reused(
     out = {}
     for job in jobs:
         argv = tuple(job.argv)
-        if argv in last.dumps and job.table is not None and (_NFT_FAMILY_OF[job.family], job.table) not in touched:
+        if argv in last.dumps and job.table is not None and (NFT_FAMILY_OF[job.family], job.table) not in touched:
             out[argv] = last.dumps[argv]
     return out
 
@@ -239,20 +239,14 @@ def _chain_by_chain(
     reads them as nft's JSON (`core.publish.nft_docker`)."""
     if scope == "nat":
         return None
-    native = [t for t in named if t.family in _NFT_FAMILIES and not (t.family != "inet" and t.name in IPTABLES_TABLES)]
+    native = [t for t in named if t.family in _NFT_FAMILIES and not iptables_nft_can_show(t)]
     if not native:
         return None
     reader = ChainByChain(nft, native, docker_forward_chain if scope == "port" else None)
     if kept is not None:
         last, touched = kept
-        reader.kept = {name: read for name, read in last.native.items() if name not in touched and steady(read)}
+        reader.kept = {name: read for name, read in last.native.items() if name not in touched and read.steady}
     return reader
-
-
-def steady(read: TableRead) -> bool:
-    """True when a table changes only by commits, which notices name: no set whose elements the packet path adds
-    (`flags dynamic`) or time takes away (`timeout`, `expires`), which no notice tells."""
-    return not any(word in source.text for source in read.sources for word in ("dynamic", "timeout", "expires"))
 
 
 def docker_forward_chain(listing: ChainListing, chain: str) -> bool:

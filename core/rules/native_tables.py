@@ -43,6 +43,12 @@ class TableRead:
     sources: list[RuleSource] = field(default_factory=list)
     rules: int = 0
 
+    @property
+    def steady(self) -> bool:
+        """True when the table changes only by commits, which notices name: no set whose elements the packet path
+        adds (`flags dynamic`) or time takes away (`timeout`, `expires`), which no notice tells."""
+        return not any(word in s.text for s in self.sources for word in ("dynamic", "timeout", "expires"))
+
 
 class ChainByChain:
     """The commands that list `listings`' tables chain by chain, their readers, and the tables put together.
