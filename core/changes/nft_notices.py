@@ -11,8 +11,8 @@ from __future__ import annotations
 import errno
 import socket
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from portscope.core.changes.netlink import messages
 from portscope.core.changes.nft_generation import (
@@ -26,6 +26,9 @@ from portscope.core.changes.nft_generation import (
 
 NFNLGRP_NFTABLES = 7
 _BUFFER = 1 << 20  # a burst that overflows it is still one change (ENOBUFS)
+#: NFT_MSG_NEWRULE and NFT_MSG_DELRULE: a rule added or deleted, in the chain its attribute 2 names.
+_RULE_NOTICES = frozenset({NFNL_SUBSYS_NFTABLES << 8 | 6, NFNL_SUBSYS_NFTABLES << 8 | 8})
+NFTA_RULE_CHAIN = 2
 #: nfgenmsg's family (NFPROTO_*) as nft names it.
 _FAMILIES = {1: "inet", 2: "ip", 3: "arp", 5: "netdev", 7: "bridge", 10: "ip6"}
 
@@ -75,10 +78,14 @@ class NftNotices:
 @dataclass(frozen=True, slots=True)
 class Commit:
     """One committed change: its generation (None: not read), and the tables its notices name as (nft family,
-    table name; None when a notice named none that could be read)."""
+    table name; None when a notice named none that could be read).
+
+    `chains`: for each table that only rule notices named, the chains they named; a table named by any other
+    notice (the table itself, a chain, a set or its elements) is not in it: it changed as a whole."""
 
     generation: int | None
     tables: frozenset[tuple[str, str]] | None
+    chains: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict, hash=False)
 
 
 class _Batch:
@@ -87,6 +94,7 @@ class _Batch:
     def __init__(self) -> None:
         # None at first: a change whose first notices came before this subscription (or were lost) names too few.
         self.tables: set[tuple[str, str]] | None = None
+        self.chains: dict[tuple[str, str], set[str] | None] = {}  # None: the table changed as a whole
 
     def read(self, data: bytes) -> list[Commit]:
         """The changes one datagram of notices ends."""
@@ -94,14 +102,22 @@ class _Batch:
         for kind, payload, end in messages(data):
             if kind == NEWGEN:
                 tables = None if self.tables is None else frozenset(self.tables)
-                out.append(Commit(generation_id(data, payload, min(end, len(data))), tables))
-                self.tables = set()
+                chains = {table: frozenset(named) for table, named in self.chains.items() if named is not None}
+                out.append(Commit(generation_id(data, payload, min(end, len(data))), tables, chains))
+                self.tables, self.chains = set(), {}
             elif kind >> 8 == NFNL_SUBSYS_NFTABLES and self.tables is not None:
-                table = _table(data, payload, min(end, len(data)))
+                end = min(end, len(data))
+                table = _table(data, payload, end)
                 if table is None:
                     self.tables = None
-                else:
-                    self.tables.add(table)
+                    continue
+                self.tables.add(table)
+                chain = _name(attribute(data, payload, end, NFTA_RULE_CHAIN)) if kind in _RULE_NOTICES else None
+                named = self.chains.setdefault(table, set())
+                if chain is None:
+                    self.chains[table] = None
+                elif named is not None:
+                    named.add(chain)
         return out
 
 
@@ -110,7 +126,12 @@ def _table(data: bytes, payload: int, end: int) -> tuple[str, str] | None:
     if payload + NFGENMSG.size > end:
         return None
     family = _FAMILIES.get(data[payload])
-    name = attribute(data, payload, end, 1)
+    name = _name(attribute(data, payload, end, 1))
     if family is None or name is None:
         return None
-    return family, name.split(b"\0", 1)[0].decode("utf-8", "replace")
+    return family, name
+
+
+def _name(value: bytes | None) -> str | None:
+    """A name attribute's text (NUL-terminated), or None."""
+    return None if value is None else value.split(b"\0", 1)[0].decode("utf-8", "replace")

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from portscope.core.changes.nft_generation import generation as nft_generation
+from portscope.core.changes.rule_changes import TableName, Touched
 from portscope.core.errors import ParseError
 from portscope.core.model import Backend, BackendStatus, Family, RuleSource, Table
 from portscope.core.rules.iptables_dumps import (
@@ -62,10 +63,6 @@ class RuleTools:
 LOCAL_TOOLS = RuleTools()
 
 
-#: An nf_tables table as nft names it: (family word, table name).
-TableName = tuple[str, str]
-
-
 @dataclass(slots=True)
 class RuleRead:
     """What reading the rules produced: raw sources, parsed tables and each backend's status.
@@ -91,10 +88,11 @@ class RuleRead:
 @dataclass(frozen=True, slots=True)
 class Since:
     """A read to build on (`last`), and `touched(last generation, now)`: the nf_tables tables changed between the
-    two generations, or None when that is not known (read everything)."""
+    two generations (each with the only chains that changed in it, or None), or None when that is not known (read
+    everything)."""
 
     last: RuleRead
-    touched: Callable[[int, int], frozenset[TableName] | None]
+    touched: Callable[[int, int], Touched | None]
 
 
 def read_rules(
@@ -117,8 +115,9 @@ def read_rules(
     iptables-nft's tables are read side by side, one `-S` each, once `nft list chains` has named them; the
     nf_tables generation, the same before and after, shows no change came between them (a table created
     meanwhile would be missed). When it moved, or cannot be read, the save tools read every table in one go.
-    `since`: only the nf_tables tables changed since that read are read again (the rest, and iptables-legacy's,
-    are its own), when it was read side by side too and which tables changed is known.
+    `since`: only the nf_tables tables changed since that read are read again (the rest are its own; a native
+    table only rules changed in is listed again only in those chains), when it was read side by side too and
+    which tables changed is known. iptables-legacy's tables, which no notice covers, are dumped again.
     """
     if scope != "nat" and tools.generation is not None:
         before = _generation(tools.generation)
@@ -148,10 +147,11 @@ def _read(
     tools: RuleTools,
     known: KnownRules | None,
     by_table: bool,
-    kept: tuple[RuleRead, frozenset[TableName]] | None = None,
+    kept: tuple[RuleRead, Touched] | None = None,
 ) -> RuleRead:
     """`read_rules`, with iptables-nft's tables read side by side (`by_table`) or by the save tools; `kept`: a
-    read whose dumps and native tables stand for every nf_tables table but the ones named (and for legacy's)."""
+    read whose dumps and native tables stand for every nf_tables table but the ones named, and for the chains
+    not named of a native table that only rules changed in."""
     out = RuleRead()
     nft = tools.which("nft")
     chains = [nft, "list", "chains"] if nft else None
@@ -218,9 +218,7 @@ def _read(
     return out
 
 
-def _reused(
-    jobs: list[_Job], last: RuleRead, touched: frozenset[TableName]
-) -> dict[tuple[str, ...], tuple[ToolResult, DumpStream]]:
+def _reused(jobs: list[_Job], last: RuleRead, touched: Touched) -> dict[tuple[str, ...], tuple[ToolResult, DumpStream]]:
     """The dumps of `last` that stand for this read's jobs: each iptables-nft table's that no change named
     (iptables-legacy, which no notice covers, is dumped again by every read: 0.06 s at 10,000 rules)."""
     out = {}
@@ -232,11 +230,12 @@ def _reused(
 
 
 def _chain_by_chain(
-    nft: str, named: list[ChainListing], scope: str, kept: tuple[RuleRead, frozenset[TableName]] | None = None
+    nft: str, named: list[ChainListing], scope: str, kept: tuple[RuleRead, Touched] | None = None
 ) -> ChainByChain | None:
     """The native tables to list chain by chain beside iptables-nft's (every table it cannot own; for `list`,
     none: `read_nat_chains` reads only the chains bindings need). Publish's check on Docker's forward chains
-    reads them as nft's JSON (`core.publish.nft_docker`)."""
+    reads them as nft's JSON (`core.publish.nft_docker`). With `kept`, the last read's unchanged tables are
+    taken as they are, and a table that only rules changed in is listed again only in their chains."""
     if scope == "nat":
         return None
     native = [t for t in named if t.family in _NFT_FAMILIES and not iptables_nft_can_show(t)]
@@ -246,6 +245,11 @@ def _chain_by_chain(
     if kept is not None:
         last, touched = kept
         reader.kept = {name: read for name, read in last.native.items() if name not in touched and read.steady}
+        reader.patched = {
+            name: (read, chains)
+            for name, read in last.native.items()
+            if name in touched and (chains := touched[name]) is not None and read.steady
+        }
     return reader
 
 

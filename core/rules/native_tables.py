@@ -8,6 +8,10 @@ parsed again after `nft list sets` and `nft list maps`, with their declarations.
 `nft list chains` gives it), and its rules' line numbers count in that text, so a capture parses back to the same
 table.
 
+After a change that only added or deleted rules (`core.changes.rule_changes` tells which chains), a table is
+listed again only in those chains; the rest are the last read's, their lines counted again in the new text
+(`ChainByChain.patched`).
+
 A table whose chains cannot all be read that way (a listing failed, nft's layout is not the expected one, a
 rule the text parser does not understand) is left for the caller to read whole as JSON, nft's stable
 interface: no rule is read less well than a whole JSON listing reads it. The listings are separate dumps, so
@@ -17,7 +21,7 @@ the caller checks that the nf_tables generation did not move around them (`read_
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 from portscope.core.errors import ParseError
@@ -37,17 +41,33 @@ Argv = tuple[str, ...]
 @dataclass(slots=True)
 class TableRead:
     """One table read chain by chain: the table, its sources (the text one, then any JSON chain's) and its rule
-    count as its listings have them (a line with a verdict map is one rule there, several records once parsed)."""
+    count as its listings have them (a line with a verdict map is one rule there, several records once parsed).
+
+    What a later read needs to list only the chains a change named and take the rest from this one: the table's
+    chains as `nft list chains` gave them (`listing`), each text chain's lines (`inner`) and rule count
+    (`counts`), the line its block starts on in the source text (`starts`), and the set and map declarations."""
 
     table: Table
     sources: list[RuleSource] = field(default_factory=list)
     rules: int = 0
+    listing: ChainListing | None = None
+    inner: dict[str, list[str]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    starts: dict[str, int] = field(default_factory=dict)
+    declared: list[list[str]] | None = None  # None: not listed (no chain named a set or map)
+    listed: frozenset[str] = frozenset()  # the chains this read listed (the others are an earlier read's)
 
     @property
     def steady(self) -> bool:
         """True when the table changes only by commits, which notices name: no set whose elements the packet path
         adds (`flags dynamic`) or time takes away (`timeout`, `expires`), which no notice tells."""
         return not any(word in s.text for s in self.sources for word in ("dynamic", "timeout", "expires"))
+
+    def patchable(self, listing: ChainListing, chains: frozenset[str]) -> bool:
+        """True when a read of `listing`'s table may list only `chains` again and take the rest from this read:
+        it has the same chains, in the same order, all read as text."""
+        same = self.listing is not None and list(self.listing.chains.items()) == list(listing.chains.items())
+        return same and len(self.sources) == 1 and set(self.inner) == set(listing.chains) and chains <= set(self.inner)
 
 
 class ChainByChain:
@@ -70,18 +90,22 @@ class ChainByChain:
         self._parsed: dict[Argv, tuple[Chain, int] | None] = {}
         #: Tables an earlier read holds as they are now (no change since): not listed again.
         self.kept: dict[tuple[str, str], TableRead] = {}
+        #: Tables an earlier read holds as they are now but for some chains (only rules changed there): only those
+        #: chains are listed again, when the table still has the chains it had then (`TableRead.patchable`).
+        self.patched: dict[tuple[str, str], tuple[TableRead, frozenset[str]]] = {}
 
     def commands(self) -> list[list[str]]:
-        """Every chain's listing, then the named sets and maps (once, for every table)."""
-        out = [list(self._argv(listing, chain)) for listing in self._listed() for chain in listing.chains]
-        return out + [[self.nft, "list", what] for what in _DECLARED] if out else out
+        """Every chain's listing, then the named sets and maps (once, for every table listed whole)."""
+        out = [list(self._argv(listing, chain)) for listing in self._listed() for chain in self._chains(listing)]
+        whole = any(self._patch(listing) is None for listing in self._listed())
+        return out + [[self.nft, "list", what] for what in _DECLARED] if whole else out
 
     def readers(self) -> dict[Argv, Callable[[Iterable[str]], str]]:
         """For `core.tools.run_all`: each text listing parsed line by line while nft prints it."""
         return {
             argv: partial(self._read_chain, argv)
             for listing in self._listed()
-            for chain in listing.chains
+            for chain in self._chains(listing)
             if not self.json_chains(listing, chain)
             for argv in [self._argv(listing, chain)]
         }
@@ -92,8 +116,10 @@ class ChainByChain:
         if kept is not None:
             return kept
         header = f"table {listing.family} {listing.name} {{"
-        inner: dict[str, list[str]] = {}
-        for name in listing.chains:
+        patch = self._patch(listing)
+        listed = self._chains(listing)
+        inner: dict[str, list[str]] = dict(patch.inner) if patch is not None else {}
+        for name in listed:
             result = results.get(self._argv(listing, name))
             if result is None or not result.ok:
                 return None
@@ -102,33 +128,36 @@ class ChainByChain:
                 if lines is None:
                     return None
                 inner[name] = lines
-        named = [name for name, lines in inner.items() if any("@" in line for line in lines)]
-        declared: list[list[str]] = []
-        if named:
-            for what in _DECLARED:
-                result = results.get((self.nft, "list", what))
-                if result is None or not result.ok:
-                    return None
-                declared += _declared(result.stdout, header)
-        text, starts = _layout(header, declared, inner)
+        inner = {name: inner[name] for name in listing.chains if name in inner}  # the kernel's order
+        # The named sets and maps are in the text when a chain names one, as in a read of every chain.
+        uses_sets = any("@" in line for lines in inner.values() for line in lines)
+        declared = patch.declared if patch is not None else self._declarations(header, results) if uses_sets else None
+        if uses_sets and declared is None:
+            return None  # the last read did not list them (no chain named one then)
+        shown = (declared or []) if uses_sets else []
+        text, starts = _layout(header, shown, inner)
         origin = f"{self.nft} list chain {listing.family} {listing.name} (every chain), list sets, list maps"
-        # The table, with the chains that name a set or map parsed again beside their declarations.
-        parsed = _parse_with_sets(header, declared, {c: inner[c] for c in named}, starts, origin)
+        # The chains listed now that name a set or map, parsed again beside the declarations.
+        named = [name for name in listed if name in inner and any("@" in line for line in inner[name])]
+        parsed = _parse_with_sets(header, shown if named else [], {c: inner[c] for c in named}, starts, origin)
         if parsed is None:
             return None
-        table, named_rules = parsed
+        table, counts = parsed
         source = RuleSource(backend="nftables", family=None, format="nft-text", text=text, origin=origin)
-        read = TableRead(table, [source])
+        read = TableRead(table, [source], listing=listing, inner=inner, starts=starts, declared=declared)
+        read.listed = frozenset(listed)
         chains: dict[str, Chain] = {}
         for name in listing.chains:
             if name in table.chains:
                 chain = table.chains[name]
+            elif name not in listed and patch is not None:
+                chain = _moved(patch.table.chains[name], starts[name] - patch.starts[name])
+                counts[name] = patch.counts[name]
             elif name in inner:
                 streamed = self._parsed.get(self._argv(listing, name))
                 if streamed is None:
                     return None
-                chain, lines_of_rules = streamed
-                read.rules += lines_of_rules
+                chain, counts[name] = streamed
                 _move_lines(chain, starts[name] - 2)  # its listing's block starts on line 2
             else:
                 found = self._json_chain(read, listing, name, results)
@@ -136,14 +165,40 @@ class ChainByChain:
                     return None
                 chain = found
             chains[name] = chain
-        if any(unparsed(rule) for name in inner for rule in chains[name].rules):
+        if any(unparsed(rule) for name in listed if name in inner for rule in chains[name].rules):
             return None
-        read.rules += named_rules
+        read.counts = counts
+        read.rules += sum(counts.values())
         table.chains = chains
         return read
 
+    def _declarations(self, header: str, results: Mapping[Argv, ToolResult]) -> list[list[str]] | None:
+        """The set and map declarations `nft list sets` / `nft list maps` printed in the table with `header`."""
+        declared: list[list[str]] = []
+        for what in _DECLARED:
+            result = results.get((self.nft, "list", what))
+            if result is None or not result.ok:
+                return None
+            declared += _declared(result.stdout, header)
+        return declared
+
     def _listed(self) -> list[ChainListing]:
         return [t for t in self.listings if (t.family, t.name) not in self.kept]
+
+    def _patch(self, listing: ChainListing) -> TableRead | None:
+        """The earlier read `listing`'s table is patched from (only the chains a change named are listed), if any."""
+        found = self.patched.get((listing.family, listing.name))
+        if found is None or not found[0].patchable(listing, found[1]):
+            return None
+        return found[0]
+
+    def _chains(self, listing: ChainListing) -> list[str]:
+        """The chains of `listing`'s table to list: the ones a change named when it is patched, else all."""
+        patch = self._patch(listing)
+        if patch is None:
+            return list(listing.chains)
+        chains = self.patched[(listing.family, listing.name)][1]
+        return [name for name in listing.chains if name in chains]
 
     def _argv(self, listing: ChainListing, chain: str) -> Argv:
         json = ("-j",) if self.json_chains(listing, chain) else ()
@@ -219,9 +274,9 @@ def _layout(header: str, declared: list[list[str]], inner: dict[str, list[str]])
 
 def _parse_with_sets(
     header: str, declared: list[list[str]], named: dict[str, list[str]], starts: dict[str, int], origin: str
-) -> tuple[Table, int] | None:
+) -> tuple[Table, dict[str, int]] | None:
     """The table with only the chains in `named`, parsed beside the set and map declarations (their rules' lines
-    counted in the whole table's text, `starts`), and the number of their rule lines."""
+    counted in the whole table's text, `starts`), and each one's number of rule lines."""
     from portscope.core.rules.nft_text import parse_nft_text
 
     text, here = _layout(header, declared, named)
@@ -234,10 +289,10 @@ def _parse_with_sets(
     table = tables[0]
     if table.family != TABLE_FAMILIES.get(header.split(" ")[1]):
         return None
-    count = sum(chain.size for chain in table.chains.values())  # not translated yet: a line each
+    counts = {name: chain.size for name, chain in table.chains.items()}  # not translated yet: a line each
     for name, chain in table.chains.items():
         _move_lines(chain, starts[name] - here[name])
-    return table, count
+    return table, counts
 
 
 def _move_lines(chain: Chain, by: int) -> None:
@@ -246,3 +301,12 @@ def _move_lines(chain: Chain, by: int) -> None:
         for rule in chain.rules:
             if rule.line is not None:
                 rule.line += by
+
+
+def _moved(chain: Chain, by: int) -> Chain:
+    """An earlier read's parsed chain with its rule lines counted `by` lines further on: a new chain of new rules
+    when they moved (the earlier read's own stay as they are), the chain itself when they did not."""
+    if not by:
+        return chain
+    rules = [replace(rule, line=None if rule.line is None else rule.line + by) for rule in chain.rules]
+    return Chain(chain.name, chain.hook, chain.kind, chain.policy, chain.priority, parsed=rules)

@@ -3,14 +3,15 @@
 `python -m tests.integration.change_probe legacy|shape|listeners` prints that fingerprint (hex, or
 `none`); `... generation` prints nf_tables' generation number; `... watch` runs a ChangeWatcher (no
 engine) and prints the kinds of each notification, one line each, until stdin closes; `... notices` joins
-nf_tables' change notices, prints `joined`, then `changed GENERATION TABLES` for each committed change until
-stdin closes.
+nf_tables' change notices, prints `joined`, then `changed GENERATION TABLES` for each committed change (a
+table only rule notices named comes with their chains) until stdin closes.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+from itertools import repeat
 
 from portscope.core.changes import legacy_tables, listeners, nft_generation
 from portscope.core.changes.nft_notices import Commit, NftNotices
@@ -18,11 +19,17 @@ from portscope.core.changes.watcher import ChangeWatcher, WatchSettings
 
 
 def committed(commit: Commit | None) -> str:
-    """`changed GENERATION FAMILY/TABLE,...` (`?` for what is not known)."""
+    """`changed GENERATION FAMILY/TABLE,...` (`?` for what is not known); a table only rule notices named is
+    `FAMILY/TABLE:CHAIN+CHAIN`."""
     if commit is None:
         return "changed ? ?"
-    tables = "?" if commit.tables is None else ",".join(sorted(f"{f}/{t}" for f, t in commit.tables))
+    tables = "?" if commit.tables is None else ",".join(sorted(map(named, commit.tables, repeat(commit))))
     return f"changed {commit.generation if commit.generation is not None else '?'} {tables}"
+
+
+def named(table: tuple[str, str], commit: Commit) -> str:
+    chains = commit.chains.get(table)
+    return f"{table[0]}/{table[1]}" + ("" if chains is None else ":" + "+".join(sorted(chains)))
 
 
 def main(what: str) -> None:

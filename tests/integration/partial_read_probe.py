@@ -2,7 +2,8 @@
 TUI's feed does. For each `read` line on stdin, once the notices of every change so far are in, it reads the
 rules again (only the tables the changes named; `read all`: everything, as the TUI's safety net does) and
 prints, as JSON, whether that read equals a fresh full read, which tables it took from the read before instead of
-listing them again, and whether it was a read built on the last one at all; `quit` ends it.
+listing them again, which chains of each other native table it listed, and whether it was a read built on the
+last one at all; `quit` ends it.
 """
 
 from __future__ import annotations
@@ -68,8 +69,11 @@ def main() -> None:
         kept = [f"{'ip6' if 'ip6tables' in k[0] else 'ip'}/{k[2]}" for k, v in new.dumps.items()
                 if k[1:2] == ("-t",) and last.dumps.get(k) is v]  # fmt: skip
         kept += [f"{family}/{name}" for (family, name), v in new.native.items() if last.native.get((family, name)) is v]
+        listed = {f"{family}/{name}": sorted(v.listed) for (family, name), v in new.native.items()
+                  if last.native.get((family, name)) is not v}  # fmt: skip
         fresh = read_rules()
-        answer = {"same": summary(new) == summary(fresh), "kept": sorted(kept), "built_on": built_on[-1]}
+        answer = {"same": summary(new) == summary(fresh), "kept": sorted(kept), "built_on": built_on[-1],
+                  "listed": listed}  # fmt: skip
         print(json.dumps(answer), flush=True)
     stopping.set()
 

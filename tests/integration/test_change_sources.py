@@ -76,7 +76,8 @@ def test_nf_tables_notices_come_for_changes_of_either_nf_tables_tool(ns: NetNs) 
     """Each committed change is noticed once (its objects' notices end in one new generation), with the generation
     it made and the tables it touched (not for the first: some of its notices may have come before the follower
     joined): a table added with nft, a rule with iptables-nft (in both families), a chain and a rule in the nft
-    table, the iptables rule deleted; a read is no change; told to stop, the follower stops without a failure and
+    table, rules in two chains at once, the iptables rule deleted (a table only rule notices named comes with their
+    chains); a read is no change; told to stop, the follower stops without a failure and
     without a notice left over."""
     follower = start_probe(ns, "notices")
     try:
@@ -90,8 +91,10 @@ def test_nf_tables_notices_come_for_changes_of_either_nf_tables_tool(ns: NetNs) 
                 "ip6/filter",
             ),
             (["nft", "add", "chain", "ip", "pstnotice", "c"], "ip/pstnotice"),
-            (["nft", "add", "rule", "ip", "pstnotice", "c", "tcp", "dport", "80", "accept"], "ip/pstnotice"),
-            (["iptables-nft", "-t", "nat", "-D", "PREROUTING", *RULE], "ip/nat"),
+            (["nft", "add", "rule", "ip", "pstnotice", "c", "tcp", "dport", "80", "accept"], "ip/pstnotice:c"),
+            (["nft", "add", "chain", "ip", "pstnotice", "d"], "ip/pstnotice"),
+            (["nft", "add rule ip pstnotice c udp dport 53 accept; add rule ip pstnotice d drop"], "ip/pstnotice:c+d"),
+            (["iptables-nft", "-t", "nat", "-D", "PREROUTING", *RULE], "ip/nat:PREROUTING"),
         ):
             ns.run(["nft", "list", "ruleset"])
             ns.run(change)

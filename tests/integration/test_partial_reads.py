@@ -2,6 +2,7 @@
 tables one `-S` each, native tables chain by chain), takes every other table from its last read, and so holds
 exactly what a fresh full read holds.
 
+A native table whose only changes were rules is listed again only in the chains they were in.
 A reader follows the notices in a fresh namespace (tests/integration/partial_read_probe.py) while tables are
 changed, created and deleted there with iptables-nft, ip6tables-nft and nft.
 """
@@ -47,21 +48,32 @@ def test_only_the_tables_a_change_named_are_read_again() -> None:
             assert probe.answer() == "ready"
             every = {"ip/nat", "ip/filter", "ip6/nat", "ip/pstnative", "inet/pstother"}
 
+            listed: dict[str, list[str]] = {}
+
             def read_after(*changes: list[str]) -> set[str]:
                 for change in changes:
                     ns.run(change[1:], input=change[0] or None)
                 answer = json.loads(probe.ask("read"))
                 assert (answer["same"], answer["built_on"]) == (True, True), changes
+                listed.clear()
+                listed.update(answer["listed"])
                 return set(answer["kept"])
 
             # What changed before the reader followed the notices is not known: the first read reads every table.
             assert read_after(["", "iptables-nft", "-t", "nat", "-A", "PREROUTING", *DNAT]) == set()
             assert read_after(["", "iptables-nft", "-t", "nat", "-I", "PREROUTING", "1", *DNAT]) == every - {"ip/nat"}
+            # A rule added to a native chain: only that chain is listed again.
             assert read_after(["", "nft", "add", "rule", "ip", "pstnative", "published", "tcp", "dport", "9090",
                                "dnat", "to", "10.0.0.6:80"]) == every - {"ip/pstnative"}  # fmt: skip
+            assert listed == {"ip/pstnative": ["published"]}
+            # One inserted in the first chain, naming the set: the chain after it keeps its rules, a line further on.
+            assert read_after(["", "nft", "insert", "rule", "ip", "pstnative", "pre", "ip", "daddr", "@blocked",
+                               "return"]) == every - {"ip/pstnative"}  # fmt: skip
+            assert listed == {"ip/pstnative": ["pre"]}
             assert read_after(["", "nft", "add", "element", "ip", "pstnative", "blocked", "{ 10.8.8.8 }"]) == every - {
                 "ip/pstnative"
             }
+            assert listed == {"ip/pstnative": ["pre", "published"]}  # a set changed: every chain is listed again
             assert read_after(
                 ["", "ip6tables-nft", "-t", "nat", "-D", "PREROUTING", *DNAT6],
                 ["", "iptables-nft", "-t", "filter", "-A", "FORWARD", *ACCEPT],

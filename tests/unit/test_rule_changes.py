@@ -20,9 +20,21 @@ def changes(*commits: Commit | None) -> RuleChanges:
 
 def test_the_tables_of_every_change_in_between() -> None:
     found = changes(Commit(5, frozenset({NAT})), Commit(6, frozenset({DOCKER})), Commit(7, frozenset({NAT})))
-    assert found.touched(4, 7) == {NAT, DOCKER}
-    assert found.touched(6, 7) == {NAT}  # what came before the last read is forgotten
-    assert found.touched(7, 7) == frozenset()  # nothing since
+    assert found.touched(4, 7) == {NAT: None, DOCKER: None}
+    assert found.touched(6, 7) == {NAT: None}  # what came before the last read is forgotten
+    assert found.touched(7, 7) == {}  # nothing since
+
+
+def test_a_table_only_rule_notices_named_is_told_with_their_chains() -> None:
+    def rules(generation: int, *chains: str) -> Commit:
+        return Commit(generation, frozenset({DOCKER}), {DOCKER: frozenset(chains)})
+
+    found = changes(rules(5, "nat-prerouting-and-output"), rules(6, "filter-FORWARD"), Commit(7, frozenset({NAT})))
+    assert found.touched(4, 7) == {DOCKER: {"nat-prerouting-and-output", "filter-FORWARD"}, NAT: None}
+    assert found.touched(5, 6) == {DOCKER: {"filter-FORWARD"}}
+    # Any other notice (a chain, a set, the table) in one commit makes the table whole, whatever the others said.
+    whole = changes(rules(5, "nat-POSTROUTING"), Commit(6, frozenset({DOCKER})), rules(7, "filter-FORWARD"))
+    assert whole.touched(4, 7) == {DOCKER: None}
 
 
 def test_a_change_not_seen_yet_or_one_that_named_no_table_is_not_known() -> None:
@@ -35,11 +47,11 @@ def test_a_change_not_seen_yet_or_one_that_named_no_table_is_not_known() -> None
 def test_lost_notices_and_other_changes_are_not_known_until_a_whole_read() -> None:
     lost = changes(Commit(5, frozenset({NAT})), None)
     assert lost.touched(4, 5) is None
-    assert lost.touched(5, 5) == frozenset()  # the read that was told None read everything
+    assert lost.touched(5, 5) == {}  # the read that was told None read everything
     legacy = changes(Commit(5, frozenset({NAT})))
     legacy.unknown()
     assert legacy.touched(4, 5) is None
-    assert legacy.touched(4, 5) == {NAT}
+    assert legacy.touched(4, 5) == {NAT: None}
 
 
 def test_too_many_changes_between_two_reads_are_not_followed() -> None:
