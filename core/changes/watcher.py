@@ -4,12 +4,13 @@
   be joined, the ruleset's generation number every `poll` seconds (one netlink request; `nft monitor` would
   first load the whole ruleset, and miss what changes meanwhile);
 - the container engine: its event stream (containers and networks);
-- iptables-legacy, which notifies nothing: its tables' shape every `poll` seconds, their whole content
-  (counters left out) as often as `legacy_share` of one core allows, at most every `poll` seconds;
+- iptables-legacy, which notifies nothing: its tables' shape every `legacy_poll` seconds (a few syscalls), their
+  whole content (counters left out) as often as `legacy_share` of one core allows, at most every `poll` seconds;
 - listening sockets: a netlink sock_diag fingerprint every `poll` seconds.
 
 Changes are passed on in bursts: after the first, `settle` seconds without another (at most `settle_max`
-in all), so a `docker run` that writes a dozen rules costs one read, not twelve.
+in all), so the commits of tools run back to back cost one read; the caller reads once more after a read that
+changes came during.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ EVERYTHING: frozenset[Kind] = frozenset({"rules", "containers", "sockets"})
 @dataclass(slots=True)
 class WatchSettings:
     poll: float = 0.2
+    legacy_poll: float = 0.1
     legacy_share: float = 0.005  # of one core, for reading iptables-legacy's whole tables
-    settle: float = 0.1
+    settle: float = 0.02
     settle_max: float = 0.4
     engine_retry: float = 5.0
 
@@ -76,6 +78,7 @@ class ChangeWatcher:
         self._engine = EngineEvents(self.docker_host)
         self._spawn("engine", self._follow_engine)
         self._spawn("poll", self._poll)
+        self._spawn("legacy", self._poll_legacy)
         self._spawn("notify", self._dispatch)
         return list(self.problems)
 
@@ -124,12 +127,9 @@ class ChangeWatcher:
         self._changes.put("rules")
 
     def _poll(self) -> None:
-        """The change checks: nf_tables' generation, listeners, and iptables-legacy."""
+        """The change checks: nf_tables' generation (while its notices are not followed) and the listeners."""
         generation = _quietly(nft_generation.generation)
         sockets = _quietly(listeners.fingerprint)
-        shape = _quietly(lambda: legacy_tables.shape(self.proc))
-        whole, every = self._legacy_fingerprint()
-        whole_at = time.monotonic()
         while not self._stopping.wait(self.settings.poll):
             now_generation = None if self._notified.is_set() else _quietly(nft_generation.generation)
             if now_generation is not None and now_generation != generation:
@@ -139,6 +139,13 @@ class ChangeWatcher:
             if now_sockets != sockets:
                 sockets = now_sockets
                 self._changes.put("sockets")
+
+    def _poll_legacy(self) -> None:
+        """iptables-legacy's change check: its tables' shape, and now and then their whole content."""
+        shape = _quietly(lambda: legacy_tables.shape(self.proc))
+        whole, every = self._legacy_fingerprint()
+        whole_at = time.monotonic()
+        while not self._stopping.wait(self.settings.legacy_poll):
             now_shape = _quietly(lambda: legacy_tables.shape(self.proc))
             due = time.monotonic() - whole_at >= every
             if now_shape != shape or (due and now_shape is not None):
