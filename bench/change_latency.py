@@ -9,7 +9,8 @@ stamps, on the same CLOCK_MONOTONIC, when each app's model first has (or no long
 - container: `docker run -d -p 31002:80` of a busybox httpd (the time `docker run` itself takes is shown
   beside), then `docker rm -f`;
 - listener: `busybox nc -l -p 31003` started, then killed.
-Goal: on screen within 1 s.
+Each change comes after `--gap` seconds of quiet. Times are from the command's start (the command's own time
+beside) and from its end, once the change is made. Goal: on screen within 1 s.
 
     python -m bench.change_latency [--baseline /tmp/base] [--backends iptables-nft] [--rounds 3]
 """
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -69,27 +71,34 @@ class Driven(LineDriver):
         return float(self.answer().split()[1])
 
 
-def rule_change(ns: NetNs, backend: str) -> tuple[Callable[[], object], Callable[[], object]]:
+@dataclass(frozen=True)
+class Step:
+    """A change to time (`act`), and what must be looked up before it, off the clock (`prepare`)."""
+
+    act: Callable[[], object]
+    prepare: Callable[[], object] = lambda: None
+
+
+def rule_change(ns: NetNs, backend: str) -> tuple[Step, Step]:
     if backend == "nftables":
         chain = ["ip", "docker-bridges", "nat-prerouting-and-output"]
         add = ["nft", "insert", "rule", *chain, "tcp", "dport", "31001", "dnat", "to", "172.17.0.250:80"]
+        handle: list[str] = []
 
-        def delete() -> object:
+        def find_handle() -> None:  # nft deletes by handle: the rule's is looked up before the clock starts
             listing = ns.run(["nft", "-a", "list", "chain", *chain]).stdout
-            handle = next(line.rsplit(" ", 1)[1] for line in listing.splitlines() if "dport 31001" in line)
-            return ns.run(["nft", "delete", "rule", *chain, "handle", handle])
+            handle[:] = [next(line.rsplit(" ", 1)[1] for line in listing.splitlines() if "dport 31001" in line)]
 
-        return (lambda: ns.run(add)), delete
+        delete = Step(lambda: ns.run(["nft", "delete", "rule", *chain, "handle", handle[0]]), find_handle)
+        return Step(lambda: ns.run(add)), delete
     tool = save_tool(backend).removesuffix("-save")
     rule = ["-p", "tcp", "--dport", "31001", "-j", "DNAT", "--to-destination", "172.17.0.250:80"]
-    return (lambda: ns.run([tool, "-w", "-t", "nat", "-I", "DOCKER", "1", "!", "-i", BRIDGE, *rule])), (
+    return Step(lambda: ns.run([tool, "-w", "-t", "nat", "-I", "DOCKER", "1", "!", "-i", BRIDGE, *rule])), Step(
         lambda: ns.run([tool, "-w", "-t", "nat", "-D", "DOCKER", "!", "-i", BRIDGE, *rule])
     )
 
 
-def changes(
-    ns: NetNs, backend: str, engine: Engine
-) -> list[tuple[str, str, Callable[[], object], Callable[[], object]]]:
+def changes(ns: NetNs, backend: str, engine: Engine) -> list[tuple[str, str, Step, Step]]:
     """(what, the text that shows it, make, undo)."""
     listener: list[subprocess.Popen[bytes]] = []
 
@@ -106,8 +115,8 @@ def changes(
     add, delete = rule_change(ns, backend)
     return [
         ("rule", "31001", add, delete),
-        ("container", "31002", lambda: engine.docker(*run[1:]), lambda: engine.docker("rm", "-f", "pslat")),
-        ("listener", "31003", listen, unlisten),
+        ("container", "31002", Step(lambda: engine.docker(*run[1:])), Step(lambda: engine.docker("rm", "-f", "pslat"))),
+        ("listener", "31003", Step(listen), Step(unlisten)),
     ]
 
 
@@ -120,24 +129,31 @@ def measure(backend: str, n: int, engine: Engine, args: argparse.Namespace) -> l
             apps["baseline"] = Driven(ns, engine.docker_host, args.baseline)
         try:
             for name, app in apps.items():
-                rows.append([backend, n, "first paint", name, round(app.first_paint, 3), "-"])
+                rows.append([backend, n, "first paint", name, round(app.first_paint, 3), "-", "-"])
                 log(f"{backend} N={n} first paint: {name} {app.first_paint:.2f} s")
             time.sleep(args.warmup)
             for what, text, make, undo in changes(ns, backend, engine):
                 seen: dict[tuple[str, str], list[float]] = {}
+                after: dict[tuple[str, str], list[float]] = {}  # from the command's end: the change is made
                 command: dict[str, list[float]] = {"on": [], "off": []}
                 for _ in range(args.rounds):
                     for step, verb, act in (("on", "appear", make), ("off", "vanish", undo)):
+                        act.prepare()
+                        time.sleep(args.gap)
                         for app in apps.values():
                             app.expect(verb, text)
                         started = time.monotonic()
-                        act()
-                        command[step].append(time.monotonic() - started)
+                        act.act()
+                        ended = time.monotonic()
+                        command[step].append(ended - started)
                         for name, app in apps.items():
-                            seen.setdefault((step, name), []).append(app.seen_at() - started)
+                            at = app.seen_at()
+                            seen.setdefault((step, name), []).append(at - started)
+                            after.setdefault((step, name), []).append(at - ended)
                 for (step, name), times in seen.items():
                     rows.append([backend, n, f"{what} {step}", name, round(statistics.median(times), 3),
-                                 round(statistics.median(command[step]), 3)])  # fmt: skip
+                                 round(statistics.median(command[step]), 3),
+                                 round(statistics.median(after[(step, name)]), 3)])  # fmt: skip
                     log(f"{backend} N={n} {what} {step}: {name} {statistics.median(times):.2f} s")
         finally:
             for app in apps.values():
@@ -153,6 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=20.0,
                         help="seconds after the first paint (default 20: an app that follows `nft monitor` must "
                              "have loaded the ruleset, or it misses the first change)")  # fmt: skip
+    parser.add_argument(
+        "--gap",
+        type=float,
+        default=1.0,
+        help="seconds of quiet before each change (default 1: the app is done with the last)",
+    )
     parser.add_argument("--baseline", help="another checkout to run beside this one, e.g. a worktree of main")
     parser.add_argument("--out", default="bench/results/change_latency.json")
     args = parser.parse_args(argv)
@@ -170,7 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for engine in engines.values():
             stop_engine(engine)
     print(f"machine: {machine}")
-    print(render_table(["backend", "N", "change", "app", "to screen s (median)", "the command s"], rows))
+    columns = ["backend", "N", "change", "app", "to screen s (median)", "the command s", "after the command s"]
+    print(render_table(columns, rows))
     worst = max((r[4] for r in rows if r[3] == "portscope" and r[2] != "first paint"), default=0.0)
     print(f"goal: on screen within {GOAL:g} s: {'met' if worst <= GOAL else 'NOT met'} (worst {worst:.2f} s)")
     write_json(args.out, {"benchmark": "change_latency", "machine": machine, "rows": rows})
