@@ -42,6 +42,8 @@ from portscope.core.rules.rule_tools import LEGACY_SAVE_TOOLS, NFT_SAVE_TOOLS, i
 from portscope.core.tools import RunAll, ToolResult, run_all, which
 
 _NFT_FAMILIES = {"ip": "ipv4", "ip6": "ipv6", "inet": "inet"}
+#: Reads side by side that a change may interrupt before the save tools read every table in one go instead.
+BY_TABLE_TRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,18 +116,25 @@ def read_rules(
 
     iptables-nft's tables are read side by side, one `-S` each, once `nft list chains` has named them; the
     nf_tables generation, the same before and after, shows no change came between them (a table created
-    meanwhile would be missed). When it moved, or cannot be read, the save tools read every table in one go.
+    meanwhile would be missed). When it moved, they are read so again (`BY_TABLE_TRIES` times in all: a burst of
+    changes); when it still moves, or cannot be read, the save tools read every table in one go.
     `since`: only the nf_tables tables changed since that read are read again (the rest are its own; a native
     table only rules changed in is listed again only in those chains), when it was read side by side too and
     which tables changed is known. iptables-legacy's tables, which no notice covers, are dumped again.
     """
     if scope != "nat" and tools.generation is not None:
-        before = _generation(tools.generation)
-        if before is not None:
+        last = since.last.generation if since is not None else None
+        for _ in range(BY_TABLE_TRIES):  # a change that came meanwhile: read side by side again, up to a point
+            before = _generation(tools.generation)
+            if before is None:
+                break
             kept = None
-            if since is not None and since.last.generation is not None:
-                touched = since.touched(since.last.generation, before)
-                kept = (since.last, touched) if touched is not None else None
+            if since is not None and last is not None:
+                touched = since.touched(last, before)
+                if touched is None:
+                    last = None  # not known: every table, also when read again
+                else:
+                    kept = (since.last, touched)
             out = _read(proc, timeout, scope, tools, known, by_table=True, kept=kept)
             if _generation(tools.generation) == before:
                 out.generation = before

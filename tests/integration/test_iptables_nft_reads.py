@@ -227,36 +227,55 @@ def test_a_table_iptables_nft_cannot_show_is_left_to_nft_by_both_reads() -> None
 
 #: Run inside the namespace: a table created after `nft list chains` named the tables, before the rest is read.
 RACE = """
-import json, subprocess
+import json, subprocess, sys
 import portscope.core.rules.live as live
 from portscope.core.tools import run_all
 
 stages = []
+every = sys.argv[1] == "every"  # a change after every listing, not only after the first
 
 def racing(commands, timeout=10.0, readers=None):
     results = run_all(commands, timeout, readers)
-    if not stages:  # after the listing: a new table, as a daemon starting up would make it
-        subprocess.run(["iptables-nft", "-t", "raw", "-A", "PREROUTING", "-p", "udp", "--dport", "5353",
+    if commands[0][1:] == ["list", "chains"] and (every or not stages):  # as a daemon starting up would
+        port = str(5353 + len(stages))
+        subprocess.run(["iptables-nft", "-t", "raw", "-A", "PREROUTING", "-p", "udp", "--dport", port,
                         "-j", "NOTRACK"], check=True)
     stages.append([" ".join([c[0].split("/")[-1], *c[1:]]) for c in commands])
     return results
 
 read = live.read_rules(scope="all", tools=live.RuleTools(run_all=racing))
 print(json.dumps({"stages": stages, "origins": [s.origin.split("/")[-1] for s in read.sources],
-                  "tables": sorted(t.name for t in read.tables if t.backend == "iptables-nft")}))
+                  "tables": sorted(t.name for t in read.tables if t.backend == "iptables-nft"),
+                  "raw": sum(len(c.rules) for t in read.tables if t.name == "raw" for c in t.chains.values())}))
 """
 
 
-def test_a_table_made_during_the_read_is_not_missed() -> None:
-    """The generation moved between the listing and the tables' `-S`: everything is read again by the save tools."""
+def race(when: str) -> dict:
     need_root_tools(*TOOLS)
     with netns("psipt") as ns:
         ns.run(["iptables-nft-restore"], input=DOCKER_V4)
-        result = ns.run([sys.executable, "-c", RACE], cwd=ROOT, check=False)
+        result = ns.run([sys.executable, "-c", RACE, when], cwd=ROOT, check=False)
+        raw = ns.run(["iptables-nft", "-t", "raw", "-S", "PREROUTING"]).stdout.count("-A PREROUTING")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
+    assert doc["tables"] == ["filter", "nat", "raw"]
+    assert doc["raw"] == raw  # every rule made before the read's last stage
+    return doc
+
+
+def test_a_table_made_during_the_read_is_not_missed() -> None:
+    """The generation moved between the listing and the tables' `-S`: the tables are listed and read again."""
+    doc = race("first")
     assert doc["stages"][0] == ["nft list chains"]  # the listing alone, then the tables it named
     assert "iptables-nft -t nat -S" in doc["stages"][1] and "iptables-nft -t raw -S" not in doc["stages"][1]
-    assert "iptables-nft-save" in doc["stages"][2]  # the generation moved: read again in one stage
-    assert doc["tables"] == ["filter", "nat", "raw"]
+    assert doc["stages"][2] == ["nft list chains"]  # the generation moved: listed again, then read side by side
+    assert "iptables-nft -t raw -S" in doc["stages"][3] and len(doc["stages"]) == 4
+    assert "iptables-nft -t raw -S" in doc["origins"]
+
+
+def test_tables_that_keep_changing_are_read_in_one_go() -> None:
+    """The generation moved during every read side by side: after the last try, the save tools read everything."""
+    doc = race("every")
+    assert [stage for stage in doc["stages"] if stage == ["nft list chains"]] == [["nft list chains"]] * 3
+    assert "iptables-nft-save" in doc["stages"][-1]
     assert "iptables-nft-save" in doc["origins"]
