@@ -17,9 +17,9 @@ from portscope.core.model import Family
 from portscope.core.publish.errors import UnsupportedError
 from portscope.core.publish.nft_render import Mark
 from portscope.core.publish.render import Placed
+from portscope.core.rules.live import FWD_IN
 from portscope.core.rules.nft_json import chains_document
 
-FWD_IN = "filter-forward-in__"
 #: Docker's docker-bridges table per family as `nft -j` listings: the table whole, or its forward chains one
 #: by one (None: no such table).
 DockerTables = Mapping[Family, tuple[str, ...] | None]

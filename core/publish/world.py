@@ -276,7 +276,7 @@ def set_route_localnet(bridge: str, value: str, proc: str = "/proc") -> str:
 def _docker_listings(snap: Snapshot, family: Family) -> tuple[str, ...] | bool | None:
     """The `nft -j` listings of Docker's table of `family` that `snap` read: the whole table, or each of its
     forward chains; None: no such table; False: a forward chain was read otherwise (as text)."""
-    from portscope.core.publish.nft_docker import FWD_IN
+    from portscope.core.rules.live import FWD_IN
 
     key = ("nftables", family, "docker-bridges")
     table = next((t for t in snap.tables if (t.backend, t.family, t.name) == key), None)

@@ -42,6 +42,8 @@ from portscope.core.rules.rule_tools import LEGACY_SAVE_TOOLS, NFT_SAVE_TOOLS, i
 from portscope.core.tools import RunAll, ToolResult, run_all, which
 
 _NFT_FAMILIES = {"ip": "ipv4", "ip6": "ipv6", "inet": "inet"}
+#: The start of the name of Docker's forward chain of each bridge in its native table (`filter-forward-in__docker0`).
+FWD_IN = "filter-forward-in__"
 #: Reads side by side that a change may interrupt before the save tools read every table in one go instead.
 BY_TABLE_TRIES = 3
 
@@ -223,7 +225,7 @@ def _read(
         out.backends.append(BackendStatus("nftables", None, read=False, reason="nft not found: install nftables"))
         return out
     chain_read = (by_chain, listed) if by_chain is not None else None
-    _read_native(out, nft, listing or results[-1], timeout, scope, tools.run_all, chain_read)
+    _read_native(out, nft, listing or results[-1], timeout, scope, tools.run_all, chain_read, named)
     return out
 
 
@@ -264,7 +266,7 @@ def _chain_by_chain(
 
 def docker_forward_chain(listing: ChainListing, chain: str) -> bool:
     """Docker's forward chain of one bridge, in its native table (what publish checks as nft's JSON)."""
-    return listing.name == "docker-bridges" and chain.startswith("filter-forward-in__")
+    return listing.name == "docker-bridges" and chain.startswith(FWD_IN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,17 +324,15 @@ def _read_native(
     scope: str = "all",
     run: RunAll = run_all,
     chain_read: tuple[ChainByChain, Mapping[tuple[str, ...], ToolResult]] | None = None,
+    named: list[ChainListing] | None = None,
 ) -> None:
     """Read native nft tables (those iptables-nft does not own): listed chain by chain where `chain_read` did,
-    else (or where that did not give the whole table) as JSON."""
+    else (or where that did not give the whole table) as JSON. `named`: `listing` parsed already."""
     if not listing.ok:
         out.backends.append(BackendStatus("nftables", None, read=False, reason=listing.reason()))
         return
-    native = [
-        t
-        for t in parse_chain_listing(listing.stdout)
-        if t.family in _NFT_FAMILIES and not shown_by_iptables_nft(t, out.tables)
-    ]
+    listings = named if named is not None else parse_chain_listing(listing.stdout)
+    native = [t for t in listings if t.family in _NFT_FAMILIES and not shown_by_iptables_nft(t, out.tables)]
     count = 0
     reason = None if native else "no native nftables tables"
     if scope == "nat" and native:

@@ -67,7 +67,7 @@ class TableRead:
         """True when a read of `listing`'s table may list only `chains` again and take the rest from this read:
         it has the same chains, in the same order, all read as text."""
         same = self.listing is not None and list(self.listing.chains.items()) == list(listing.chains.items())
-        return same and len(self.sources) == 1 and set(self.inner) == set(listing.chains) and chains <= set(self.inner)
+        return same and set(self.inner) == set(listing.chains) and chains <= set(self.inner)
 
 
 class ChainByChain:
