@@ -226,11 +226,15 @@ def docker_env(engine: Engine | None) -> dict[str, str]:
 
 
 def _base_env() -> dict[str, str]:
-    """The caller's environment without Docker/portscope settings, and with bytecode caching on: a user's
-    portscope runs from cached .pyc files (the warm-up run writes them), so PYTHONDONTWRITEBYTECODE is
-    dropped rather than timing a recompile of every module on every run."""
-    drop = ("DOCKER_", "PORTSCOPE_", "PYTHONDONTWRITEBYTECODE")
-    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    """The caller's environment without Docker/portscope settings, and with bytecode caching on (`with_bytecode`)."""
+    drop = ("DOCKER_", "PORTSCOPE_")
+    return with_bytecode({k: v for k, v in os.environ.items() if not k.startswith(drop)})
+
+
+def with_bytecode(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` with bytecode caching on: a user's portscope runs from cached .pyc files (the warm-up run writes them),
+    so PYTHONDONTWRITEBYTECODE is dropped rather than timing a recompile of every module on every run."""
+    return {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 # --------------------------------------------------------------------------- commands and timing

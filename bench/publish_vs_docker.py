@@ -35,7 +35,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.common import baseline_of, fill, iptables_skeleton, load_nft, nft_ruleset  # noqa: E402
+from bench.common import baseline_of, fill, iptables_skeleton, load_nft, nft_ruleset, with_bytecode  # noqa: E402
 from tests.sandbox import nft_host  # noqa: E402
 from tests.sandbox.client import Client, start_client, stop_client  # noqa: E402
 from tests.sandbox.engine import (  # noqa: E402
@@ -249,7 +249,7 @@ def bench_setup(setup_id: str, rounds: int, sizes: Sequence[int] = (0,)) -> tupl
         if not wait_for(lambda: client_ok(engine, ip), timeout=30):
             raise RuntimeError("the bench container never served")
         baseline = baseline_of(engine)
-        env = engine.env()
+        env = with_bytecode(engine.env())
         env["PYTHONPATH"] = str(REPO_ROOT)
         env["PORTSCOPE_STATE_DIR"] = tempfile.mkdtemp(prefix="psbench-")
         place = Place(engine.ns, client.ns, client.engine_ip)
@@ -272,7 +272,7 @@ def bench_native(rounds: int, sizes: Sequence[int]) -> tuple[Results, Stages]:
     results: Results = {}
     timings: Stages = {}
     try:
-        env = env_ns.env()
+        env = with_bytecode(env_ns.env())
         place = Place(env_ns.host, env_ns.client, nft_host.CLIENT_SIDE_IP, marker=nft_host.PAGE)
         for n in sizes:
             load_rules(env_ns.host, NATIVE, n, None)
@@ -290,6 +290,8 @@ def rounds_on(place: Place, env: dict[str, str], target: str, rounds: int, label
     cli = [sys.executable, "-m", "portscope"]
     docker_cli = ["/usr/bin/docker"]
     web = [IMAGE, "sh", "-c", WEB_CMD]
+    warm_up = place.ns.argv([*cli, "publish", "--dry-run", target, f"{PORT}:80"])  # writes every module's .pyc
+    subprocess.run(warm_up, env=env, cwd=REPO_ROOT, capture_output=True, timeout=300, check=False)
     for i in range(rounds):
         steps = [
             ("portscope publish", [*cli, "publish", target, f"{PORT}:80"], "up"),

@@ -18,6 +18,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
+from bench.common import with_bytecode
 from bench.publish_vs_docker import PORT, REPO_ROOT, WEB_CMD, Sample, client_ok, run_round, run_setups
 from tests.sandbox.client import start_client, stop_client
 from tests.sandbox.engine import IMAGE, SETUPS, client_ns_name, ensure_image, start_engine, stop_engine, wait_for
@@ -49,7 +50,7 @@ def bench_setup(setup_id: str, rounds: int) -> dict[str, Sample]:
         ip = engine.inspect("rcb")[0]["NetworkSettings"]["IPAddress"]
         if not wait_for(lambda: client_ok(engine, ip), timeout=30):
             raise RuntimeError("the bench container never served")
-        env = engine.env()
+        env = with_bytecode(engine.env())
         env["PYTHONPATH"] = str(REPO_ROOT)
         env["PORTSCOPE_STATE_DIR"] = tempfile.mkdtemp(prefix="psbench-")
         cli = [sys.executable, "-m", "portscope", "recreate", "rcb"]
