@@ -191,6 +191,25 @@ class Chain:
             return self.rules  # all of them: parsed once, for good
         return [*self.parsed, *self._parse(self, chosen)] if chosen else self.parsed
 
+    def move_lines(self, by: int) -> None:
+        """Count its rules' source lines `by` lines further on: the parsed ones now, the pending ones once parsed."""
+        if not by:
+            return
+        for rule in self.parsed:
+            if rule.line is not None:
+                rule.line += by
+        parse = self._parse
+        if self._pending and parse is not None:
+
+            def moved(chain: Chain, items: list[Any]) -> list[Rule]:
+                rules = list(parse(chain, items))
+                for rule in rules:
+                    if rule.line is not None:
+                        rule.line += by
+                return rules
+
+            self._parse = moved
+
     @property
     def has_pending(self) -> bool:
         """True while some rule lines are not parsed yet."""

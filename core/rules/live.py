@@ -252,7 +252,8 @@ def _chain_by_chain(
     native = [t for t in named if t.family in _NFT_FAMILIES and not iptables_nft_can_show(t)]
     if not native:
         return None
-    reader = ChainByChain(nft, native, docker_forward_chain if scope == "port" else None)
+    port = scope == "port"  # a change's read: rules translated when its port's check uses them
+    reader = ChainByChain(nft, native, docker_forward_chain if port else None, translate=not port)
     if kept is not None:
         last, touched = kept
         reader.kept = {name: read for name, read in last.native.items() if name not in touched and read.steady}

@@ -109,10 +109,11 @@ def _parse_listing(
 
 
 def parse_listed(
-    argv: tuple[str, ...], lines: Iterable[str], counts: dict[str, int] | None = None
+    argv: tuple[str, ...], lines: Iterable[str], counts: dict[str, int] | None = None, translate: bool = True
 ) -> tuple[list[Table] | None, str]:
     """The tables of an nft text listing parsed line by line as nft prints it (None on a parse error), and its
-    text: every line is read, also after a parse error, so nft can finish. `counts`: as `parse_nft_lines`."""
+    text: every line is read, also after a parse error, so nft can finish. `counts`, `translate`: as
+    `parse_nft_lines`."""
     from portscope.core.rules.nft_text import parse_nft_lines
 
     seen: list[str] = []
@@ -124,7 +125,7 @@ def parse_listed(
 
     source = kept()
     try:
-        tables: list[Table] | None = parse_nft_lines(source, " ".join(argv), counts)
+        tables: list[Table] | None = parse_nft_lines(source, " ".join(argv), counts, translate)
     except ParseError:
         tables = None
     for _ in source:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 
 from portscope.core.errors import ParseError
-from portscope.core.model import Chain, RuleSource, Table
+from portscope.core.model import Chain, PortRange, Rule, RuleSource, Table
 from portscope.core.rules.native_nat import ChainListing, parse_listed, unparsed
 from portscope.core.rules.nft_statements import TABLE_FAMILIES
 from portscope.core.tools import ToolResult
@@ -75,11 +75,17 @@ class ChainByChain:
 
     `json_chains`: the chains to list as JSON (each its own `nft-json` source), for readers of nft's JSON.
     Tables past `MAX_CHAINS` chains in all are left out (`listings` holds the others).
+    `translate=False` (a read for one port, `core.publish.focus`): the rules are translated when used, not while
+    nft prints them, and those whose port match their text says (`nft_text.line_dports`) are not translated to
+    check that the text parser reads them: a read for one port leaves the other ports' rules unparsed.
     """
 
-    def __init__(self, nft: str, listings: list[ChainListing], json_chains: JsonChains | None = None) -> None:
+    def __init__(
+        self, nft: str, listings: list[ChainListing], json_chains: JsonChains | None = None, translate: bool = True
+    ) -> None:
         self.nft = nft
         self.json_chains = json_chains or (lambda listing, chain: False)
+        self.translate = translate
         self.listings: list[ChainListing] = []
         count = 0
         for listing in listings:
@@ -158,19 +164,24 @@ class ChainByChain:
                 if streamed is None:
                     return None
                 chain, counts[name] = streamed
-                _move_lines(chain, starts[name] - 2)  # its listing's block starts on line 2
+                chain.move_lines(starts[name] - 2)  # its listing's block starts on line 2
             else:
                 found = self._json_chain(read, listing, name, results)
                 if found is None:
                     return None
                 chain = found
             chains[name] = chain
-        if any(unparsed(rule) for name in listed if name in inner for rule in chains[name].rules):
-            return None
+        if any(unparsed(rule) for chain in table.chains.values() for rule in self._checked(chain)):
+            return None  # (a chain streamed was checked by its reader)
         read.counts = counts
         read.rules += sum(counts.values())
         table.chains = chains
         return read
+
+    def _checked(self, chain: Chain) -> list[Rule]:
+        """The rules of a chain just listed that must read well for the table to be read as text: all of them, or
+        with `translate=False`, those whose text does not say their port match (the rest are judged by it)."""
+        return chain.rules if self.translate else chain.select(_by_text_alone)
 
     def _declarations(self, header: str, results: Mapping[Argv, ToolResult]) -> list[list[str]] | None:
         """The set and map declarations `nft list sets` / `nft list maps` printed in the table with `header`."""
@@ -205,14 +216,15 @@ class ChainByChain:
         return (self.nft, *json, "list", "chain", listing.family, listing.name, chain)
 
     def _read_chain(self, argv: Argv, lines: Iterable[str]) -> str:
-        """Parse one chain's listing while nft prints it, every rule translated in this reader's thread."""
+        """Parse one chain's listing while nft prints it, its rules translated (`_checked`) in this reader's thread;
+        None in `_parsed` when the text parser cannot read it (the table is then read as JSON)."""
         counts: dict[str, int] = {}
-        tables, text = parse_listed(argv, lines, counts)
+        tables, text = parse_listed(argv, lines, counts, self.translate)
         found = None
         if tables is not None and len(tables) == 1 and len(tables[0].chains) == 1:
             chain = next(iter(tables[0].chains.values()))
-            _ = chain.rules
-            found = chain, counts.get(chain.name, 0)
+            if not any(unparsed(rule) for rule in self._checked(chain)):  # translated (or ports read) in this thread
+                found = chain, counts.get(chain.name, 0)
         self._parsed[argv] = found
         return text
 
@@ -233,6 +245,11 @@ class ChainByChain:
         read.rules += chain.size
         read.sources.append(RuleSource(backend="nftables", family=None, format="nft-json", text=text, origin=origin))
         return chain
+
+
+def _by_text_alone(own: tuple[PortRange, ...]) -> bool:
+    """For `Chain.select`: no rule whose port match its text says."""
+    return False
 
 
 def _inner(listing: str, header: str) -> list[str] | None:
@@ -291,16 +308,8 @@ def _parse_with_sets(
         return None
     counts = {name: chain.size for name, chain in table.chains.items()}  # not translated yet: a line each
     for name, chain in table.chains.items():
-        _move_lines(chain, starts[name] - here[name])
+        chain.move_lines(starts[name] - here[name])
     return table, counts
-
-
-def _move_lines(chain: Chain, by: int) -> None:
-    """Count a parsed chain's rule lines `by` lines further on."""
-    if by:
-        for rule in chain.rules:
-            if rule.line is not None:
-                rule.line += by
 
 
 def _moved(chain: Chain, by: int) -> Chain:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from portscope.core.errors import ParseError
-from portscope.core.model import Chain, Rule, Table, TableFamily
+from portscope.core.model import Chain, PortRange, Rule, Table, TableFamily
 from portscope.core.rules.nft_statements import (
     NAT_KINDS,
     SKIPPED_FAMILIES,
@@ -37,7 +37,7 @@ from portscope.core.rules.nft_statements import (
     unparsed_rule,
     unquote,
 )
-from portscope.core.rules.nft_text_fast import text_fast_rule
+from portscope.core.rules.nft_text_fast import text_dports, text_fast_rule
 
 _TOKEN = re.compile(r'"[^"]*"|\{[^{}]*\}|[^\s"{]+|\S')
 _COUNTER = re.compile(r"\bcounter packets \d+ bytes \d+")
@@ -91,18 +91,20 @@ def parse_nft_text(text: str, source: str = "nft", lazy: bool = False) -> list[T
     return parser.finish(len(lines))
 
 
-def parse_nft_lines(lines: Iterable[str], source: str = "nft", counts: dict[str, int] | None = None) -> list[Table]:
+def parse_nft_lines(
+    lines: Iterable[str], source: str = "nft", counts: dict[str, int] | None = None, translate: bool = True
+) -> list[Table]:
     """`parse_nft_text(..., lazy=True)` over lines as nft prints them, translating rules while reading.
 
     nft prints a 10,000-rule chain over ~0.2 s: parsing each batch of rules as it arrives overlaps
     the work with nft still printing. `counts`: filled with each chain's number of rule lines (a line can
-    give several records, or none).
+    give several records, or none). `translate=False`: the rules wait until they are used, as with `lazy`.
     """
     parser = _Parser(source, lazy=True)
     number = 0
     for number, raw in enumerate(lines, 1):
         parser.feed(raw, number)
-        if number % _EAGER_BATCH == 0 and parser.chain is not None and parser.chain.has_pending:
+        if translate and number % _EAGER_BATCH == 0 and parser.chain is not None and parser.chain.has_pending:
             _ = parser.chain.rules
     tables = parser.finish(number)
     if counts is not None:
@@ -118,6 +120,13 @@ _EAGER_BATCH = 500
 # --- rule lines --------------------------------------------------------------------------------
 
 _PAD = [""] * 6  # appended to a rule's tokens so that looking a few tokens ahead never runs off the end
+
+
+def line_dports(item: tuple[int, str, int]) -> tuple[PortRange, ...] | None:
+    """For `Chain.select`: the port match of a deferred `(position, line, line number)` item, read from its text
+    where the text surely says it (`text_dports`); else None. Such a rule matches only those ports in the kernel,
+    even where the rest of it cannot be read."""
+    return text_dports(rule_text(item[1]))
 
 
 def rule_text(line: str) -> str:
@@ -497,7 +506,7 @@ class _Parser:
             position = state.counts.get(name, 0) + 1
             state.counts[name] = position
             may_dnat = self.lazy and ("dnat" in line or "redirect" in line)  # else `may_dnat` sees the records
-            self.chain.defer((position, line, number), state.parse, may_dnat)
+            self.chain.defer((position, line, number), state.parse, may_dnat, line_dports)
 
     def _base_chain(self, line: str, number: int) -> None:
         """`type nat hook prerouting priority dstnat; policy accept;`."""

@@ -13,8 +13,15 @@ from __future__ import annotations
 
 import re
 
-from portscope.core.model import Rule
-from portscope.core.rules.nft_shortcuts import fast_address, fast_dport, fast_iface, fast_record, fast_verdict
+from portscope.core.model import PortRange, Rule
+from portscope.core.rules.nft_shortcuts import (
+    fast_address,
+    fast_dport,
+    fast_iface,
+    fast_record,
+    fast_verdict,
+    port_ranges,
+)
 from portscope.core.rules.nft_statements import RuleSite
 
 _NAME = r"[A-Za-z0-9_.:-]+"  # an interface or chain name nft prints as it is (no wildcard, set or escape)
@@ -52,3 +59,18 @@ def text_fast_rule(site: RuleSite) -> Rule | None:
         return None
     verdict, nat, nat_family = found_verdict
     return fast_record(site, site.text, fields, verdict, jump, nat, nat_family, comment)
+
+
+def text_dports(text: str) -> tuple[PortRange, ...] | None:
+    """The destination ports a rule of the common engine shape (`text`, its counter shown as `counter`) matches,
+    read from its text alone: what parsing it gives as `Matches.dports`, not negated. None when the text alone
+    cannot say so surely: another shape, no port match, or a negated one."""
+    found = TEXT_FAST.fullmatch(text)
+    if found is None or found.group(_PORT_NOT) is not None:
+        return None
+    port = found.group(_PORT)
+    return None if port is None else port_ranges(port)
+
+
+#: TEXT_FAST's groups of the destination-port match: its negation and its ports.
+_PORT_NOT, _PORT = 13, 14

@@ -4,7 +4,8 @@ On each Docker set-up (tests/sandbox/engine.py SETUPS): containers published on 
 range, a stopped one that asks for a port, a portscope publish and a block; and on native nftables
 (tests/sandbox/nft_host.py, with a Docker-29-shaped `docker-bridges` table and a portscope publish). For every
 port something publishes and a few free ones, at three host addresses and both protocols, the verdict of
-`focus.check_port` equals `conflicts.verdict` on the whole live snapshot, read once in the namespace.
+`focus.check_port` equals `conflicts.verdict` on the whole live snapshot, read once in the namespace; and so
+does `check_port` on a snapshot read as publish reads it (`scope="port"`: rules translated only when used).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from portscope.core.publish.conflicts import verdict
 from portscope.core.publish.focus import check_port
 
 snap = read_live()
+port_snap = read_live(scope="port")  # what publish reads: rules left unparsed until the check on a port uses them
 with state.locked() as folder:
     stored = state.load(folder).bindings
 used = {(b.host_port, b.protocol) for b in build_inventory(snap).bindings if b.host_port and b.protocol != "all"}
@@ -43,12 +45,13 @@ for port in sorted(ports):
     for protocol in ("tcp", "udp"):
         for host_ip in ("0.0.0.0", "127.0.0.1", "::"):
             full = verdict(snap, host_ip, port, protocol, stored)
-            narrow = check_port(snap, host_ip, port, protocol, stored)
             checked += 1
             with_errors += bool(full.errors)
-            if narrow != full:
-                got = [full.errors + full.warnings, narrow.errors + narrow.warnings]
-                mismatches.append([host_ip, port, protocol, *got])
+            for read in (snap, port_snap):
+                narrow = check_port(read, host_ip, port, protocol, stored)
+                if narrow != full:
+                    got = [full.errors + full.warnings, narrow.errors + narrow.warnings]
+                    mismatches.append([host_ip, port, protocol, read is port_snap, *got])
 print(json.dumps({"used": sorted(used), "checked": checked, "with_errors": with_errors, "mismatches": mismatches}))
 """
 

@@ -1,4 +1,6 @@
-"""The nft text parser's fast path for the common engine shape gives exactly what the general path gives."""
+"""The nft text parser's fast path for the common engine shape gives exactly what the general path gives; and the
+port match read from a rule's text alone (`text_dports`, what `Chain.select` screens a read for one port with) is
+what parsing the rule gives."""
 
 from __future__ import annotations
 
@@ -6,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portscope.core.model import Rule
+from portscope.core.model import PortRange, Rule
 from portscope.core.rules.nft_statements import RuleSite, build_rules
-from portscope.core.rules.nft_text import rule_text, terms_from_tokens, tokenize
-from portscope.core.rules.nft_text_fast import TEXT_FAST, text_fast_rule
+from portscope.core.rules.nft_text import line_dports, rule_text, terms_from_tokens, tokenize
+from portscope.core.rules.nft_text_fast import TEXT_FAST, text_dports, text_fast_rule
 from tests.unit.nft_support import FIXTURE_NAMES, FIXTURES
 
 IFACE = st.sampled_from(
@@ -93,3 +95,53 @@ def test_docker_lines_take_the_fast_path() -> None:
         site = RuleSite("ipv4", "docker-bridges", "c", 1, rule_text(line), 1)
         assert text_fast_rule(site) is not None, line
         assert fast(site) == general(site)
+
+
+def said_and_parsed(site: RuleSite) -> tuple[object, object] | None:
+    """(the ports `text_dports` reads, the parsed rules' port matches) where the text says one; None elsewhere."""
+    own = text_dports(site.text)
+    if own is None:
+        return None
+    found = general(site)
+    parsed = found if isinstance(found, str) else [(r.matches.dports, r.matches.dports_negated) for r in found]
+    return own, parsed
+
+
+@settings(max_examples=2000, deadline=None)
+@given(FAMILY, MATCHES, VERDICT, COMMENT)
+def test_a_port_match_read_from_the_text_is_the_parsed_one(
+    family: str, before: list[str], verdict: str, comment: str
+) -> None:
+    """Where the text says a port match, parsing gives that match (or refuses the rule: a DNAT of the other
+    family, which the kernel would match on that port alone)."""
+    site = RuleSite(family, "t", "c", 3, rule_text(f"{''.join(before)}{verdict}{comment}"), 7)  # type: ignore[arg-type]
+    found = said_and_parsed(site)
+    if found is not None:
+        own, parsed = found
+        assert parsed == [(own, False)] or (isinstance(parsed, str) and "dnat" in site.text), site.text
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_a_port_match_read_from_the_text_on_every_fixture_rule(name: str) -> None:
+    said = 0
+    for line in (FIXTURES / f"{name}.nft").read_text().splitlines():
+        site = RuleSite("inet", "t", "c", 1, rule_text(line.strip()), 1)  # both families' NAT targets
+        found = said_and_parsed(site)
+        if found is not None:
+            said += 1
+            assert found[1] == [(found[0], False)], site.text
+    assert said or name not in ("docker29",)
+
+
+def test_what_the_text_says_of_docker_lines_and_others() -> None:
+    dnat = 'iifname != "docker0" tcp dport 8080 counter packets 3 bytes 180 dnat to 172.17.0.2:80 comment "DNAT"'
+    assert line_dports((1, dnat, 5)) == (PortRange(8080, 8080),)
+    assert text_dports("ip daddr 172.17.0.2 tcp dport 8000-8010 counter accept") == (PortRange(8000, 8010),)
+    for unsaid in (
+        "tcp dport != 80 accept",  # negated: parsing must say
+        "counter accept",  # no port match: every port
+        "tcp dport { 80, 443 } accept",  # a set
+        "meta l4proto tcp th dport 80 accept",  # another shape
+        "tcp dport 99999 accept",  # not a port
+    ):
+        assert text_dports(unsaid) is None, unsaid

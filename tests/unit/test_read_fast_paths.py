@@ -6,7 +6,8 @@
   == the same document decoded whole by `json.loads`;
 - `resolve(catches=False)`, which names no rules that partly shadow a binding, == `resolve(catches=True)`;
 - `Chain.select`, which leaves unparsed the rules whose port match (read from their text) excludes a port,
-  parses every rule that can see that port, as the whole parse gives it;
+  parses every rule that can see that port, as the whole parse gives it; and `Chain.move_lines` counts the
+  rules' lines further on whether they were parsed before it or after;
 - `chains_document`, which decodes only the rules of the chains asked for, == the whole document filtered.
 """
 
@@ -27,6 +28,7 @@ from portscope.core.rules.iptables_text import known_rules, parse_iptables_lines
 from portscope.core.rules.nft_json import chains_document, parse_nft_json
 from portscope.core.rules.nft_json_fast import raw_fast_rule
 from portscope.core.rules.nft_statements import TABLE_FAMILIES, RuleSite
+from portscope.core.rules.nft_text import parse_nft_text
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "iptables")
 SAVES = ("nft-v4.save", "nft-v6.save", "legacy-v4.save", "legacy-v6.save")
@@ -101,6 +103,7 @@ def test_a_destination_match_keeps_a_binding_to_one_hook() -> None:
 # --- nft's JSON: engine-shaped rules read straight from nft's text of them -----------------------
 
 NFT_DUMPS = sorted((Path(__file__).parents[1] / "fixtures" / "nft").glob("*.json"))  # real `nft -j` output
+NFT_TEXTS = sorted((Path(__file__).parents[1] / "fixtures" / "nft").glob("*.nft"))  # real `nft list ruleset` output
 
 
 def _nft_chains(tables: list[Table]) -> list[tuple[object, ...]]:
@@ -186,6 +189,7 @@ def _reads() -> list[tuple[str, Callable[[], list[Table]]]]:
         (name, lambda name=name: parse_iptables_text(_load(name), backend="iptables-nft")) for name in SAVES
     ]
     out += [(p.name, lambda p=p: parse_nft_json(p.read_text(), lazy=True)) for p in NFT_DUMPS]
+    out += [(p.name, lambda p=p: parse_nft_text(p.read_text(), lazy=True)) for p in NFT_TEXTS]
     return out
 
 
@@ -226,3 +230,24 @@ def test_a_document_of_some_chains_is_the_whole_one_filtered(path: Path, indent:
     for wanted in ({chains[0]}, set(chains[1::2]), set()):
         expected = [item for item in whole["nftables"] if "rule" not in item or item["rule"]["chain"] in wanted]
         assert chains_document(text, wanted.__contains__) == {"nftables": expected}
+
+
+@pytest.mark.parametrize("path", NFT_TEXTS, ids=lambda p: p.name)
+def test_lines_moved_before_or_after_parsing_are_the_same(path: Path) -> None:
+    """A chain read as text (its block starting elsewhere in the table's text) has its lines moved while all or
+    none of its rules are parsed, or after a read for one port: each rule's line is the whole parse's, that far
+    on."""
+    whole = parse_nft_text(path.read_text())
+    moved = 0
+    for parsed_first in ("none", "ports read", "all"):
+        for t in parse_nft_text(path.read_text(), lazy=True):
+            for name, chain in t.chains.items():
+                if parsed_first == "all":
+                    _ = chain.rules
+                elif parsed_first == "ports read":
+                    _ = chain.select(lambda own: False)  # the rules whose text says no port match, parsed apart
+                chain.move_lines(7)
+                (before,) = [w.chains[name].rules for w in whole if (w.family, w.name) == (t.family, t.name)]
+                assert [r.line for r in chain.rules] == [None if r.line is None else r.line + 7 for r in before]
+                moved += len(before)
+    assert moved
