@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from portscope.core.errors import ToolError
-from portscope.core.model import Family
+from portscope.core.errors import ParseError, ToolError
+from portscope.core.model import Family, Table
 from portscope.core.publish.commit import FAMILIES, Outcome
 from portscope.core.publish.errors import UnsupportedError
 from portscope.core.publish.guard import WHERE as BRIDGE_WHERE
@@ -19,7 +19,7 @@ from portscope.core.publish.guard import batch_lines, bridge_view
 from portscope.core.publish.guard import rule_lines as bridge_rule_lines
 from portscope.core.publish.guard_io import claim as claim_bridge
 from portscope.core.publish.guard_io import numeric_oif, refuse_foreign
-from portscope.core.publish.nft_docker import DockerTables, check_forwarding, forward_rules_of
+from portscope.core.publish.nft_docker import DockerTables, check_forwarding
 from portscope.core.publish.nft_render import NFT_FAMILY, TABLE, NftView, render_nft, table_text
 from portscope.core.publish.nft_run import run_batch
 from portscope.core.publish.nft_saved import differences, parse_listing, rule_lines
@@ -34,12 +34,11 @@ _ABSENT = "No such file or directory"
 
 @dataclass(slots=True)
 class NftState:
-    """Our tables as the kernel holds them (None: no table), Docker's tables as `nft -j` JSON (None: none)
-    and the guard's `table bridge portscope` (None: no table)."""
+    """Our tables as the kernel holds them (None: no table), Docker's docker-bridges tables (None: none) and the
+    guard's `table bridge portscope` (None: no table)."""
 
     ours: dict[Family, NftView | None]
-    #: Docker's docker-bridges tables as `nft -j` listings (the table whole, or its forward chains; None: no table)
-    docker: dict[Family, tuple[str, ...] | None]
+    docker: dict[Family, Table | None]
     bridge: NftView | None = None
 
 
@@ -51,8 +50,8 @@ def nft_path() -> str:
 
 
 def read_state(nft: str | None = None, docker_tables: DockerTables | None = None) -> NftState:
-    """List our tables (the guard's bridge table too) and Docker's, all at once; `docker_tables`: Docker's
-    tables as `nft -j` listings (None: no table) when the caller has just read them under the lock."""
+    """List our tables (the guard's bridge table too) and Docker's (as nft's JSON), all at once; `docker_tables`:
+    Docker's tables as the caller has just read them under the lock (then they are not listed again)."""
     nft = nft or nft_path()
     commands = [[nft, "list", "table", NFT_FAMILY[f], TABLE] for f in FAMILIES]
     if docker_tables is None:
@@ -72,24 +71,29 @@ def read_state(nft: str | None = None, docker_tables: DockerTables | None = None
         docker = {f: docker_tables.get(f) for f in FAMILIES}
         texts[2:2] = [None, None]
     else:
-        docker = {f: None if t is None else (t,) for f, t in zip(FAMILIES, texts[2:4], strict=True)}
+        docker = {f: _docker_table(t, f) for f, t in zip(FAMILIES, texts[2:4], strict=True)}
     bridge = None if texts[4] is None else parse_listing(texts[4])
     if bridge is not None:
         bridge = {chain: [numeric_oif(line) for line in lines] for chain, lines in bridge.items()}
     return NftState(ours, docker, bridge)
 
 
+def _docker_table(text: str | None, family: Family) -> Table | None:
+    """Docker's table of `family` from `nft -j list table` (None: no such table)."""
+    if text is None:
+        return None
+    from portscope.core.rules.nft_json import parse_nft_json
+
+    try:
+        tables = parse_nft_json(text, source=f"nft -j list table {NFT_FAMILY[family]} docker-bridges", lazy=True)
+    except ParseError:
+        raise ToolError("nft -j printed something portscope cannot read: check the nftables version") from None
+    return next((t for t in tables if t.name == "docker-bridges" and t.family == family), None)
+
+
 def wanted_views(placed: list[Placed], state: NftState) -> dict[Family, NftView]:
     """Render both families, with Docker's accept mark where it has one (UnsupportedError when it drops)."""
-    out: dict[Family, NftView] = {}
-    for family in FAMILIES:
-        try:
-            doc = forward_rules_of(state.docker[family], placed)
-        except ValueError:
-            raise ToolError("nft -j printed something that is not JSON: check the nftables version") from None
-        mark = check_forwarding(doc, placed, family)
-        out[family] = render_nft(placed, family, mark)
-    return out
+    return {f: render_nft(placed, f, check_forwarding(state.docker[f], placed, f)) for f in FAMILIES}
 
 
 def build_batch(

@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from portscope.core.errors import EngineError, NotRootError, PortscopeError
-from portscope.core.model import Family, Snapshot
+from portscope.core.model import Family, Snapshot, Table
 from portscope.core.publish import guard_io
 from portscope.core.publish.backend import Backend, Detection, engine_backend, resolve_backend
 from portscope.core.publish.commit import FAMILIES, Outcome, commit, read_views
@@ -66,19 +66,13 @@ class World:
                 dumps[s.family] = dumps.get(s.family, "") + s.text
         return dumps
 
-    def docker_tables(self) -> dict[Family, tuple[str, ...] | None] | None:
-        """Docker's `docker-bridges` tables as the snapshot read them (`nft -j` listings of the whole table or of
-        its forward chains; None: no such table), until this world commits; None when the snapshot cannot say
-        (native tables unread, or a forward chain not listed as JSON)."""
+    def docker_tables(self) -> dict[Family, Table | None] | None:
+        """Docker's `docker-bridges` tables as the snapshot read them (None: no such table), until this world
+        commits; None when the snapshot cannot say (native tables unread)."""
         if not self._dumps_current or not any(b.backend == "nftables" and b.read for b in self.snap.backends):
             return None
-        found: dict[Family, tuple[str, ...] | None] = {}
-        for family in FAMILIES:
-            listings = _docker_listings(self.snap, family)
-            if isinstance(listings, bool):
-                return None
-            found[family] = listings
-        return found
+        tables = {(t.family, t.name): t for t in self.snap.tables if t.backend == "nftables"}
+        return {family: tables.get((family, "docker-bridges")) for family in FAMILIES}
 
     def wanted(self, placed: list[Placed]) -> dict[Family, OurView]:
         return {f: render(placed, f, self.tables_present(f)) for f in FAMILIES}
@@ -271,23 +265,3 @@ def set_route_localnet(bridge: str, value: str, proc: str = "/proc") -> str:
             f.seek(0)
             f.write(f"{value}\n")
     return previous
-
-
-def _docker_listings(snap: Snapshot, family: Family) -> tuple[str, ...] | bool | None:
-    """The `nft -j` listings of Docker's table of `family` that `snap` read: the whole table, or each of its
-    forward chains; None: no such table; False: a forward chain was read otherwise (as text)."""
-    from portscope.core.rules.live import FWD_IN
-
-    key = ("nftables", family, "docker-bridges")
-    table = next((t for t in snap.tables if (t.backend, t.family, t.name) == key), None)
-    if table is None:
-        return None
-    name = f"{_NFT_FAMILY[family]} docker-bridges"
-    json = [s for s in snap.sources if s.format == "nft-json"]
-    whole = tuple(s.text for s in json if s.origin.endswith(f" -j list table {name}"))
-    if whole:
-        return whole
-    chains = {s.origin.rsplit(" ", 1)[1]: s.text for s in json if f" -j list chain {name} {FWD_IN}" in s.origin}
-    if any(c.startswith(FWD_IN) and c not in chains for c in table.chains):
-        return False
-    return tuple(chains.values())

@@ -42,8 +42,6 @@ from portscope.core.rules.rule_tools import LEGACY_SAVE_TOOLS, NFT_SAVE_TOOLS, i
 from portscope.core.tools import RunAll, ToolResult, run_all, which
 
 _NFT_FAMILIES = {"ip": "ipv4", "ip6": "ipv6", "inet": "inet"}
-#: The start of the name of Docker's forward chain of each bridge in its native table (`filter-forward-in__docker0`).
-FWD_IN = "filter-forward-in__"
 #: Reads side by side that a change may interrupt before the save tools read every table in one go instead.
 BY_TABLE_TRIES = 3
 
@@ -244,16 +242,15 @@ def _chain_by_chain(
     nft: str, named: list[ChainListing], scope: str, kept: tuple[RuleRead, Touched] | None = None
 ) -> ChainByChain | None:
     """The native tables to list chain by chain beside iptables-nft's (every table it cannot own; for `list`,
-    none: `read_nat_chains` reads only the chains bindings need). Publish's check on Docker's forward chains
-    reads them as nft's JSON (`core.publish.nft_docker`). With `kept`, the last read's unchanged tables are
-    taken as they are, and a table that only rules changed in is listed again only in their chains."""
+    none: `read_nat_chains` reads only the chains bindings need); for a change (`scope="port"`) with the rules
+    left untranslated until its port's check uses them. With `kept`, the last read's unchanged tables are taken
+    as they are, and a table that only rules changed in is listed again only in their chains."""
     if scope == "nat":
         return None
     native = [t for t in named if t.family in _NFT_FAMILIES and not iptables_nft_can_show(t)]
     if not native:
         return None
-    port = scope == "port"  # a change's read: rules translated when its port's check uses them
-    reader = ChainByChain(nft, native, docker_forward_chain if port else None, translate=not port)
+    reader = ChainByChain(nft, native, translate=scope != "port")
     if kept is not None:
         last, touched = kept
         reader.kept = {name: read for name, read in last.native.items() if name not in touched and read.steady}
@@ -263,11 +260,6 @@ def _chain_by_chain(
             if name in touched and (chains := touched[name]) is not None and read.steady
         }
     return reader
-
-
-def docker_forward_chain(listing: ChainListing, chain: str) -> bool:
-    """Docker's forward chain of one bridge, in its native table (what publish checks as nft's JSON)."""
-    return listing.name == "docker-bridges" and chain.startswith(FWD_IN)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,8 +30,6 @@ from portscope.core.rules.native_nat import ChainListing, parse_listed, unparsed
 from portscope.core.rules.nft_statements import TABLE_FAMILIES
 from portscope.core.tools import ToolResult
 
-#: Chains to list as nft's JSON instead of text, for a reader of that JSON (`json_chains`).
-JsonChains = Callable[[ChainListing, str], bool]
 #: At most this many chains are listed one by one (one nft process each); the tables beyond are read whole.
 MAX_CHAINS = 64
 _DECLARED = ("sets", "maps")
@@ -40,7 +38,7 @@ Argv = tuple[str, ...]
 
 @dataclass(slots=True)
 class TableRead:
-    """One table read chain by chain: the table, its sources (the text one, then any JSON chain's) and its rule
+    """One table read chain by chain: the table, its source (the text in nft's layout) and its rule
     count as its listings have them (a line with a verdict map is one rule there, several records once parsed).
 
     What a later read needs to list only the chains a change named and take the rest from this one: the table's
@@ -73,18 +71,14 @@ class TableRead:
 class ChainByChain:
     """The commands that list `listings`' tables chain by chain, their readers, and the tables put together.
 
-    `json_chains`: the chains to list as JSON (each its own `nft-json` source), for readers of nft's JSON.
     Tables past `MAX_CHAINS` chains in all are left out (`listings` holds the others).
     `translate=False` (a read for one port, `core.publish.focus`): the rules are translated when used, not while
     nft prints them, and those whose port match their text says (`nft_text.line_dports`) are not translated to
     check that the text parser reads them: a read for one port leaves the other ports' rules unparsed.
     """
 
-    def __init__(
-        self, nft: str, listings: list[ChainListing], json_chains: JsonChains | None = None, translate: bool = True
-    ) -> None:
+    def __init__(self, nft: str, listings: list[ChainListing], translate: bool = True) -> None:
         self.nft = nft
-        self.json_chains = json_chains or (lambda listing, chain: False)
         self.translate = translate
         self.listings: list[ChainListing] = []
         count = 0
@@ -112,7 +106,6 @@ class ChainByChain:
             argv: partial(self._read_chain, argv)
             for listing in self._listed()
             for chain in self._chains(listing)
-            if not self.json_chains(listing, chain)
             for argv in [self._argv(listing, chain)]
         }
 
@@ -129,11 +122,10 @@ class ChainByChain:
             result = results.get(self._argv(listing, name))
             if result is None or not result.ok:
                 return None
-            if not self.json_chains(listing, name):
-                lines = _inner(result.stdout, header)
-                if lines is None:
-                    return None
-                inner[name] = lines
+            lines = _inner(result.stdout, header)
+            if lines is None:
+                return None
+            inner[name] = lines
         inner = {name: inner[name] for name in listing.chains if name in inner}  # the kernel's order
         # The named sets and maps are in the text when a chain names one, as in a read of every chain.
         uses_sets = any("@" in line for lines in inner.values() for line in lines)
@@ -159,17 +151,12 @@ class ChainByChain:
             elif name not in listed and patch is not None:
                 chain = _moved(patch.table.chains[name], starts[name] - patch.starts[name])
                 counts[name] = patch.counts[name]
-            elif name in inner:
+            else:
                 streamed = self._parsed.get(self._argv(listing, name))
                 if streamed is None:
                     return None
                 chain, counts[name] = streamed
                 chain.move_lines(starts[name] - 2)  # its listing's block starts on line 2
-            else:
-                found = self._json_chain(read, listing, name, results)
-                if found is None:
-                    return None
-                chain = found
             chains[name] = chain
         if any(unparsed(rule) for chain in table.chains.values() for rule in self._checked(chain)):
             return None  # (a chain streamed was checked by its reader)
@@ -212,8 +199,7 @@ class ChainByChain:
         return [name for name in listing.chains if name in chains]
 
     def _argv(self, listing: ChainListing, chain: str) -> Argv:
-        json = ("-j",) if self.json_chains(listing, chain) else ()
-        return (self.nft, *json, "list", "chain", listing.family, listing.name, chain)
+        return (self.nft, "list", "chain", listing.family, listing.name, chain)
 
     def _read_chain(self, argv: Argv, lines: Iterable[str]) -> str:
         """Parse one chain's listing while nft prints it, its rules translated (`_checked`) in this reader's thread;
@@ -227,24 +213,6 @@ class ChainByChain:
                 found = chain, counts.get(chain.name, 0)
         self._parsed[argv] = found
         return text
-
-    def _json_chain(
-        self, read: TableRead, listing: ChainListing, name: str, results: Mapping[Argv, ToolResult]
-    ) -> Chain | None:
-        from portscope.core.rules.nft_json import parse_nft_json
-
-        argv = self._argv(listing, name)
-        text, origin = results[argv].stdout, " ".join(argv)
-        try:
-            tables = parse_nft_json(text, source=origin, lazy=True)
-        except ParseError:
-            return None
-        if len(tables) != 1 or tables[0].name != listing.name or name not in tables[0].chains:
-            return None
-        chain = tables[0].chains[name]
-        read.rules += chain.size
-        read.sources.append(RuleSource(backend="nftables", family=None, format="nft-json", text=text, origin=origin))
-        return chain
 
 
 def _by_text_alone(own: tuple[PortRange, ...]) -> bool:

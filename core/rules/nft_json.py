@@ -20,7 +20,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -46,7 +45,7 @@ from portscope.core.rules.nft_statements import (
     unparsed_rule,
 )
 
-__all__ = ["chains_document", "parse_nft_json", "raw_fast_rule", "render", "statement_term"]
+__all__ = ["parse_nft_json", "raw_fast_rule", "render", "statement_term"]
 
 
 def parse_nft_json(text: str, source: str = "nft-json", lazy: bool = False) -> list[Table]:
@@ -98,48 +97,6 @@ def _load(text: str, source: str) -> list[Any]:
     if not isinstance(items, list):
         raise ParseError('expected an object with an "nftables" list', 1, source)
     return items
-
-
-def chains_document(text: str, wanted: Callable[[str], bool], rule: Callable[[str], bool] = bool) -> Any:
-    """nft's JSON document with the rules of only the chains whose name `wanted` accepts, and, laid out as nft
-    prints it, only the rules whose own JSON text `rule` accepts: the others are not decoded at all. Laid out
-    otherwise (a rule's text holding a second rule, or decoding to more than one object), it is decoded whole and
-    then filtered by chain. Raises ValueError when what it decodes is not JSON."""
-
-    def keep(item: Any) -> bool:
-        rule = item.get("rule") if isinstance(item, dict) else None
-        chain = rule.get("chain") if isinstance(rule, dict) else None
-        return rule is None or (isinstance(chain, str) and wanted(chain))
-
-    cut = _cut(text)
-    kept = [] if cut is None else [(index, item) for index, item in cut.others if keep(item)]
-    for run in cut.runs if cut is not None else ():
-        spans = run.spans
-        texts = [(run.first + k // 2, text[spans[k] : spans[k + 1]]) for k in range(0, len(spans), 2)]
-        if not all(_one_rule(piece) for _, piece in texts):
-            cut = None  # not nft's layout
-            break
-        if wanted(run.place[2]):
-            chosen = [(index, piece) for index, piece in texts if rule(piece)]
-            decoded = json.loads("[" + ",".join(piece for _, piece in chosen) + "]")
-            if len(decoded) != len(chosen) or not all(keep(item) for item in decoded):
-                cut = None
-                break
-            kept += [(index, item) for (index, _), item in zip(chosen, decoded, strict=True)]
-    if cut is None:
-        doc = json.loads(text)
-        items = doc.get("nftables") if isinstance(doc, dict) else None
-        if isinstance(items, list):
-            doc["nftables"] = [item for item in items if keep(item)]
-        return doc
-    kept.sort(key=lambda entry: entry[0])
-    return {"nftables": [item for _, item in kept]}
-
-
-def _one_rule(piece: str) -> bool:
-    """A rule object's text names one rule and one chain, as nft prints it (a quote inside a JSON string is
-    escaped, so these keys cannot be a string's text)."""
-    return piece.find('{"rule": ', 1) < 0 and piece.find('"chain": ', piece.find('"chain": ') + 1) < 0
 
 
 def _nft_version(items: list[Any]) -> tuple[int, ...] | None:

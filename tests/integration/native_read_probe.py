@@ -36,7 +36,9 @@ def lines(found: list[Table]) -> list[Any]:
 def summary(read: RuleRead) -> dict[str, Any]:
     sources = [s for s in read.sources if s.backend == "nftables"]
     again = [t for s in sources for t in parse_source(s)]
+    pending = sorted(c.name for t in read.tables if t.backend == "nftables" for c in t.chains.values() if c.has_pending)
     return {
+        "pending": pending,  # the chains with rules not translated yet, as the read left them
         "tables": tables(read.tables),
         "lines": lines(read.tables),
         "lines_reparsed": lines(again),

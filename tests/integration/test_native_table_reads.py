@@ -48,18 +48,17 @@ def test_chain_by_chain_reads_what_the_whole_json_listing_reads(name: str) -> No
     assert all(line is not None for *_, line in by_chain["lines"])
 
 
-def test_publish_reads_docker_forward_chains_as_json() -> None:
-    """`publish` checks Docker's forward chains in nft's JSON (core.publish.nft_docker): those chains are listed
-    as JSON, the rest as text, and the tables are the same."""
+def test_publish_reads_every_chain_as_text_and_translates_rules_only_when_used() -> None:
+    """`publish` reads Docker's table chain by chain as text too, and leaves the rules untranslated until its
+    port's check uses them (core.publish.focus, core.publish.nft_docker): the tables are the same."""
     found = probe("docker29", "port")
     by_chain, whole = found["by_chain"], found["whole"]
     assert by_chain["tables"] == whole["tables"]
-    json_chains = sorted(origin.rsplit(" ", 1)[1] for f, origin in by_chain["sources"] if f == "nft-json")
-    forward = sorted(
-        chain[0] for t in by_chain["tables"] for chain in t[2] if chain[0].startswith("filter-forward-in__")
-    )
-    assert forward and json_chains == forward
-    assert {f for f, _ in by_chain["sources"]} == {"nft-text", "nft-json"}
+    assert by_chain["lines"] == by_chain["lines_reparsed"]
+    assert {f for f, _ in by_chain["sources"]} == {"nft-text"}
+    assert "nat-prerouting-and-output" in by_chain["pending"]  # Docker's DNATs, one port each
+    assert any(name.startswith("filter-forward-in__") for name in by_chain["pending"])
+    assert probe("docker29", "all")["by_chain"]["pending"] == []  # a whole read translates while nft prints
 
 
 def test_a_rule_the_text_parser_cannot_translate_has_its_table_read_whole_as_json() -> None:

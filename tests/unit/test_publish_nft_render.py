@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +11,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from portscope.core.model import Table
 from portscope.core.publish.backend import Backend, Detection, choose_backend, resolve_backend
 from portscope.core.publish.errors import InputError, UnsupportedError
 from portscope.core.publish.model import State, StoredBinding, binding_id
 from portscope.core.publish.nft_commit import build_batch
-from portscope.core.publish.nft_docker import accept_mark, check_forwarding, drops_unpublished, forward_rules
+from portscope.core.publish.nft_docker import accept_mark, check_forwarding, drops_unpublished
 from portscope.core.publish.nft_render import CHAINS, Mark, render_nft, table_text
 from portscope.core.publish.nft_run import nft_error
 from portscope.core.publish.nft_saved import differences, parse_listing
 from portscope.core.publish.render import Placed
 from portscope.core.publish.validate import PROTOCOLS
+from portscope.core.rules.nft_json import parse_nft_json
+from portscope.core.rules.nft_text import parse_nft_text
 
 COMMENT = 'comment "portscope:{}"'
 
@@ -234,57 +236,52 @@ def test_nft_errors_become_one_line() -> None:
 
 # --------------------------------------------------------------------------- Docker's nftables rules
 
-
-def rule(chain: str, *exprs: dict[str, Any], comment: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"family": "ip", "table": "docker-bridges", "chain": chain, "expr": list(exprs)}
-    if comment:
-        body["comment"] = comment
-    return {"rule": body}
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "nft"
+MARKED = "meta mark & 0x00000003 == 0x00000002 counter packets 0 bytes 0 accept"
+ELSEWHERE = "ip daddr 172.18.0.9 counter packets 0 bytes 0 drop"
 
 
-def match(left: Any, right: Any, op: str = "==") -> dict[str, Any]:
-    return {"match": {"op": op, "left": left, "right": right}}
-
-
-def payload(proto: str, field: str) -> dict[str, Any]:
-    return {"payload": {"protocol": proto, "field": field}}
-
-
-MARK = {"meta": {"key": "mark"}}
-ACCEPT, DROP, COUNTER = {"accept": None}, {"drop": None}, {"counter": {"packets": 0, "bytes": 0}}
-
-
-def docker_table(bridge: str = "br0", *rules: dict[str, Any]) -> dict[str, Any]:
-    """Docker 29's filter-forward-in chain for `bridge` (layout as in moby's nftables docs), with extra rules first."""
-    chain = f"filter-forward-in__{bridge}"
-    items = [
-        {"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
-        {"table": {"family": "ip", "name": "docker-bridges"}},
-        {"chain": {"family": "ip", "table": "docker-bridges", "name": chain}},
-        rule(chain, match({"ct": {"key": "state"}}, ["established", "related"], "in"), COUNTER, ACCEPT),
-        *rules,
-        rule(chain, match({"meta": {"key": "iifname"}}, bridge), COUNTER, ACCEPT, comment="ICC"),
-        rule(chain, match(payload("ip", "daddr"), "172.18.0.5"), match(payload("tcp", "dport"), 80), ACCEPT),
-        rule(chain, COUNTER, DROP, comment="UNPUBLISHED PORT DROP"),
+def docker_table(bridge: str = "br0", *extra: str, lazy: bool = True) -> Table:
+    """Docker 29's filter-forward-in chain for `bridge` (layout as in moby's nftables backend), as nft prints it
+    and a read parses it, with `extra` rules first."""
+    lines = [
+        "table ip docker-bridges {",
+        f"\tchain filter-forward-in__{bridge} {{",
+        "\t\tct state established,related counter packets 0 bytes 0 accept",
+        *(f"\t\t{line}" for line in extra),
+        f'\t\tiifname "{bridge}" counter packets 0 bytes 0 accept comment "ICC"',
+        "\t\tip daddr 172.18.0.7 tcp dport 443 counter packets 0 bytes 0 accept",
+        "\t\tip daddr 172.18.0.5 tcp dport 80 counter packets 0 bytes 0 accept",
+        '\t\tcounter packets 0 bytes 0 drop comment "UNPUBLISHED PORT DROP"',
+        "\t}",
+        "}",
     ]
-    return {"nftables": items}
+    (table,) = parse_nft_text("\n".join(lines), lazy=lazy)
+    return table
 
 
 def test_docker_mark_rule_is_found_with_and_without_mask() -> None:
-    plain = docker_table("br0", rule("filter-forward-in__br0", match(MARK, 2), COUNTER, ACCEPT))
-    masked = docker_table("br0", rule("filter-forward-in__br0", match({"&": [MARK, 3]}, 2), COUNTER, ACCEPT))
-    assert accept_mark(plain) == Mark(2)
-    assert accept_mark(masked) == Mark(2, 3)
+    assert accept_mark(docker_table("br0", "meta mark 0x00000002 counter packets 0 bytes 0 accept")) == Mark(2)
+    assert accept_mark(docker_table("br0", MARKED)) == Mark(2, 3)
     assert accept_mark(docker_table()) is None
     assert accept_mark(None) is None
+    # An accept that asks more of a packet than its mark is not the daemon's `bridge-accept-fwmark` rule.
+    assert accept_mark(docker_table("br0", "meta mark 0x00000002 ip saddr 10.0.0.0/8 accept")) is None
+    assert accept_mark(docker_table("br0", "meta mark != 0x00000002 accept")) is None
 
 
 def test_unpublished_port_is_dropped_unless_docker_accepts_it() -> None:
-    doc = docker_table()
-    assert drops_unpublished(doc, "br0", "172.18.0.2", "tcp", 80)
-    assert not drops_unpublished(doc, "br0", "172.18.0.5", "tcp", 80)  # Docker published it
-    assert drops_unpublished(doc, "br0", "172.18.0.5", "udp", 80)
-    assert not drops_unpublished(doc, "docker0", "172.18.0.2", "tcp", 80)  # no chain for that bridge
+    table = docker_table()
+    assert drops_unpublished(table, "br0", "172.18.0.2", "tcp", 80)
+    assert not drops_unpublished(table, "br0", "172.18.0.5", "tcp", 80)  # Docker published it
+    assert drops_unpublished(table, "br0", "172.18.0.5", "udp", 80)
+    assert not drops_unpublished(table, "docker0", "172.18.0.2", "tcp", 80)  # no chain for that bridge
+    # A drop of another port cannot drop the target's packets.
+    ssh = "table ip docker-bridges {\n\tchain filter-forward-in__br0 {\n\t\ttcp dport 22 drop\n\t}\n}"
+    for lazy in (True, False):
+        (only_ssh,) = parse_nft_text(ssh, lazy=lazy)
+        assert not drops_unpublished(only_ssh, "br0", "172.18.0.2", "tcp", 80)
+        assert drops_unpublished(only_ssh, "br0", "172.18.0.2", "tcp", 22)
 
 
 def test_without_the_mark_rule_a_dropped_target_is_refused_in_one_line() -> None:
@@ -297,9 +294,8 @@ def test_without_the_mark_rule_a_dropped_target_is_refused_in_one_line() -> None
 
 
 def test_with_the_mark_rule_the_mark_is_set_and_nothing_is_refused() -> None:
-    doc = docker_table("br0", rule("filter-forward-in__br0", match({"&": [MARK, 3]}, 2), COUNTER, ACCEPT))
     placed = [Placed(binding(), "172.18.0.2", "br0")]
-    mark = check_forwarding(doc, placed, "ipv4")
+    mark = check_forwarding(docker_table("br0", MARKED), placed, "ipv4")
     assert mark == Mark(2, 3)
     assert "meta mark set meta mark & 0xfffffffe | 0x00000002 accept" in render_nft(placed, "ipv4", mark)["forward"][1]
 
@@ -313,57 +309,45 @@ def test_no_refusal_when_docker_accepts_or_is_absent_or_for_loopback() -> None:
     assert check_forwarding(docker_table(), blocked, "ipv4") is None
 
 
-def _outcome(doc: dict[str, Any] | None, placed: list[Placed]) -> object:
+def _outcome(table: Table | None, placed: list[Placed]) -> object:
     try:
-        return check_forwarding(doc, placed, "ipv4")
+        return check_forwarding(table, placed, "ipv4")
     except UnsupportedError as exc:
         return str(exc)
-
-
-MARKED = rule("filter-forward-in__br0", match({"&": [MARK, 3]}, 2), COUNTER, ACCEPT)
-ELSEWHERE = rule("filter-forward-in__br0", match(payload("ip", "daddr"), "172.18.0.9"), COUNTER, DROP)
 
 
 @pytest.mark.parametrize(
     "extra", [(), (MARKED,), (ELSEWHERE,), (ELSEWHERE, MARKED)], ids=["plain", "mark", "drop", "both"]
 )
 @pytest.mark.parametrize("target", ["172.18.0.2", "172.18.0.5", "172.18.0.9"])
-@pytest.mark.parametrize("indent", [None, 1], ids=["as nft prints it", "indented"])
-def test_the_forward_check_reads_only_the_rules_it_can_use(extra: tuple, target: str, indent: int | None) -> None:
-    """`forward_rules` decodes only the forward chains' rules naming a mark, a drop or a target: the check on what
-    it gives is the check on the whole table."""
-    doc = docker_table("br0", *extra)
-    text = json.dumps(doc, indent=indent)
+def test_the_forward_check_parses_only_the_rules_that_can_see_the_port(extra: tuple[str, ...], target: str) -> None:
+    """On a table as a read leaves it (rules untranslated), the check parses only the rules that can see the
+    target's port, and says what it says on the table parsed whole."""
     placed = [Placed(binding(), target, "br0")]
-    screened = forward_rules(text, placed)
-    assert _outcome(screened, placed) == _outcome(doc, placed)
-    if indent is None:  # nft's own layout: Docker's accept for another address is not even decoded
-        assert len(screened["nftables"]) < len(doc["nftables"])  # type: ignore[index]
+    table = docker_table("br0", *extra)
+    assert _outcome(table, placed) == _outcome(docker_table("br0", *extra, lazy=False), placed)
+    assert table.chains["filter-forward-in__br0"].has_pending  # Docker's accept of port 443 was never parsed
 
 
-def test_the_forward_check_is_not_misled_by_text_laid_out_otherwise() -> None:
-    """Valid JSON that is not quite nft's layout (Docker's drop glued to the rule before it, or its chain named
-    twice) is decoded whole: the drop is still seen."""
-    doc = docker_table("br0")
-    doc["nftables"][-1:] = [rule("other", COUNTER, ACCEPT), rule("filter-forward-in__br0", COUNTER, DROP)]
-    text = json.dumps(doc)  # nft's layout: `, ` between objects, a rule's "expr" last
-    head, sep, drop = text.rpartition(', {"rule": ')
-    glued = f"{head},{sep[2:]}{drop}"
-    chain = '"chain": "filter-forward-in__br0"'
-    twice = head + sep + drop.replace(chain, '"chain": "other", ' + chain)
-    placed = [Placed(binding(), "172.18.0.2", "br0")]
-    for variant in (text, glued, twice):
-        outcome = _outcome(forward_rules(variant, placed), placed)
-        assert outcome == _outcome(json.loads(variant), placed)
-        assert "bridge-accept-fwmark" in str(outcome)  # refused: Docker drops that port
+@pytest.mark.parametrize("form", ["nft", "json"])
+def test_the_forward_check_on_a_real_docker_table(form: str) -> None:
+    """On Docker 29's table as nft prints it, as text or JSON, read lazily: the check's outcome is the one on
+    the table parsed whole."""
+    text = (FIXTURES / f"docker29.{form}").read_text()
+    parse = parse_nft_text if form == "nft" else parse_nft_json
 
+    def docker(lazy: bool) -> Table:
+        return next(t for t in parse(text, lazy=lazy) if t.name == "docker-bridges" and t.family == "ipv4")
 
-def test_the_forward_check_on_a_real_docker_table() -> None:
-    text = (Path(__file__).parents[1] / "fixtures" / "nft" / "docker29.json").read_text()
-    for target in ("172.17.0.2", "172.18.0.2", "10.0.0.1"):
+    outcomes = set()
+    for target in ("172.17.0.2", "192.0.2.2", "10.0.0.1"):
         for bridge in ("docker0", "bridge1"):
-            placed = [Placed(binding(), target, bridge)]
-            assert _outcome(forward_rules(text, placed), placed) == _outcome(json.loads(text), placed)
+            for port, protocol in ((80, "tcp"), (53, "udp"), (53, "tcp"), (8080, "tcp")):
+                placed = [Placed(binding(proto=protocol, cport=port), target, bridge)]
+                outcome = _outcome(docker(lazy=True), placed)
+                assert outcome == _outcome(docker(lazy=False), placed)
+                outcomes.add(outcome is None)
+    assert outcomes == {True, False}  # Docker accepts some targets (192.0.2.2:80/tcp and :53/udp), drops others
 
 
 # --------------------------------------------------------------------------- backend choice, state, CLI

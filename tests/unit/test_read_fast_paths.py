@@ -8,7 +8,6 @@
 - `Chain.select`, which leaves unparsed the rules whose port match (read from their text) excludes a port,
   parses every rule that can see that port, as the whole parse gives it; and `Chain.move_lines` counts the
   rules' lines further on whether they were parsed before it or after;
-- `chains_document`, which decodes only the rules of the chains asked for, == the whole document filtered.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from portscope.cli.render_json import binding_json
 from portscope.core.model import Table
 from portscope.core.resolve import resolve
 from portscope.core.rules.iptables_text import known_rules, parse_iptables_lines, parse_iptables_text
-from portscope.core.rules.nft_json import chains_document, parse_nft_json
+from portscope.core.rules.nft_json import parse_nft_json
 from portscope.core.rules.nft_json_fast import raw_fast_rule
 from portscope.core.rules.nft_statements import TABLE_FAMILIES, RuleSite
 from portscope.core.rules.nft_text import parse_nft_text
@@ -218,18 +217,6 @@ def test_a_rule_left_unparsed_by_its_port_match_cannot_see_the_port(name: str, r
                 assert seeing <= kept, (chain_name, port)
                 skipped += len(rules) - len(kept)
     assert skipped > 0  # the port matches were read from the text, not only parsed
-
-
-@pytest.mark.parametrize("path", NFT_DUMPS, ids=lambda p: p.name)
-@pytest.mark.parametrize("indent", [None, 1], ids=["as nft prints it", "indented"])
-def test_a_document_of_some_chains_is_the_whole_one_filtered(path: Path, indent: int | None) -> None:
-    """`chains_document` decodes only the rules of the chains asked for (nft's layout) or filters the whole."""
-    whole = json.loads(path.read_text())
-    text = path.read_text() if indent is None else json.dumps(whole, indent=indent)
-    chains = sorted({item["rule"]["chain"] for item in whole["nftables"] if "rule" in item})
-    for wanted in ({chains[0]}, set(chains[1::2]), set()):
-        expected = [item for item in whole["nftables"] if "rule" not in item or item["rule"]["chain"] in wanted]
-        assert chains_document(text, wanted.__contains__) == {"nftables": expected}
 
 
 @pytest.mark.parametrize("path", NFT_TEXTS, ids=lambda p: p.name)
