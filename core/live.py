@@ -41,7 +41,8 @@ def read_live(
 
     The engine and the rules are read in worker threads while sockets are read here, so the
     slowest source sets the time, not their sum. `scope="nat"`: native nftables tables are read
-    only as far as bindings need; `scope="port"`: no iptables rule is parsed until looked at (`read_rules`).
+    only as far as bindings need; `scope="port"`: no iptables or native text rule is parsed until looked at
+    (`read_rules`).
     """
     return LiveReader(docker_host, proc, timeout, scope).read()
 

@@ -125,6 +125,11 @@ RuleParser = Callable[["Chain", list[Any]], Iterable[Rule]]
 PortReader = Callable[[Any], "tuple[PortRange, ...] | None"]
 
 
+def no_stated_port(own: tuple[PortRange, ...]) -> bool:
+    """For `Chain.select`: none of the rules whose text states their port match (every rule without one stays)."""
+    return False
+
+
 @dataclass(slots=True, eq=False, repr=False)
 class Chain:
     """A chain and its rules in order.
@@ -148,6 +153,7 @@ class Chain:
     _dnat_hint: bool = field(default=False, init=False)
     _ports: PortReader | None = field(default=None, init=False)  # for every pending item (see `select`)
     _read_ports: list[tuple[PortRange, ...] | None] | None = field(default=None, init=False)  # what `_ports` read
+    _moved_by: int = field(default=0, init=False)  # added to the lines of the rules parsed from now on
 
     def defer(self, item: object, parse: RuleParser, may_dnat: bool, ports: PortReader | None = None) -> None:
         """Queue a rule line for `parse(chain, items) -> list[Rule]` on first access; `ports` reads its port match."""
@@ -172,7 +178,7 @@ class Chain:
     def rules(self) -> list[Rule]:
         if self._pending and self._parse is not None:
             pending, self._pending, self._read_ports = self._pending, [], None
-            self.parsed.extend(self._parse(self, pending))
+            self.parsed.extend(self._parsed_now(pending))
         return self.parsed
 
     def select(self, keep: Callable[[tuple[PortRange, ...]], bool] | None) -> list[Rule]:
@@ -189,26 +195,24 @@ class Chain:
         chosen = [item for item, own in zip(self._pending, self._read_ports, strict=True) if own is None or keep(own)]
         if len(chosen) == len(self._pending):
             return self.rules  # all of them: parsed once, for good
-        return [*self.parsed, *self._parse(self, chosen)] if chosen else self.parsed
+        return [*self.parsed, *self._parsed_now(chosen)] if chosen else self.parsed
+
+    def _parsed_now(self, items: list[Any]) -> list[Rule]:
+        """The records of pending `items`, their lines moved as `move_lines` said."""
+        assert self._parse is not None
+        rules = list(self._parse(self, items))
+        if self._moved_by:
+            for rule in rules:
+                if rule.line is not None:
+                    rule.line += self._moved_by
+        return rules
 
     def move_lines(self, by: int) -> None:
         """Count its rules' source lines `by` lines further on: the parsed ones now, the pending ones once parsed."""
-        if not by:
-            return
         for rule in self.parsed:
             if rule.line is not None:
                 rule.line += by
-        parse = self._parse
-        if self._pending and parse is not None:
-
-            def moved(chain: Chain, items: list[Any]) -> list[Rule]:
-                rules = list(parse(chain, items))
-                for rule in rules:
-                    if rule.line is not None:
-                        rule.line += by
-                return rules
-
-            self._parse = moved
+        self._moved_by += by
 
     @property
     def has_pending(self) -> bool:

@@ -48,8 +48,8 @@ def ports_of_interest(tables: Iterable[Table], protocol: str, host_port: int) ->
     while grew:
         grew = False
         for chain in chains:
-            for rule in chain.select(_may_see(ports)):
-                if not _same_protocol(rule.matches, protocol) or not _sees(rule.matches, ports):
+            for rule in chain.select(may_see(ports)):
+                if not _same_protocol(rule.matches, protocol) or not sees(rule.matches, ports):
                     continue
                 for extra in _reaches(rule):
                     if not any(p.first <= extra.first and extra.last <= p.last for p in ports):
@@ -71,7 +71,7 @@ def _reaches(rule: Rule) -> list[PortRange]:
 
 
 def _narrow(table: Table, protocol: str, ports: Sequence[PortRange]) -> Table:
-    may_see = _may_see(ports)
+    keep = may_see(ports)
     chains = {
         name: Chain(
             c.name,
@@ -79,14 +79,14 @@ def _narrow(table: Table, protocol: str, ports: Sequence[PortRange]) -> Table:
             kind=c.kind,
             policy=c.policy,
             priority=c.priority,
-            parsed=[r for r in c.select(may_see) if _same_protocol(r.matches, protocol) and _sees(r.matches, ports)],
+            parsed=[r for r in c.select(keep) if _same_protocol(r.matches, protocol) and sees(r.matches, ports)],
         )
         for name, c in table.chains.items()
     }
     return Table(backend=table.backend, family=table.family, name=table.name, chains=chains)
 
 
-def _may_see(ports: Sequence[PortRange]) -> Callable[[tuple[PortRange, ...]], bool] | None:
+def may_see(ports: Sequence[PortRange]) -> Callable[[tuple[PortRange, ...]], bool] | None:
     """For `Chain.select`: False for a rule whose port match, read from its text, excludes `ports`; None (every
     rule) when `ports` hold every port (a DNAT with no port match sees them all)."""
     if any(p.first <= EVERY_PORT.first and EVERY_PORT.last <= p.last for p in ports):
@@ -101,7 +101,7 @@ def _same_protocol(m: Matches, protocol: str) -> bool:
     return (m.protocol == protocol) != m.protocol_negated
 
 
-def _sees(m: Matches, ports: Sequence[PortRange]) -> bool:
+def sees(m: Matches, ports: Sequence[PortRange]) -> bool:
     """True when the rule's destination ports can match one of `ports` (a negated match is kept)."""
     return not m.dports or m.dports_negated or _overlaps(m.dports, ports)
 

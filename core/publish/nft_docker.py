@@ -17,8 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from portscope.core.model import Chain, Family, Matches, PortRange, Rule, Table
+from portscope.core.model import Chain, Family, Matches, PortRange, Rule, Table, no_stated_port
 from portscope.core.publish.errors import UnsupportedError
+from portscope.core.publish.focus import may_see, sees
 from portscope.core.publish.nft_render import Mark
 from portscope.core.publish.render import Placed
 
@@ -36,7 +37,7 @@ def accept_mark(table: Table | None) -> Mark | None:
     """The mark Docker's forward chains accept whatever else the packet is: an accept whose only match is the
     mark (`bridge-accept-fwmark`); None when there is none."""
     for chain in _forward_chains(table).values():
-        for rule in chain.select(_no_port_said):  # a rule with no port match is always among these
+        for rule in chain.select(no_stated_port):  # a rule with no port match is always among these
             m = rule.matches
             if rule.verdict != "accept" or len(m.other) != 1 or m != Matches(other=m.other):
                 continue
@@ -50,10 +51,11 @@ def accept_mark(table: Table | None) -> Mark | None:
 def drops_unpublished(table: Table | None, bridge: str, ip: str, protocol: str, port: int) -> bool:
     """True when Docker's forward chain for `bridge` drops packets to `port` and accepts nothing for
     ip:port/protocol."""
-    chain = _forward_chains(table).get(FWD_IN + bridge)
+    chain = table.chains.get(FWD_IN + bridge) if table is not None else None
     if chain is None:
         return False
-    rules = [rule for rule in chain.select(lambda own: _within(port, own)) if _may_see(rule, port)]
+    ports = [PortRange(port, port)]
+    rules = [rule for rule in chain.select(may_see(ports)) if sees(rule.matches, ports)]
     if not any(rule.verdict == "drop" for rule in rules):
         return False
     return not any(rule.verdict == "accept" and _accepts(rule, ip, protocol, port) for rule in rules)
@@ -81,21 +83,6 @@ def check_forwarding(table: Table | None, placed: list[Placed], family: str) -> 
 def _forward_chains(table: Table | None) -> dict[str, Chain]:
     chains = table.chains if table is not None else {}
     return {name: chain for name, chain in chains.items() if name.startswith(FWD_IN)}
-
-
-def _no_port_said(own: tuple[PortRange, ...]) -> bool:
-    """For `Chain.select`: only the rules whose text does not say a port match (every rule without one)."""
-    return False
-
-
-def _within(port: int, ranges: tuple[PortRange, ...]) -> bool:
-    return any(r.first <= port <= r.last for r in ranges)
-
-
-def _may_see(rule: Rule, port: int) -> bool:
-    """The rule's destination-port match lets it see `port` (or it has none)."""
-    m = rule.matches
-    return not m.dports or m.dports_negated or _within(port, m.dports)
 
 
 def _accepts(rule: Rule, ip: str, protocol: str, port: int) -> bool:

@@ -109,8 +109,9 @@ def read_rules(
 
     `scope="nat"`: read only what bindings need: iptables-nft's nat table, and of native nftables
     tables the nat chains that packets to this host go through (core.rules.native_nat).
-    `scope="port"`: read everything, but leave every iptables rule line unparsed until it is looked at (a
-    publish looks at the lines of one port; "all" parses the DNAT chains while the tool prints them).
+    `scope="port"`: read everything, but leave every iptables rule line and native nft text rule unparsed until
+    it is looked at (a publish looks at the rules of one port; "all" parses the DNAT chains, and every native
+    rule, while the tool prints them).
     `tools`: where the commands run (another host's, for core.fleet).
     `known`: rules an earlier read parsed (`iptables_text.known_rules`), not parsed again.
 

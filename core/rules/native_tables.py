@@ -14,7 +14,9 @@ listed again only in those chains; the rest are the last read's, their lines cou
 
 A table whose chains cannot all be read that way (a listing failed, nft's layout is not the expected one, a
 rule the text parser does not understand) is left for the caller to read whole as JSON, nft's stable
-interface: no rule is read less well than a whole JSON listing reads it. The listings are separate dumps, so
+interface: no rule is read less well than a whole JSON listing reads it. A read for one port
+(`translate=False`) checks only the rules whose text does not state their port match: the others are judged by
+it, as `core.publish.focus` judges iptables lines. The listings are separate dumps, so
 the caller checks that the nf_tables generation did not move around them (`read_rules`).
 """
 
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 
 from portscope.core.errors import ParseError
-from portscope.core.model import Chain, PortRange, Rule, RuleSource, Table
+from portscope.core.model import Chain, Rule, RuleSource, Table, no_stated_port
 from portscope.core.rules.native_nat import ChainListing, parse_listed, unparsed
 from portscope.core.rules.nft_statements import TABLE_FAMILIES
 from portscope.core.tools import ToolResult
@@ -168,7 +170,7 @@ class ChainByChain:
     def _checked(self, chain: Chain) -> list[Rule]:
         """The rules of a chain just listed that must read well for the table to be read as text: all of them, or
         with `translate=False`, those whose text does not say their port match (the rest are judged by it)."""
-        return chain.rules if self.translate else chain.select(_by_text_alone)
+        return chain.rules if self.translate else chain.select(no_stated_port)
 
     def _declarations(self, header: str, results: Mapping[Argv, ToolResult]) -> list[list[str]] | None:
         """The set and map declarations `nft list sets` / `nft list maps` printed in the table with `header`."""
@@ -203,7 +205,8 @@ class ChainByChain:
 
     def _read_chain(self, argv: Argv, lines: Iterable[str]) -> str:
         """Parse one chain's listing while nft prints it, its rules translated (`_checked`) in this reader's thread;
-        None in `_parsed` when the text parser cannot read it (the table is then read as JSON)."""
+        None in `_parsed` when the text parser cannot read it (the table is then read as JSON, unless the chain
+        names a set and is parsed again beside the declarations)."""
         counts: dict[str, int] = {}
         tables, text = parse_listed(argv, lines, counts, self.translate)
         found = None
@@ -213,11 +216,6 @@ class ChainByChain:
                 found = chain, counts.get(chain.name, 0)
         self._parsed[argv] = found
         return text
-
-
-def _by_text_alone(own: tuple[PortRange, ...]) -> bool:
-    """For `Chain.select`: no rule whose port match its text says."""
-    return False
 
 
 def _inner(listing: str, header: str) -> list[str] | None:

@@ -29,7 +29,7 @@ _ADDRESS = r"(?:(ip6?) ([ds]addr) (!= )?([0-9A-Fa-f.:/]+) )?"
 TEXT_FAST = re.compile(
     rf'(?:(iifname|oifname) (!= )?"({_NAME})" )?'
     rf"{_ADDRESS}{_ADDRESS}"
-    r"(?:(tcp|udp|sctp) dport (!= )?([0-9]{1,5}(?:-[0-9]{1,5})?) )?"
+    r"(?:(tcp|udp|sctp) dport (?P<port_not>!= )?(?P<port>[0-9]{1,5}(?:-[0-9]{1,5})?) )?"
     r"(counter )?"
     rf"(?:dnat (?:(ip6?) )?to ([0-9A-Fa-f.:\[\]-]+)|(jump|goto) ({_NAME})|(accept|drop|return|masquerade))"
     r'(?: comment "([^"\\\x00-\x1f]*)")?'
@@ -66,11 +66,7 @@ def text_dports(text: str) -> tuple[PortRange, ...] | None:
     read from its text alone: what parsing it gives as `Matches.dports`, not negated. None when the text alone
     cannot say so surely: another shape, no port match, or a negated one."""
     found = TEXT_FAST.fullmatch(text)
-    if found is None or found.group(_PORT_NOT) is not None:
+    if found is None or found.group("port_not") is not None:
         return None
-    port = found.group(_PORT)
+    port = found.group("port")
     return None if port is None else port_ranges(port)
-
-
-#: TEXT_FAST's groups of the destination-port match: its negation and its ports.
-_PORT_NOT, _PORT = 13, 14

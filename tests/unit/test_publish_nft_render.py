@@ -11,11 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from portscope.core.errors import ToolError
 from portscope.core.model import Table
 from portscope.core.publish.backend import Backend, Detection, choose_backend, resolve_backend
 from portscope.core.publish.errors import InputError, UnsupportedError
 from portscope.core.publish.model import State, StoredBinding, binding_id
-from portscope.core.publish.nft_commit import build_batch
+from portscope.core.publish.nft_commit import _docker_table, build_batch
 from portscope.core.publish.nft_docker import accept_mark, check_forwarding, drops_unpublished
 from portscope.core.publish.nft_render import CHAINS, Mark, render_nft, table_text
 from portscope.core.publish.nft_run import nft_error
@@ -307,6 +308,13 @@ def test_no_refusal_when_docker_accepts_or_is_absent_or_for_loopback() -> None:
     assert check_forwarding(docker_table(), loop, "ipv4") is None
     blocked = [Placed(binding("block"), "172.18.0.2", "br0")]
     assert check_forwarding(docker_table(), blocked, "ipv4") is None
+
+
+def test_a_docker_table_nft_lists_as_something_else_than_json_is_one_line() -> None:
+    with pytest.raises(ToolError) as err:
+        _docker_table('{"nftables": [', "ipv4")
+    assert "nftables version" in str(err.value) and "\n" not in str(err.value)
+    assert _docker_table(None, "ipv4") is None
 
 
 def _outcome(table: Table | None, placed: list[Placed]) -> object:

@@ -7,7 +7,7 @@
 - `resolve(catches=False)`, which names no rules that partly shadow a binding, == `resolve(catches=True)`;
 - `Chain.select`, which leaves unparsed the rules whose port match (read from their text) excludes a port,
   parses every rule that can see that port, as the whole parse gives it; and `Chain.move_lines` counts the
-  rules' lines further on whether they were parsed before it or after;
+  rules' lines further on whether they were parsed before it or after.
 """
 
 from __future__ import annotations
