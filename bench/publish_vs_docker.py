@@ -221,7 +221,8 @@ def stages(place: Place, env: dict[str, str], target: str, backend: str) -> dict
     runs = []
     for _ in range(3):  # the median of three
         start = time.monotonic()
-        subprocess.run(place.ns.argv([sys.executable, "-c", IMPORTS]), env=env, cwd=REPO_ROOT, check=True, timeout=60)
+        argv = place.ns.argv([sys.executable, "-c", IMPORTS])  # output captured: `run` then waits without polling
+        subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, check=True, timeout=60)
         runs.append(time.monotonic() - start)
     started = statistics.median(runs)
     argv = place.ns.argv([sys.executable, "-c", STAGES, target, f"{PORT}:80", backend])
