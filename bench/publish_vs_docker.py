@@ -173,6 +173,7 @@ from portscope.core.publish import ops, state
 from portscope.core.publish.conflicts import verdict
 from portscope.core.publish.focus import check_port
 from portscope.core.publish.world import read_world
+from portscope.core.rules.nft_statements import TABLE_FAMILIES
 from portscope.core.tools import run_all, which
 
 target, spec, backend = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -183,14 +184,13 @@ with state.locked() as folder:
     start = time.perf_counter()
     world = read_world(None, backend, current)
     out["read (backend, rules, sockets, engine)"] = time.perf_counter() - start
-    families = {"ip": "ipv4", "ip6": "ipv6", "inet": "inet"}
     commands = []
     for s in world.snap.sources:
         if not s.origin.startswith("/"):
             continue
         if s.format == "nft-text" and "(every chain)" in s.origin:  # a native table listed chain by chain
             nft, _list, _chain, family, name = s.origin.split()[:5]
-            table = next(t for t in world.snap.tables if (t.family, t.name) == (families[family], name))
+            table = next(t for t in world.snap.tables if (t.family, t.name) == (TABLE_FAMILIES[family], name))
             commands += [[nft, "list", "chain", family, name, chain] for chain in table.chains]
         else:
             commands.append(s.origin.split())

@@ -61,16 +61,14 @@ class RuleChanges:
             for generation in [g for g in self._commits if g <= since]:
                 del self._commits[generation]
             wanted = range(since + 1, now + 1)
-            commits = [self._commits.get(g) for g in wanted]
-            if self._unknown or now < since or len(wanted) > MAX_COMMITS:
+            commits = (self._commits.get(g) for g in wanted) if len(wanted) <= MAX_COMMITS else ()
+            named = [c for c in commits if c is not None and c.tables is not None]  # too many: none
+            if self._unknown or now < since or len(named) < len(wanted):
                 self._unknown = False
                 return None
             out: dict[TableName, frozenset[str] | None] = {}
-            for commit in commits:
-                if commit is None or commit.tables is None:
-                    self._unknown = False
-                    return None
-                for table in commit.tables:
+            for commit in named:
+                for table in commit.tables or ():
                     chains, before = commit.chains.get(table), out.get(table, frozenset())
                     out[table] = None if chains is None or before is None else before | chains
             return out

@@ -144,8 +144,9 @@ class ChainByChain:
             return None
         table, counts = parsed
         source = RuleSource(backend="nftables", family=None, format="nft-text", text=text, origin=origin)
-        read = TableRead(table, [source], listing=listing, inner=inner, starts=starts, declared=declared)
-        read.listed = frozenset(listed)
+        read = TableRead(
+            table, [source], listing=listing, inner=inner, starts=starts, declared=declared, listed=frozenset(listed)
+        )
         chains: dict[str, Chain] = {}
         for name in listing.chains:
             if name in table.chains:
